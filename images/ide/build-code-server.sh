@@ -1,0 +1,26 @@
+#!/bin/sh
+# Builds code-server from the npm registry without GitHub: install with scripts disabled, then
+# do by hand what its postinstall would (which downloads from GitHub) with local inputs.
+set -eux
+apt-get update
+apt-get install -y --no-install-recommends \
+    pkg-config libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev ripgrep python3 build-essential git
+
+# Native modules build against Node 20's own headers (shipped in /opt/node), never downloaded.
+export npm_config_nodedir=/opt/node npm_config_yes=true npm_config_update_notifier=false
+npm install -g --prefix /opt/code-server --ignore-scripts "code-server@${CODE_SERVER_VERSION}"
+
+app=/opt/code-server/lib/node_modules/code-server
+cd "$app/lib/vscode"
+npm install --omit=dev --ignore-scripts
+npm rebuild @parcel/watcher @vscode/spdlog @vscode/deviceid kerberos native-watchdog node-pty
+mkdir -p node_modules/@vscode/ripgrep/bin
+cp /usr/bin/rg node_modules/@vscode/ripgrep/bin/rg
+ln -sfn node_modules node_modules.asar
+cd "$app/lib/vscode/extensions"
+npm install --omit=dev --ignore-scripts
+cd "$app"
+npm rebuild argon2
+
+rm -rf /root/.npm /root/.cache /tmp/*
+/opt/code-server/bin/code-server --version

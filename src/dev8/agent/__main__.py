@@ -1,0 +1,138 @@
+"""Agent entry point: prepare the home, start the services, serve HTTP, stop cleanly."""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+import secrets
+import signal
+import sys
+import threading
+import time
+
+from dev8.agent import VERSION, home
+from dev8.agent.activity import Activity
+from dev8.agent.config import AgentConfig, from_environment
+from dev8.agent.disk import DiskUsage
+from dev8.agent.httpapi import AgentHTTPServer
+from dev8.agent.probes import http_ok, ssh_banner
+from dev8.agent.supervisor import ServiceSpec, Supervisor
+
+log = logging.getLogger("dev8.agent")
+STOP_GRACE_S = 5.0  # well within Docker's default 10 s stop timeout
+
+
+def user_environment(config: AgentConfig) -> dict[str, str]:
+    entry = pwd.getpwuid(config.uid)
+    return {**config.child_env, "HOME": entry.pw_dir, "USER": entry.pw_name,
+            "LOGNAME": entry.pw_name, "SHELL": entry.pw_shell}
+
+
+def _write_code_server_config(config: AgentConfig) -> str:
+    """code-server reads this instead of ~/.config/code-server/config.yaml, which would
+    otherwise be created on the home volume with a password in it."""
+    path = config.run_dir / "code-server.yaml"
+    path.write_text(f"bind-addr: 0.0.0.0:{config.ide_port}\nauth: password\ncert: false\n")
+    return str(path)
+
+
+def service_specs(config: AgentConfig, password: str) -> list[ServiceSpec]:
+    host_keys = home.ensure_host_keys(config.state_dir / "ssh")
+    sshd_argv = [config.sshd, "-D", "-e"]
+    for key in host_keys:
+        sshd_argv += ["-h", str(key)]
+    groups = os.getgrouplist(config.user, config.gid)
+    code_server_argv = [
+        config.code_server, "--config", _write_code_server_config(config),
+        "--disable-telemetry", "--disable-update-check", str(config.workspace),
+    ]
+    return [
+        ServiceSpec(
+            name="sshd", argv=sshd_argv, env=dict(config.child_env),
+            probe=lambda: ssh_banner(config.ssh_port),
+            startup_grace=10.0,
+            quiet=lambda line: "by 127.0.0.1 port" in line,
+        ),
+        ServiceSpec(
+            name="code-server", argv=code_server_argv,
+            env={**user_environment(config), "PASSWORD": password},
+            user=config.uid, group=config.gid, extra_groups=groups, cwd=str(config.workspace),
+            probe=lambda: http_ok(config.ide_port, "/healthz"),
+            startup_grace=30.0,
+        ),
+    ]
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.started_at = time.time()
+        self.password = config.code_server_password or secrets.token_urlsafe(18)
+        self.warnings: list[str] = []
+        self.activity = Activity(config.ssh_port, config.ide_port,
+                                 config.home / ".local/share/code-server/heartbeat")
+        self.disk = DiskUsage(config.volumes)
+        self.supervisor: Supervisor | None = None
+
+    def status(self) -> dict:
+        self.activity.sample()
+        services = self.supervisor.services if self.supervisor else {}
+        return {
+            "agent": {"version": VERSION, "started_at": self.started_at,
+                      "uptime_s": round(time.time() - self.started_at, 1),
+                      "environment_id": self.config.environment_id, "pid": os.getpid()},
+            "health": self.supervisor.health() if self.supervisor else "starting",
+            "services": {name: s.status.as_dict() for name, s in services.items()},
+            "activity": self.activity.snapshot(),
+            "disk": self.disk.snapshot(),
+            "ssh_host_keys": home.host_public_keys(self.config.state_dir / "ssh"),
+            "warnings": self.warnings,
+            "password_generated": not self.config.code_server_password,
+        }
+
+    def credentials(self) -> dict:
+        return {"code_server_password": self.password}
+
+    def run(self) -> int:
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        self.warnings = home.prepare(self.config)
+        for warning in self.warnings:
+            log.warning("%s", warning)
+        self.supervisor = Supervisor(service_specs(self.config, self.password))
+        self.supervisor.start()
+        http = AgentHTTPServer(self.config.agent_port, self.config.agent_token,
+                               self.supervisor.health, self.status, self.credentials)
+        threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
+        threading.Thread(target=self.disk.run, args=(stop,), name="disk", daemon=True).start()
+        log.info("dev8 agent %s ready on port %d", VERSION, self.config.agent_port)
+        while not stop.wait(10.0):
+            self.activity.sample()
+        log.info("stopping services")
+        self.supervisor.stop(grace=STOP_GRACE_S)
+        http.shutdown()
+        log.info("stopped")
+        return 0
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s dev8-agent %(levelname)s %(message)s")
+    if os.geteuid() != 0:
+        log.error("the agent must run as root (it starts sshd and drops to the user for the IDE)")
+        return 1
+    config = from_environment(os.environ)
+    try:
+        grp.getgrgid(config.gid)
+        pwd.getpwuid(config.uid)
+    except KeyError:
+        log.error("user %s (UID %d) does not exist in this image", config.user, config.uid)
+        return 1
+    return Agent(config).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Agent settings, read once from the container environment. Pure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Secrets the agent consumes and keeps out of the environment of everything it starts.
+SECRET_VARIABLES = ("DEV8_AGENT_TOKEN", "CODE_SERVER_PASSWORD", "GITHUB_TOKEN", "SSH_PUBLIC_KEY")
+_KEY_LINE = re.compile(r"^(ssh-|ecdsa-|sk-)[A-Za-z0-9@._-]+ [A-Za-z0-9+/=]+( .*)?$")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    environment_id: str = ""
+    agent_token: str = ""
+    code_server_password: str = ""
+    github_token: str = ""
+    ssh_public_keys: tuple[str, ...] = ()
+    git_name: str = ""
+    git_email: str = ""
+    user: str = "dev8"
+    uid: int = 1000
+    gid: int = 1000
+    home: Path = Path("/home/dev8")
+    workspace: Path = Path("/workspace")
+    state_dir: Path = Path("/var/lib/dev8")
+    run_dir: Path = Path("/run/dev8")
+    skeleton: Path = Path("/opt/dev8/skel")
+    agent_port: int = 9000
+    ide_port: int = 8080
+    ssh_port: int = 2222
+    code_server: str = "/opt/code-server/bin/code-server"
+    sshd: str = "/usr/sbin/sshd"
+    child_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def volumes(self) -> dict[str, Path]:
+        return {"home": self.home, "workspace": self.workspace}
+
+
+def parse_public_keys(text: str) -> tuple[str, ...]:
+    """The valid OpenSSH public key lines of ``text``; anything else is dropped."""
+    lines = (line.strip() for line in text.replace("\\n", "\n").splitlines())
+    return tuple(line for line in lines if _KEY_LINE.match(line))
+
+
+def from_environment(env: Mapping[str, str]) -> AgentConfig:
+    return AgentConfig(
+        environment_id=env.get("ENVIRONMENT_ID", ""),
+        agent_token=env.get("DEV8_AGENT_TOKEN", ""),
+        code_server_password=env.get("CODE_SERVER_PASSWORD", ""),
+        github_token=env.get("GITHUB_TOKEN", ""),
+        ssh_public_keys=parse_public_keys(env.get("SSH_PUBLIC_KEY", "")),
+        git_name=env.get("GIT_AUTHOR_NAME", ""),
+        git_email=env.get("GIT_AUTHOR_EMAIL", ""),
+        child_env={k: v for k, v in env.items() if k not in SECRET_VARIABLES},
+    )

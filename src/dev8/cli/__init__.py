@@ -1,0 +1,1 @@
+"""The `dev8` command."""

@@ -1,0 +1,1 @@
+"""Domain types shared by every layer. Standard library only, no I/O: the agent imports this."""

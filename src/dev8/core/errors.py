@@ -1,0 +1,82 @@
+"""One error hierarchy for every user-facing failure.
+
+Each error carries a stable ``code`` (used by the REST API and the SDK to re-raise the same
+class) and a one-line message that says what happened and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class Dev8Error(Exception):
+    """Root of every error dev8 reports to a user."""
+
+    code = "error"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(Dev8Error):
+    code = "invalid_input"
+    http_status = 422
+
+
+class NotFound(Dev8Error):
+    code = "not_found"
+    http_status = 404
+
+
+class AlreadyExists(Dev8Error):
+    code = "already_exists"
+    http_status = 409
+
+
+class Conflict(Dev8Error):
+    """The request is valid but clashes with the current state (busy, port taken...)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class EngineUnavailable(Dev8Error):
+    code = "engine_unavailable"
+    http_status = 503
+
+
+class ImageNotFound(NotFound):
+    code = "image_not_found"
+
+
+class ImageBuildFailed(Dev8Error):
+    code = "image_build_failed"
+
+
+class ProviderError(Dev8Error):
+    """The backend refused or failed an operation."""
+
+    code = "provider_error"
+    http_status = 502
+
+
+class OperationTimeout(Dev8Error):
+    code = "timeout"
+    http_status = 504
+
+
+ERRORS_BY_CODE: dict[str, type[Dev8Error]] = {
+    cls.code: cls
+    for cls in (
+        Dev8Error,
+        InvalidInput,
+        NotFound,
+        AlreadyExists,
+        Conflict,
+        EngineUnavailable,
+        ImageNotFound,
+        ImageBuildFailed,
+        ProviderError,
+        OperationTimeout,
+    )
+}

@@ -1,0 +1,28 @@
+"""What a workspace should be (desired) and what it was last seen to be (observed)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class DesiredState(str, Enum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    REMOVED = "removed"  # container gone; volumes kept until purged
+
+
+class ObservedState(str, Enum):
+    CREATING = "creating"
+    STARTING = "starting"  # container running, agent not yet healthy
+    RUNNING = "running"  # agent healthy
+    UNHEALTHY = "unhealthy"  # container running, agent reports a failing service
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    CRASHED = "crashed"  # exited while it should run, or restarting in a loop
+    MISSING = "missing"  # the container vanished; volumes may remain
+    FAILED = "failed"  # the last operation failed
+    UNKNOWN = "unknown"  # the engine could not be asked
+    REMOVED = "removed"
+
+
+TRANSITIONAL = {ObservedState.CREATING, ObservedState.STARTING, ObservedState.STOPPING}

@@ -1,0 +1,1 @@
+"""Building the workspace image: layers, the debootstrapped base, the extra-CA option."""

@@ -1,0 +1,1 @@
+"""Backends that run workspaces. Each implements ``dev8.providers.base.Provider``."""

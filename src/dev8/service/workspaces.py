@@ -1,0 +1,334 @@
+"""The workspace operations: create, start, stop, restart, rebuild, remove, and queries.
+
+Every mutating operation takes the workspace's lock, is recorded as an operation (who, what,
+when, result, duration), and leaves the stored state truthful whether it succeeds or fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from dev8.core.errors import (
+    AlreadyExists,
+    Dev8Error,
+    EngineUnavailable,
+    InvalidInput,
+    NotFound,
+    OperationTimeout,
+)
+from dev8.core.naming import new_workspace_id, validate_name
+from dev8.core.resources import Resources
+from dev8.core.states import DesiredState, ObservedState
+from dev8.core.workspace import Operation, Workspace
+from dev8.imagebuild.layers import WORKSPACE_IMAGE
+from dev8.providers.base import Provider, RuntimeStatus, WorkspaceSpec
+from dev8.service.agent_client import AgentClient
+from dev8.service.observe import derive_observed
+from dev8.store.store import Store
+
+Progress = Callable[[str], None]
+HEALTHY_TIMEOUT_S = 120.0
+RESERVED_ENV = {"DEV8_AGENT_TOKEN", "CODE_SERVER_PASSWORD", "ENVIRONMENT_ID", "SSH_PUBLIC_KEY"}
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+@dataclass
+class CreateRequest:
+    name: str
+    image: str = WORKSPACE_IMAGE
+    resources: Resources = field(default_factory=lambda: Resources(2, 4096))
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    code_server_password: str | None = None
+
+
+class WorkspaceService:
+    def __init__(self, *, store: Store, provider: Provider, owner: str,
+                 authorized_keys: Callable[[], str] = lambda: "",
+                 agent: AgentClient | None = None) -> None:
+        self.store = store
+        self.provider = provider
+        self.owner = owner
+        self.authorized_keys = authorized_keys
+        self.agent = agent or AgentClient()
+
+    # Queries ---------------------------------------------------------------------------
+    def find(self, name: str) -> Workspace:
+        """The live workspace ``name``, without asking the engine."""
+        workspace = self.store.find(self.owner, name)
+        if workspace is None or workspace.desired_state is DesiredState.REMOVED:
+            raise NotFound(f"no workspace named {name!r}; `dev8 ls` lists them")
+        return workspace
+
+    def get(self, name: str) -> Workspace:
+        return self.observe(self.find(name))
+
+    def list(self) -> list[Workspace]:
+        return [self.observe(workspace) for workspace in self.store.list(self.owner)]
+
+    def history(self, name: str, limit: int = 50) -> list[Operation]:
+        workspace = self.store.find(self.owner, name)
+        if workspace is None:
+            raise NotFound(f"no workspace named {name!r}")
+        return self.store.operations(workspace.id, limit)
+
+    def observe(self, workspace: Workspace) -> Workspace:
+        """Ask the engine and the agent, record what they say, return the result."""
+        try:
+            runtime = self.provider.status(workspace.id)
+        except EngineUnavailable as exc:
+            workspace.observed_state, workspace.status_message = ObservedState.UNKNOWN, exc.message
+            return workspace
+        health = self.agent.health(_agent_url(runtime)) if runtime.state == "running" else None
+        state, message = derive_observed(workspace.desired_state, runtime, health)
+        return self._record(workspace, runtime, state, message)
+
+    def _record(self, workspace: Workspace, runtime: RuntimeStatus, state: ObservedState,
+                message: str) -> Workspace:
+        ports = runtime.ports if runtime.state == "running" else {}
+        changed = (workspace.observed_state, workspace.status_message, workspace.ports,
+                   workspace.container_id) != (state, message, ports, runtime.container_id)
+        workspace.observed_state, workspace.status_message = state, message
+        workspace.ports, workspace.container_id = ports, runtime.container_id
+        return self.store.save(workspace) if changed else workspace
+
+    # Operations ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _operation(self, workspace: Workspace, action: str) -> Iterator[Operation]:
+        with self.store.lock(workspace.id):
+            operation = self.store.start_operation(workspace.id, action, self.owner)
+            try:
+                yield operation
+            except BaseException as exc:
+                message = exc.message if isinstance(exc, Dev8Error) else (
+                    "interrupted" if isinstance(exc, KeyboardInterrupt) else repr(exc))
+                self.store.finish_operation(operation.id, "failed", message)
+                with contextlib.suppress(Dev8Error, NotFound):
+                    current = self.store.get(workspace.id)
+                    current.observed_state, current.status_message = ObservedState.FAILED, (
+                        f"{action} failed: {message}")
+                    self.store.save(current)
+                raise
+            self.store.finish_operation(operation.id, "succeeded")
+
+    def create(self, request: CreateRequest, progress: Progress = _quiet) -> Workspace:
+        """Create a workspace (volumes and a stopped container).
+
+        A removed workspace with the same name is brought back on its surviving volumes. A
+        failed create leaves nothing behind: no container, no new volumes, no record.
+        """
+        validate_name(request.name)
+        _check_env(request.env, request.secrets)
+        previous = self.store.find(self.owner, request.name)
+        if previous is not None and previous.desired_state is not DesiredState.REMOVED:
+            raise AlreadyExists(f"workspace {request.name!r} already exists; "
+                                f"`dev8 up {request.name}` starts it")
+        image_id = self.provider.image_id(request.image)
+        workspace = previous or self._new_workspace(request, image_id)
+        if previous is not None:
+            progress(f"adopting the volumes of the removed workspace {request.name}")
+            workspace.image_ref, workspace.image_id = request.image, image_id
+            workspace.desired_state = DesiredState.STOPPED
+            self.store.save(workspace)
+        else:
+            self.store.add(workspace)
+        try:
+            with self._operation(workspace, "create"):
+                progress("creating volumes and container")
+                runtime = self.provider.create(self._spec(workspace))
+                self._record(workspace, runtime, ObservedState.STOPPED, "")
+        except BaseException:
+            if previous is None:
+                self._undo_new(workspace)
+            raise
+        return workspace
+
+    def _new_workspace(self, request: CreateRequest, image_id: str) -> Workspace:
+        internal = {
+            "DEV8_AGENT_TOKEN": secrets.token_urlsafe(32),
+            "CODE_SERVER_PASSWORD": request.code_server_password or secrets.token_urlsafe(18),
+        }
+        return Workspace(
+            id=new_workspace_id(), name=request.name, owner=self.owner,
+            image_ref=request.image, image_id=image_id, resources=request.resources,
+            env=dict(request.env), secrets={**request.secrets, **internal},
+            desired_state=DesiredState.STOPPED, observed_state=ObservedState.CREATING,
+        )
+
+    def _undo_new(self, workspace: Workspace) -> None:
+        """Remove every trace of a workspace whose creation did not complete."""
+        with contextlib.suppress(Dev8Error):
+            self.provider.remove(workspace.id)
+            self.provider.remove_volumes(workspace.id)
+        self.store.delete(workspace.id)
+
+    def _spec(self, workspace: Workspace) -> WorkspaceSpec:
+        env = {**workspace.env, **workspace.secrets}
+        keys = self.authorized_keys()
+        if keys:
+            env["SSH_PUBLIC_KEY"] = keys
+        return WorkspaceSpec(
+            workspace_id=workspace.id, name=workspace.name, owner=workspace.owner,
+            image=workspace.image_id, resources=workspace.resources, env=env,
+        )
+
+    def up(self, request: CreateRequest, progress: Progress = _quiet,
+           timeout: float = HEALTHY_TIMEOUT_S) -> Workspace:
+        """Create ``request.name`` if needed, start it, and wait until it is healthy."""
+        existing = self.store.find(self.owner, request.name)
+        created_now = existing is None
+        if existing is None or existing.desired_state is DesiredState.REMOVED:
+            self.create(request, progress)
+        try:
+            return self.start(request.name, progress, timeout=timeout)
+        except BaseException:
+            # A brand-new workspace that never came up is not left half-created.
+            if created_now:
+                workspace = self.store.find(self.owner, request.name)
+                if workspace is not None:
+                    self._undo_new(workspace)
+            raise
+
+    def start(self, name: str, progress: Progress = _quiet, wait: bool = True,
+              timeout: float = HEALTHY_TIMEOUT_S) -> Workspace:
+        workspace = self.find(name)
+        with self._operation(workspace, "start"):
+            workspace.desired_state = DesiredState.RUNNING
+            self.store.save(workspace)
+            self._ensure_container(workspace, progress)
+            progress("starting the container")
+            runtime = self.provider.start(workspace.id)
+            self._record(workspace, runtime, ObservedState.STARTING, "")
+            if wait:
+                self.wait_until_healthy(workspace, progress, timeout)
+        return workspace
+
+    def _ensure_container(self, workspace: Workspace, progress: Progress) -> None:
+        if self.provider.status(workspace.id).state == "missing":
+            progress("the container is missing; recreating it on the same volumes")
+            self.provider.create(self._spec(workspace))
+
+    def stop(self, name: str, progress: Progress = _quiet) -> Workspace:
+        workspace = self.find(name)
+        with self._operation(workspace, "stop"):
+            workspace.desired_state = DesiredState.STOPPED
+            self.store.save(workspace)
+            progress("stopping the container")
+            runtime = self.provider.stop(workspace.id)
+            self._record(workspace, runtime, ObservedState.STOPPED, "")
+        return workspace
+
+    def restart(self, name: str, progress: Progress = _quiet, wait: bool = True,
+                timeout: float = HEALTHY_TIMEOUT_S) -> Workspace:
+        workspace = self.find(name)
+        with self._operation(workspace, "restart"):
+            workspace.desired_state = DesiredState.RUNNING
+            self.store.save(workspace)
+            self._ensure_container(workspace, progress)
+            progress("restarting the container")
+            runtime = self.provider.restart(workspace.id)
+            self._record(workspace, runtime, ObservedState.STARTING, "")
+            if wait:
+                self.wait_until_healthy(workspace, progress, timeout)
+        return workspace
+
+    def rebuild(self, name: str, image: str | None = None, progress: Progress = _quiet,
+                wait: bool = True, timeout: float = HEALTHY_TIMEOUT_S) -> Workspace:
+        """Replace the container with a new one from ``image`` (default: the workspace's image
+        reference, resolved again) on the same volumes."""
+        workspace = self.find(name)
+        reference = image or workspace.image_ref
+        image_id = self.provider.image_id(reference)
+        with self._operation(workspace, "rebuild"):
+            workspace.desired_state = DesiredState.RUNNING
+            self.store.save(workspace)
+            progress("removing the old container (volumes stay)")
+            self.provider.remove(workspace.id)
+            workspace.image_ref, workspace.image_id = reference, image_id
+            progress(f"creating a new container from {reference} ({image_id[7:19]})")
+            self.provider.create(self._spec(workspace))
+            self.store.save(workspace)
+            progress("starting the container")
+            runtime = self.provider.start(workspace.id)
+            self._record(workspace, runtime, ObservedState.STARTING, "")
+            if wait:
+                self.wait_until_healthy(workspace, progress, timeout)
+        return workspace
+
+    def remove(self, name: str, purge: bool = False, progress: Progress = _quiet) -> list[str]:
+        """Remove the container; with ``purge`` also the volumes and the record. Returns the
+        names of the volumes destroyed."""
+        workspace = self.store.find(self.owner, name)
+        if workspace is None:
+            raise NotFound(f"no workspace named {name!r}; `dev8 ls` lists them")
+        destroyed: list[str] = []
+        with self._operation(workspace, "purge" if purge else "remove"):
+            progress("removing the container")
+            self.provider.remove(workspace.id)
+            workspace.desired_state, workspace.observed_state = (DesiredState.REMOVED,
+                                                                 ObservedState.REMOVED)
+            workspace.ports, workspace.container_id = {}, None
+            workspace.status_message = "container removed; volumes kept"
+            self.store.save(workspace)
+            if purge:
+                progress("destroying the volumes")
+                destroyed = self.provider.remove_volumes(workspace.id)
+        if purge:
+            self.store.delete(workspace.id)
+        return destroyed
+
+    def volume_names(self, name: str) -> list[str]:
+        workspace = self.store.find(self.owner, name)
+        if workspace is None:
+            raise NotFound(f"no workspace named {name!r}")
+        return [volume.name for volume in self.provider.volumes(workspace.id)]
+
+    # Waiting ---------------------------------------------------------------------------
+    def wait_until_healthy(self, workspace: Workspace, progress: Progress = _quiet,
+                           timeout: float = HEALTHY_TIMEOUT_S) -> Workspace:
+        """Poll the agent until it reports healthy; fail fast if the container exits."""
+        deadline = time.monotonic() + timeout
+        last_reason = ""
+        agent_url = workspace.agent_url
+        while time.monotonic() < deadline:
+            reason = self.agent.health(agent_url)
+            if reason is None:
+                self._record(workspace, self.provider.status(workspace.id), ObservedState.RUNNING, "")
+                return workspace
+            if reason != last_reason:
+                progress(f"waiting for the workspace: {reason}")
+                last_reason = reason
+            runtime = self.provider.status(workspace.id)
+            if runtime.state not in ("running", "restarting"):
+                state, message = derive_observed(workspace.desired_state, runtime, reason)
+                raise Dev8Error(f"workspace {workspace.name} stopped while starting: "
+                                f"{message or runtime.state}; see `dev8 logs {workspace.name}`")
+            agent_url = _agent_url(runtime) or agent_url
+            time.sleep(0.1)
+        raise OperationTimeout(f"workspace {workspace.name} was not healthy after {timeout:.0f} s "
+                               f"({last_reason}); see `dev8 logs {workspace.name}`")
+
+    def agent_status(self, name: str) -> dict:
+        workspace = self.get(name)
+        return self.agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
+
+
+def _agent_url(runtime: RuntimeStatus) -> str | None:
+    port = runtime.ports.get("agent")
+    return f"http://127.0.0.1:{port}" if port else None
+
+
+def _check_env(env: dict[str, str], secret_values: dict[str, str]) -> None:
+    for key in [*env, *secret_values]:
+        if not key or not (key[0].isalpha() or key[0] == "_") or not all(
+                c.isalnum() or c == "_" for c in key):
+            raise InvalidInput(f"invalid environment variable name {key!r}")
+        if key in RESERVED_ENV:
+            raise InvalidInput(f"{key} is set by dev8 and cannot be overridden")

@@ -1,0 +1,1 @@
+"""The workspace store: SQLAlchemy over SQLite (local mode) or PostgreSQL (server)."""
