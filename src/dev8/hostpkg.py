@@ -33,10 +33,13 @@ def why_cannot_install() -> str | None:
 
 
 def apt_install(packages: list[str], report: Report, error: type[Dev8Error] = Dev8Error) -> None:
-    """``apt-get update`` then install ``packages``; failures raise ``error`` with apt's last line."""
+    """``apt-get update``, then install ``packages``; a failure raises ``error`` with apt's
+    last line."""
     reason = why_cannot_install()
     if reason:
-        raise error(f"{' and '.join(packages)} must be installed, and dev8 cannot install it ({reason})")
+        raise error(
+            f"{' and '.join(packages)} must be installed, and dev8 cannot install it ({reason})"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     report("updating the package index (apt-get update)")
     _run(["apt-get", "update", "-q"], env, error)

@@ -30,8 +30,11 @@ def client_key() -> Path:
     """dev8's own client key, generated on first use."""
     key = ssh_dir() / "id_ed25519"
     if not key.exists():
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dev8-client",
-                        "-f", str(key)], check=True, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dev8-client", "-f", str(key)],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
     return key
 
 
@@ -72,10 +75,16 @@ def pin_host_keys(workspace_id: str, keys: Sequence[str]) -> None:
 
 def ssh_options(workspace_id: str) -> list[str]:
     return [
-        "-i", str(client_key()), "-o", "IdentitiesOnly=yes",
-        "-o", f"HostKeyAlias={host_alias(workspace_id)}",
-        "-o", f"UserKnownHostsFile={known_hosts_path()}",
-        "-o", "StrictHostKeyChecking=yes",
+        "-i",
+        str(client_key()),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        f"HostKeyAlias={host_alias(workspace_id)}",
+        "-o",
+        f"UserKnownHostsFile={known_hosts_path()}",
+        "-o",
+        "StrictHostKeyChecking=yes",
     ]
 
 
@@ -92,8 +101,9 @@ class HostEntry:
     workspace_id: str
 
 
-def render_hosts_file(entries: Sequence[HostEntry], dev8_command: str, key: Path,
-                      known_hosts: Path) -> str:
+def render_hosts_file(
+    entries: Sequence[HostEntry], dev8_command: str, key: Path, known_hosts: Path
+) -> str:
     """The ``Include``d file: one ``Host dev8.NAME`` per workspace. Pure."""
     lines = ["# Written by `dev8 config-ssh`; rerun it to update. Do not edit.", ""]
     for entry in entries:
@@ -125,12 +135,16 @@ def render_user_config(existing: str, include_path: Path) -> str:
     return block + separator + existing
 
 
-def write_ssh_config(entries: Sequence[HostEntry], dev8_command: str,
-                     user_config: Path | None = None) -> tuple[Path, Path]:
+def write_ssh_config(
+    entries: Sequence[HostEntry], dev8_command: str, user_config: Path | None = None
+) -> tuple[Path, Path]:
     """Write the hosts file and make ~/.ssh/config include it; returns both paths."""
     hosts_file = ssh_dir() / "config"
-    _atomic_write(hosts_file, render_hosts_file(entries, dev8_command, client_key(),
-                                                known_hosts_path()), 0o600)
+    _atomic_write(
+        hosts_file,
+        render_hosts_file(entries, dev8_command, client_key(), known_hosts_path()),
+        0o600,
+    )
     user_config = user_config or Path.home() / ".ssh" / "config"
     user_config.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     user_config = user_config.resolve()  # keep a dotfile manager's symlink intact

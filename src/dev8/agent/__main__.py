@@ -26,8 +26,13 @@ STOP_GRACE_S = 5.0  # well within Docker's default 10 s stop timeout
 
 def user_environment(config: AgentConfig) -> dict[str, str]:
     entry = pwd.getpwuid(config.uid)
-    return {**config.child_env, "HOME": entry.pw_dir, "USER": entry.pw_name,
-            "LOGNAME": entry.pw_name, "SHELL": entry.pw_shell}
+    return {
+        **config.child_env,
+        "HOME": entry.pw_dir,
+        "USER": entry.pw_name,
+        "LOGNAME": entry.pw_name,
+        "SHELL": entry.pw_shell,
+    }
 
 
 def _write_code_server_config(config: AgentConfig) -> str:
@@ -45,20 +50,30 @@ def service_specs(config: AgentConfig, password: str) -> list[ServiceSpec]:
         sshd_argv += ["-h", str(key)]
     groups = os.getgrouplist(config.user, config.gid)
     code_server_argv = [
-        config.code_server, "--config", _write_code_server_config(config),
-        "--disable-telemetry", "--disable-update-check", str(config.workspace),
+        config.code_server,
+        "--config",
+        _write_code_server_config(config),
+        "--disable-telemetry",
+        "--disable-update-check",
+        str(config.workspace),
     ]
     return [
         ServiceSpec(
-            name="sshd", argv=sshd_argv, env=dict(config.child_env),
+            name="sshd",
+            argv=sshd_argv,
+            env=dict(config.child_env),
             probe=lambda: ssh_banner(config.ssh_port),
             startup_grace=10.0,
             quiet=lambda line: "by 127.0.0.1 port" in line,
         ),
         ServiceSpec(
-            name="code-server", argv=code_server_argv,
+            name="code-server",
+            argv=code_server_argv,
             env={**user_environment(config), "PASSWORD": password},
-            user=config.uid, group=config.gid, extra_groups=groups, cwd=str(config.workspace),
+            user=config.uid,
+            group=config.gid,
+            extra_groups=groups,
+            cwd=str(config.workspace),
             probe=lambda: http_ok(config.ide_port, "/healthz"),
             startup_grace=30.0,
         ),
@@ -71,8 +86,9 @@ class Agent:
         self.started_at = time.time()
         self.password = config.code_server_password or secrets.token_urlsafe(18)
         self.warnings: list[str] = []
-        self.activity = Activity(config.ssh_port, config.ide_port,
-                                 config.home / ".local/share/code-server/heartbeat")
+        self.activity = Activity(
+            config.ssh_port, config.ide_port, config.home / ".local/share/code-server/heartbeat"
+        )
         self.disk = DiskUsage(config.volumes)
         self.supervisor: Supervisor | None = None
 
@@ -80,9 +96,13 @@ class Agent:
         self.activity.sample()
         services = self.supervisor.services if self.supervisor else {}
         return {
-            "agent": {"version": VERSION, "started_at": self.started_at,
-                      "uptime_s": round(time.time() - self.started_at, 1),
-                      "environment_id": self.config.environment_id, "pid": os.getpid()},
+            "agent": {
+                "version": VERSION,
+                "started_at": self.started_at,
+                "uptime_s": round(time.time() - self.started_at, 1),
+                "environment_id": self.config.environment_id,
+                "pid": os.getpid(),
+            },
             "health": self.supervisor.health() if self.supervisor else "starting",
             "services": {name: s.status.as_dict() for name, s in services.items()},
             "activity": self.activity.snapshot(),
@@ -104,8 +124,13 @@ class Agent:
             log.warning("%s", warning)
         self.supervisor = Supervisor(service_specs(self.config, self.password))
         self.supervisor.start()
-        http = AgentHTTPServer(self.config.agent_port, self.config.agent_token,
-                               self.supervisor.health, self.status, self.credentials)
+        http = AgentHTTPServer(
+            self.config.agent_port,
+            self.config.agent_token,
+            self.supervisor.health,
+            self.status,
+            self.credentials,
+        )
         threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
         threading.Thread(target=self.disk.run, args=(stop,), name="disk", daemon=True).start()
         log.info("dev8 agent %s ready on port %d", VERSION, self.config.agent_port)
@@ -119,8 +144,11 @@ class Agent:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s dev8-agent %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s dev8-agent %(levelname)s %(message)s",
+    )
     if os.geteuid() != 0:
         log.error("the agent must run as root (it starts sshd and drops to the user for the IDE)")
         return 1

@@ -10,8 +10,9 @@ _ESTABLISHED = "01"
 _LOOPBACK = ("0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F")
 
 
-def established_remote_connections(port: int, tables: tuple[str, ...] = (
-        "/proc/net/tcp", "/proc/net/tcp6")) -> int:
+def established_remote_connections(
+    port: int, tables: tuple[str, ...] = ("/proc/net/tcp", "/proc/net/tcp6")
+) -> int:
     """Established connections to local ``port`` from anywhere but loopback (our own probes)."""
     count = 0
     for table in tables:

@@ -34,8 +34,12 @@ def prepare(config: AgentConfig) -> list[str]:
 
 
 def _make_runtime_dirs(config: AgentConfig) -> None:
-    for path, mode in ((config.run_dir, 0o755), (config.run_dir / "ssh", 0o755),
-                       (config.run_dir / "secrets", 0o711), (Path("/run/sshd"), 0o755)):
+    for path, mode in (
+        (config.run_dir, 0o755),
+        (config.run_dir / "ssh", 0o755),
+        (config.run_dir / "secrets", 0o711),
+        (Path("/run/sshd"), 0o755),
+    ):
         path.mkdir(parents=True, exist_ok=True)
         os.chown(path, 0, 0)
         path.chmod(mode)
@@ -97,8 +101,23 @@ def ensure_host_keys(directory: Path) -> list[Path]:
         key = directory / f"ssh_host_{kind}_key"
         if not key.exists():
             extra = ["-b", "3072"] if kind == "rsa" else []
-            subprocess.run(["ssh-keygen", "-q", "-N", "", "-t", kind, *extra, "-f", str(key),
-                            "-C", "dev8-workspace"], check=True, stdin=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-N",
+                    "",
+                    "-t",
+                    kind,
+                    *extra,
+                    "-f",
+                    str(key),
+                    "-C",
+                    "dev8-workspace",
+                ],
+                check=True,
+                stdin=subprocess.DEVNULL,
+            )
         key.chmod(0o600)
         keys.append(key)
     return keys

@@ -15,8 +15,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class AgentHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, token: str, health: Callable[[], str | None],
-                 status: Callable[[], dict], credentials: Callable[[], dict]) -> None:
+    def __init__(
+        self,
+        port: int,
+        token: str,
+        health: Callable[[], str | None],
+        status: Callable[[], dict],
+        credentials: Callable[[], dict],
+    ) -> None:
         super().__init__(("0.0.0.0", port), _Handler)
         self.token = token
         self.health = health

@@ -7,6 +7,7 @@ probe several times in a row.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -69,6 +70,8 @@ class Service:
         if process is None or process.poll() is not None:
             return f"{self.spec.name} is not running ({self.status.state})"
         reason = self.spec.probe()
+        if reason is None and self.status.state == "starting":
+            self.status.state = "running"  # answered before the monitor's next probe
         return f"{self.spec.name}: {reason}" if reason else None
 
     def _monitor(self) -> None:
@@ -82,8 +85,9 @@ class Service:
                 backoff = self.MIN_BACKOFF
             self.status.state = "backoff"
             self.status.restarts += 1
-            log.warning("%s exited (%s); restarting in %.1f s", self.spec.name,
-                        self.status.message, backoff)
+            log.warning(
+                "%s exited (%s); restarting in %.1f s", self.spec.name, self.status.message, backoff
+            )
             self._stopping.wait(backoff)
             backoff = min(backoff * 2, self.MAX_BACKOFF)
         self.status.state = "stopped"
@@ -110,8 +114,12 @@ class Service:
             failures = self._record_probe(reason, failures, started)
             if failures >= self.spec.failures_before_restart:
                 self.status.message = f"unhealthy: {reason}"
-                log.warning("%s failed %d health checks (%s); restarting it", self.spec.name,
-                            failures, reason)
+                log.warning(
+                    "%s failed %d health checks (%s); restarting it",
+                    self.spec.name,
+                    failures,
+                    reason,
+                )
                 self.terminate(grace=3.0)
                 self.status.last_exit_code = process.wait()
                 return
@@ -119,8 +127,11 @@ class Service:
     def _probe_interval(self, started: float) -> float:
         # Probe often while starting, so health is reported as soon as it is true.
         starting = self.status.state == "starting"
-        return 0.25 if starting and time.monotonic() - started < self.spec.startup_grace \
+        return (
+            0.25
+            if starting and time.monotonic() - started < self.spec.startup_grace
             else self.spec.probe_interval
+        )
 
     def _record_probe(self, reason: str | None, failures: int, started: float) -> int:
         if reason is None:
@@ -136,9 +147,15 @@ class Service:
     def _spawn(self) -> subprocess.Popen[bytes]:
         spec = self.spec
         process = subprocess.Popen(
-            list(spec.argv), env=dict(spec.env), cwd=spec.cwd, user=spec.user, group=spec.group,
+            list(spec.argv),
+            env=dict(spec.env),
+            cwd=spec.cwd,
+            user=spec.user,
+            group=spec.group,
             extra_groups=list(spec.extra_groups) if spec.user is not None else None,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self._process = process
@@ -172,10 +189,8 @@ class Service:
 
 
 def _signal_group(pgid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signum)
-    except ProcessLookupError:
-        pass
 
 
 class Supervisor:
@@ -197,8 +212,9 @@ class Supervisor:
 
     def stop(self, grace: float = 5.0) -> None:
         self.stopping.set()
-        threads = [threading.Thread(target=s.terminate, args=(grace,))
-                   for s in self.services.values()]
+        threads = [
+            threading.Thread(target=s.terminate, args=(grace,)) for s in self.services.values()
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -65,19 +65,29 @@ def _parse_build_args(values: list[str]) -> dict[str, str]:
 @app.command()
 def build(
     base: str = typer.Option(
-        AUTO_BASE, help="Base image for the first layer: ubuntu:22.04, debian:bookworm-slim, "
+        AUTO_BASE,
+        help="Base image for the first layer: ubuntu:22.04, debian:bookworm-slim, "
         "'bootstrap' (Debian bookworm made with debootstrap), or 'auto' (pull "
-        "debian:bookworm-slim, else bootstrap)."),
+        "debian:bookworm-slim, else bootstrap).",
+    ),
     extra_ca: Path | None = typer.Option(
-        None, "--extra-ca", help="PEM bundle to trust in every layer (default: the file named "
-        "by SSL_CERT_FILE or REQUESTS_CA_BUNDLE, when set).", exists=True, dir_okay=False),
+        None,
+        "--extra-ca",
+        help="PEM bundle to trust in every layer (default: the file named "
+        "by SSL_CERT_FILE or REQUESTS_CA_BUNDLE, when set).",
+        exists=True,
+        dir_okay=False,
+    ),
     no_extra_ca: bool = typer.Option(False, "--no-extra-ca", help="Add no extra CA."),
     mirror: str | None = typer.Option(
-        None, help="Debian mirror for the bootstrapped base (default: the host's apt sources)."),
+        None, help="Debian mirror for the bootstrapped base (default: the host's apt sources)."
+    ),
     build_arg: list[str] = typer.Option(
-        [], "--build-arg", help="KEY=VALUE passed to every layer, e.g. CODE_SERVER_VERSION=4.100.3."),
+        [], "--build-arg", help="KEY=VALUE passed to every layer, e.g. CODE_SERVER_VERSION=4.100.3."
+    ),
     layer: list[str] = typer.Option(
-        [], "--layer", help=f"Build up to this layer only ({', '.join(x.name for x in LAYERS)})."),
+        [], "--layer", help=f"Build up to this layer only ({', '.join(x.name for x in LAYERS)})."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild every step."),
 ) -> None:
     """Build the workspace image, layer by layer: base → languages → ide → workspace.

@@ -11,32 +11,50 @@ from dev8.core.states import ObservedState
 from dev8.core.workspace import Operation, Workspace
 
 STATE_STYLE = {
-    ObservedState.RUNNING: "green", ObservedState.STARTING: "yellow",
-    ObservedState.STOPPED: "dim", ObservedState.UNHEALTHY: "red", ObservedState.CRASHED: "red",
-    ObservedState.FAILED: "red", ObservedState.MISSING: "red", ObservedState.UNKNOWN: "red",
+    ObservedState.RUNNING: "green",
+    ObservedState.STARTING: "yellow",
+    ObservedState.STOPPED: "dim",
+    ObservedState.UNHEALTHY: "red",
+    ObservedState.CRASHED: "red",
+    ObservedState.FAILED: "red",
+    ObservedState.MISSING: "red",
+    ObservedState.UNKNOWN: "red",
 }
 
 
 def workspace_dict(workspace: Workspace) -> dict[str, Any]:
     """Public fields only: secret values never appear, their names do."""
     return {
-        "id": workspace.id, "name": workspace.name, "owner": workspace.owner,
-        "image": workspace.image_ref, "image_id": workspace.image_id,
-        "cpus": workspace.resources.cpus, "memory_mb": workspace.resources.memory_mb,
+        "id": workspace.id,
+        "name": workspace.name,
+        "owner": workspace.owner,
+        "image": workspace.image_ref,
+        "image_id": workspace.image_id,
+        "cpus": workspace.resources.cpus,
+        "memory_mb": workspace.resources.memory_mb,
         "desired_state": workspace.desired_state.value,
-        "state": workspace.observed_state.value, "message": workspace.status_message,
-        "ports": workspace.ports, "ide_url": workspace.ide_url,
+        "state": workspace.observed_state.value,
+        "message": workspace.status_message,
+        "ports": workspace.ports,
+        "ide_url": workspace.ide_url,
         "env": workspace.env,
-        "secret_names": sorted(k for k in workspace.secrets if not k.startswith(("DEV8_", "CODE_SERVER"))),
-        "created_at": workspace.created_at, "updated_at": workspace.updated_at,
+        "secret_names": sorted(
+            k for k in workspace.secrets if not k.startswith(("DEV8_", "CODE_SERVER"))
+        ),
+        "created_at": workspace.created_at,
+        "updated_at": workspace.updated_at,
     }
 
 
 def operation_dict(operation: Operation) -> dict[str, Any]:
     return {
-        "id": operation.id, "action": operation.action, "actor": operation.actor,
-        "result": operation.result, "message": operation.message,
-        "started_at": operation.started_at, "finished_at": operation.finished_at,
+        "id": operation.id,
+        "action": operation.action,
+        "actor": operation.actor,
+        "result": operation.result,
+        "message": operation.message,
+        "started_at": operation.started_at,
+        "finished_at": operation.finished_at,
         "duration_s": operation.duration_s,
     }
 
@@ -53,7 +71,9 @@ def ago(moment: datetime | None) -> str:
 
 def state_text(workspace: Workspace) -> str:
     style = STATE_STYLE.get(workspace.observed_state, "")
-    return f"[{style}]{workspace.observed_state.value}[/]" if style else workspace.observed_state.value
+    return (
+        f"[{style}]{workspace.observed_state.value}[/]" if style else workspace.observed_state.value
+    )
 
 
 def workspace_table(workspaces: list[Workspace]) -> Table:
@@ -62,9 +82,13 @@ def workspace_table(workspaces: list[Workspace]) -> Table:
         table.add_column(column, no_wrap=column != "MESSAGE", overflow="fold")
     for ws in workspaces:
         table.add_row(
-            ws.name, state_text(ws), ws.ide_url or "-", str(ws.ports.get("ssh", "-")),
+            ws.name,
+            state_text(ws),
+            ws.ide_url or "-",
+            str(ws.ports.get("ssh", "-")),
             f"{ws.resources.cpus:g}/{ws.resources.memory_mb / 1024:g}G",
-            ago(ws.created_at), ws.status_message,
+            ago(ws.created_at),
+            ws.status_message,
         )
     return table
 
@@ -76,6 +100,12 @@ def history_table(operations: list[Operation]) -> Table:
     for op in operations:
         style = {"succeeded": "green", "failed": "red"}.get(op.result, "yellow")
         duration = f"{op.duration_s:.1f} s" if op.duration_s is not None else "-"
-        table.add_row(op.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"), op.action,
-                      op.actor, f"[{style}]{op.result}[/]", duration, op.message)
+        table.add_row(
+            op.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            op.action,
+            op.actor,
+            f"[{style}]{op.result}[/]",
+            duration,
+            op.message,
+        )
     return table

@@ -9,11 +9,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 from rich.status import Status
 
-from dev8.cli.context import service
 from dev8.cli.output import console, err_console, print_json
 from dev8.cli.render import (
     history_table,
@@ -27,11 +27,20 @@ from dev8.core.resources import PRESETS, resolve_resources
 from dev8.core.states import ObservedState
 from dev8.core.workspace import Workspace
 from dev8.imagebuild.layers import WORKSPACE_IMAGE
-from dev8.service.workspaces import CreateRequest
 from dev8.sshconfig import HostEntry, pin_host_keys, ssh_argv, write_ssh_config
+
+if TYPE_CHECKING:
+    from dev8.service.workspaces import CreateRequest, WorkspaceService
 
 NAME = typer.Argument(..., help="Workspace name: lowercase letters, digits and '-'.")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def service() -> WorkspaceService:
+    """The service, imported on first use: `--help` and `engine` need none of it."""
+    from dev8.cli.context import service as build
+
+    return build()
 
 
 @contextmanager
@@ -39,8 +48,10 @@ def _progress(title: str) -> Iterator[callable]:
     """A spinner whose text follows the operation's progress messages (stderr)."""
     started = time.monotonic()
     with Status(title, console=err_console) as status:
+
         def update(message: str) -> None:
             status.update(f"{title}: {message} [dim]({time.monotonic() - started:.1f} s)[/]")
+
         yield update
 
 
@@ -64,8 +75,9 @@ def _git_identity() -> dict[str, str]:
     identity = {}
     for key, variable in (("user.name", "GIT_AUTHOR_NAME"), ("user.email", "GIT_AUTHOR_EMAIL")):
         try:
-            value = subprocess.run(["git", "config", "--global", key], capture_output=True,
-                                   text=True, timeout=5).stdout.strip()
+            value = subprocess.run(
+                ["git", "config", "--global", key], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             value = ""
         if value:
@@ -73,30 +85,75 @@ def _git_identity() -> dict[str, str]:
     return identity
 
 
-def _create_request(name: str, image: str, size: str | None, cpus: str | None,
-                    memory: str | None, env: list[str], secret: list[str]) -> CreateRequest:
+def _create_request(
+    name: str,
+    image: str,
+    size: str | None,
+    cpus: str | None,
+    memory: str | None,
+    env: list[str],
+    secret: list[str],
+    ide_port: int | None,
+    ssh_port: int | None,
+) -> CreateRequest:
+    from dev8.service.workspaces import CreateRequest
+
+    fixed = {role: port for role, port in (("ide", ide_port), ("ssh", ssh_port)) if port}
     return CreateRequest(
-        name=name, image=image, resources=resolve_resources(size, cpus, memory),
+        name=name,
+        image=image,
+        resources=resolve_resources(size, cpus, memory),
         env={**_git_identity(), **_parse_pairs(env, "--env")},
         secrets=_parse_pairs(secret, "--secret"),
+        host_ports=fixed,
     )
 
 
-IMAGE_OPT = typer.Option(WORKSPACE_IMAGE, "--image", help="Image to run (built by `dev8 image build`).")
-SIZE_OPT = typer.Option(None, "--size", help=f"Resource preset: {', '.join(f'{k} ({v.describe()})' for k, v in PRESETS.items())}. Default small.")
+IMAGE_OPT = typer.Option(
+    WORKSPACE_IMAGE, "--image", help="Image to run (built by `dev8 image build`)."
+)
+SIZE_OPT = typer.Option(
+    None,
+    "--size",
+    help="Resource preset: "
+    + ", ".join(f"{k} ({v.describe()})" for k, v in PRESETS.items())
+    + ". Default small.",
+)
 CPUS_OPT = typer.Option(None, "--cpus", help="CPU limit, overriding the preset (e.g. 1.5).")
 MEMORY_OPT = typer.Option(None, "--memory", help="Memory limit, overriding the preset (e.g. 6g).")
 ENV_OPT = typer.Option([], "--env", "-e", help="KEY=VALUE environment variable (repeatable).")
-SECRET_OPT = typer.Option([], "--secret", "-s", help="KEY=VALUE secret such as GITHUB_TOKEN, or "
-                          "KEY to take it from your environment (repeatable). Never written to the volumes.")
+IDE_PORT_OPT = typer.Option(
+    None,
+    "--ide-port",
+    min=1,
+    max=65535,
+    help="Fixed host port for the IDE on 127.0.0.1 (default: a free one, kept for good).",
+)
+SSH_PORT_OPT = typer.Option(
+    None,
+    "--ssh-port",
+    min=1,
+    max=65535,
+    help="Fixed host port for SSH on 127.0.0.1 (default: a free one, kept for good).",
+)
+SECRET_OPT = typer.Option(
+    [],
+    "--secret",
+    "-s",
+    help="KEY=VALUE secret such as GITHUB_TOKEN, or "
+    "KEY to take it from your environment (repeatable). Never written to the volumes.",
+)
 
 
 def _print_access(workspace: Workspace) -> None:
     name = workspace.name
-    console.print(f"  [bold]IDE[/]       {workspace.ide_url}   "
-                  f"[dim](password: `dev8 password {name}`)[/]")
-    console.print(f"  [bold]SSH[/]       dev8 ssh {name}   "
-                  f"[dim](or `ssh dev8.{name}` after `dev8 config-ssh`)[/]")
+    console.print(
+        f"  [bold]IDE[/]       {workspace.ide_url}   [dim](password: `dev8 password {name}`)[/]"
+    )
+    console.print(
+        f"  [bold]SSH[/]       dev8 ssh {name}   "
+        f"[dim](or `ssh dev8.{name}` after `dev8 config-ssh`)[/]"
+    )
     console.print(f"  [bold]Status[/]    dev8 status {name}")
 
 
@@ -106,41 +163,67 @@ def _pin(workspace: Workspace) -> None:
     pin_host_keys(workspace.id, status.get("ssh_host_keys") or [])
 
 
-def up(name: str = NAME, image: str = IMAGE_OPT, size: str | None = SIZE_OPT,
-       cpus: str | None = CPUS_OPT, memory: str | None = MEMORY_OPT,
-       env: list[str] = ENV_OPT, secret: list[str] = SECRET_OPT) -> None:
+def up(
+    name: str = NAME,
+    image: str = IMAGE_OPT,
+    size: str | None = SIZE_OPT,
+    cpus: str | None = CPUS_OPT,
+    memory: str | None = MEMORY_OPT,
+    env: list[str] = ENV_OPT,
+    secret: list[str] = SECRET_OPT,
+    ide_port: int | None = IDE_PORT_OPT,
+    ssh_port: int | None = SSH_PORT_OPT,
+) -> None:
     """Create the workspace if needed, start it, wait until it is healthy, and print how to
     reach it. The everyday command: safe to run again at any time."""
-    request = _create_request(name, image, size, cpus, memory, env, secret)
+    request = _create_request(name, image, size, cpus, memory, env, secret, ide_port, ssh_port)
     started = time.monotonic()
     with _progress(f"Bringing up {name}") as progress:
         workspace = service().up(request, progress)
     _pin(workspace)
-    console.print(f"[green]✓[/] Workspace [bold]{name}[/] is running "
-                  f"[dim]({time.monotonic() - started:.1f} s)[/]")
+    console.print(
+        f"[green]✓[/] Workspace [bold]{name}[/] is running "
+        f"[dim]({time.monotonic() - started:.1f} s)[/]"
+    )
     _print_access(workspace)
 
 
-def create(name: str = NAME, image: str = IMAGE_OPT, size: str | None = SIZE_OPT,
-           cpus: str | None = CPUS_OPT, memory: str | None = MEMORY_OPT,
-           env: list[str] = ENV_OPT, secret: list[str] = SECRET_OPT) -> None:
+def create(
+    name: str = NAME,
+    image: str = IMAGE_OPT,
+    size: str | None = SIZE_OPT,
+    cpus: str | None = CPUS_OPT,
+    memory: str | None = MEMORY_OPT,
+    env: list[str] = ENV_OPT,
+    secret: list[str] = SECRET_OPT,
+    ide_port: int | None = IDE_PORT_OPT,
+    ssh_port: int | None = SSH_PORT_OPT,
+) -> None:
     """Create a workspace (volumes and container) without starting it."""
-    request = _create_request(name, image, size, cpus, memory, env, secret)
+    request = _create_request(name, image, size, cpus, memory, env, secret, ide_port, ssh_port)
     with _progress(f"Creating {name}") as progress:
         workspace = service().create(request, progress)
-    console.print(f"[green]✓[/] Created [bold]{name}[/] ({workspace.id}); "
-                  f"start it with `dev8 start {name}`")
+    console.print(
+        f"[green]✓[/] Created [bold]{name}[/] ({workspace.id}); start it with `dev8 start {name}`"
+    )
 
 
-def start(name: str = NAME, no_wait: bool = typer.Option(False, "--no-wait", help="Return once the container runs, without waiting for health.")) -> None:
+def start(
+    name: str = NAME,
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="Return once the container runs, without waiting for health."
+    ),
+) -> None:
     """Start a stopped workspace and wait until it is healthy."""
     started = time.monotonic()
     with _progress(f"Starting {name}") as progress:
         workspace = service().start(name, progress, wait=not no_wait)
     if not no_wait:
         _pin(workspace)
-    console.print(f"[green]✓[/] {name} is {workspace.observed_state.value} "
-                  f"[dim]({time.monotonic() - started:.1f} s)[/]")
+    console.print(
+        f"[green]✓[/] {name} is {workspace.observed_state.value} "
+        f"[dim]({time.monotonic() - started:.1f} s)[/]"
+    )
     _print_access(workspace)
 
 
@@ -159,21 +242,29 @@ def restart(name: str = NAME) -> None:
     console.print(f"[green]✓[/] {name} restarted [dim]({time.monotonic() - started:.1f} s)[/]")
 
 
-def rebuild(name: str = NAME, image: str | None = typer.Option(
-        None, "--image", help="New image (default: the workspace's image, resolved again).")) -> None:
+def rebuild(
+    name: str = NAME,
+    image: str | None = typer.Option(
+        None, "--image", help="New image (default: the workspace's image, resolved again)."
+    ),
+) -> None:
     """Replace the container with a new one from the image, on the same volumes: /home/dev8,
     /workspace and the system volume (SSH host keys) are kept."""
     started = time.monotonic()
     with _progress(f"Rebuilding {name}") as progress:
         workspace = service().rebuild(name, image, progress)
     _pin(workspace)
-    console.print(f"[green]✓[/] {name} rebuilt on {workspace.image_ref} "
-                  f"({workspace.image_id[7:19]}) [dim]({time.monotonic() - started:.1f} s)[/]")
+    console.print(
+        f"[green]✓[/] {name} rebuilt on {workspace.image_ref} "
+        f"({workspace.image_id[7:19]}) [dim]({time.monotonic() - started:.1f} s)[/]"
+    )
 
 
-def rm(name: str = NAME,
-       purge: bool = typer.Option(False, "--purge", help="Also destroy the volumes (all data)."),
-       yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+def rm(
+    name: str = NAME,
+    purge: bool = typer.Option(False, "--purge", help="Also destroy the volumes (all data)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
     """Remove a workspace's container. Its volumes survive, and `dev8 up NAME` brings it back
     on them; with --purge the volumes are destroyed too, after confirmation."""
     svc = service()
@@ -181,21 +272,30 @@ def rm(name: str = NAME,
         volumes = svc.volume_names(name)
         if not yes:
             if not sys.stdin.isatty():
-                raise InvalidInput("--purge destroys data; confirm with --yes when not on a terminal")
-            err_console.print(f"This destroys all data of [bold]{name}[/]: "
-                              + (", ".join(volumes) or "no volumes found"))
+                raise InvalidInput(
+                    "--purge destroys data; confirm with --yes when not on a terminal"
+                )
+            err_console.print(
+                f"This destroys all data of [bold]{name}[/]: "
+                + (", ".join(volumes) or "no volumes found")
+            )
             typer.confirm("Destroy these volumes?", abort=True)
     destroyed = svc.remove(name, purge=purge)
     if purge:
-        console.print(f"[green]✓[/] Removed {name} and destroyed {len(destroyed)} volume(s)"
-                      + (f": {', '.join(destroyed)}" if destroyed else ""))
+        console.print(
+            f"[green]✓[/] Removed {name} and destroyed {len(destroyed)} volume(s)"
+            + (f": {', '.join(destroyed)}" if destroyed else "")
+        )
     else:
-        console.print(f"[green]✓[/] Removed {name}'s container; its volumes are kept "
-                      f"(`dev8 up {name}` brings it back, `dev8 rm --purge {name}` destroys them)")
+        console.print(
+            f"[green]✓[/] Removed {name}'s container; its volumes are kept "
+            f"(`dev8 up {name}` brings it back, `dev8 rm --purge {name}` destroys them)"
+        )
 
 
 def ls(as_json: bool = JSON) -> None:
     """List your workspaces with their state as the engine sees it now."""
+    service().provider.ping()
     workspaces = service().list()
     if as_json:
         print_json([workspace_dict(ws) for ws in workspaces])
@@ -208,19 +308,25 @@ def ls(as_json: bool = JSON) -> None:
 def status(name: str = NAME, as_json: bool = JSON) -> None:
     """A workspace's state, ports and resources, plus what its agent reports when running."""
     svc = service()
+    svc.provider.ping()
     workspace = svc.get(name)
     agent = None
-    if workspace.observed_state in (ObservedState.RUNNING, ObservedState.UNHEALTHY,
-                                    ObservedState.STARTING):
+    if workspace.observed_state in (
+        ObservedState.RUNNING,
+        ObservedState.UNHEALTHY,
+        ObservedState.STARTING,
+    ):
         try:
             agent = svc.agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
-        except Exception as exc:  # noqa: BLE001 - the agent's view is optional here
+        except Exception as exc:
             agent = {"error": str(exc)}
     if as_json:
         print_json({**workspace_dict(workspace), "agent": agent})
         return
-    console.print(f"[bold]{workspace.name}[/] ({workspace.id})  {state_text(workspace)}"
-                  + (f"  [dim]{workspace.status_message}[/]" if workspace.status_message else ""))
+    console.print(
+        f"[bold]{workspace.name}[/] ({workspace.id})  {state_text(workspace)}"
+        + (f"  [dim]{workspace.status_message}[/]" if workspace.status_message else "")
+    )
     console.print(f"  image      {workspace.image_ref} ({workspace.image_id[7:19]})")
     console.print(f"  resources  {workspace.resources.describe()}")
     if workspace.ports:
@@ -228,14 +334,19 @@ def status(name: str = NAME, as_json: bool = JSON) -> None:
         console.print(f"  SSH        127.0.0.1:{workspace.ports.get('ssh')}  (dev8 ssh {name})")
     if agent and "services" in agent:
         for service_name, info in agent["services"].items():
-            console.print(f"  {service_name:<10} {info['state']}, restarts {info['restarts']}"
-                          + (f", {info['message']}" if info.get("message") else ""))
+            console.print(
+                f"  {service_name:<10} {info['state']}, restarts {info['restarts']}"
+                + (f", {info['message']}" if info.get("message") else "")
+            )
         for warning in agent.get("warnings", []):
             console.print(f"  [yellow]warning[/]    {warning}")
 
 
-def history(name: str = NAME, as_json: bool = JSON,
-            limit: int = typer.Option(50, help="How many operations to show.")) -> None:
+def history(
+    name: str = NAME,
+    as_json: bool = JSON,
+    limit: int = typer.Option(50, help="How many operations to show."),
+) -> None:
     """What happened to a workspace: every operation, who ran it, the result and duration."""
     operations = service().history(name, limit)
     if as_json:
@@ -244,8 +355,11 @@ def history(name: str = NAME, as_json: bool = JSON,
         console.print(history_table(operations))
 
 
-def logs(name: str = NAME, follow: bool = typer.Option(False, "--follow", "-f"),
-         tail: int | None = typer.Option(None, "--tail", help="Only the last N lines.")) -> None:
+def logs(
+    name: str = NAME,
+    follow: bool = typer.Option(False, "--follow", "-f"),
+    tail: int | None = typer.Option(None, "--tail", help="Only the last N lines."),
+) -> None:
     """The workspace's output: the agent, sshd and code-server."""
     svc = service()
     workspace = svc.find(name)
@@ -255,8 +369,11 @@ def logs(name: str = NAME, follow: bool = typer.Option(False, "--follow", "-f"),
         out.flush()
 
 
-def exec_(name: str = NAME, command: list[str] = typer.Argument(..., help="Command and arguments, after --."),
-          root: bool = typer.Option(False, "--root", help="Run as root instead of dev8.")) -> None:
+def exec_(
+    name: str = NAME,
+    command: list[str] = typer.Argument(..., help="Command and arguments, after --."),
+    root: bool = typer.Option(False, "--root", help="Run as root instead of dev8."),
+) -> None:
     """Run a command in the workspace as dev8 (in /workspace), e.g. `dev8 exec NAME -- ls -la`.
     The exit code is the command's."""
     svc = service()
@@ -267,21 +384,45 @@ def exec_(name: str = NAME, command: list[str] = typer.Argument(..., help="Comma
     if docker:
         flags = ["-i", "-t"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
         home = "/root" if root else "/home/dev8"
-        os.execv(docker, [docker, "exec", *flags, "-u", user, "-w", "/workspace",
-                          "-e", f"HOME={home}", f"dev8-{workspace.id}", *command])
+        os.execv(
+            docker,
+            [
+                docker,
+                "exec",
+                *flags,
+                "-u",
+                user,
+                "-w",
+                "/workspace",
+                "-e",
+                f"HOME={home}",
+                f"dev8-{workspace.id}",
+                *command,
+            ],
+        )
     result = svc.provider.exec(workspace.id, command, user=user, workdir="/workspace")
     sys.stdout.buffer.write(result.output)
     raise typer.Exit(result.exit_code)
 
 
 def _require_running(workspace: Workspace) -> None:
-    if workspace.observed_state not in (ObservedState.RUNNING, ObservedState.UNHEALTHY,
-                                        ObservedState.STARTING):
-        raise Conflict(f"workspace {workspace.name} is {workspace.observed_state.value}; "
-                       f"start it with `dev8 start {workspace.name}`")
+    if workspace.observed_state not in (
+        ObservedState.RUNNING,
+        ObservedState.UNHEALTHY,
+        ObservedState.STARTING,
+    ):
+        raise Conflict(
+            f"workspace {workspace.name} is {workspace.observed_state.value}; "
+            f"start it with `dev8 start {workspace.name}`"
+        )
 
 
-def ssh(name: str = NAME, command: list[str] | None = typer.Argument(None, help="Command to run instead of a shell, after --.")) -> None:
+def ssh(
+    name: str = NAME,
+    command: list[str] | None = typer.Argument(
+        None, help="Command to run instead of a shell, after --."
+    ),
+) -> None:
     """Open an SSH session to the workspace as dev8 (with your dev8 key, host key verified)."""
     svc = service()
     workspace = svc.get(name)
@@ -310,8 +451,11 @@ def config_ssh() -> None:
     workspaces = service().store.list(service().owner)
     dev8_command = shutil.which("dev8") or f"{sys.executable} -m dev8"
     hosts_file, user_config = write_ssh_config(
-        [HostEntry(ws.name, ws.id) for ws in workspaces], dev8_command)
-    console.print(f"[green]✓[/] {len(workspaces)} host(s) in {hosts_file}, included from {user_config}")
+        [HostEntry(ws.name, ws.id) for ws in workspaces], dev8_command
+    )
+    console.print(
+        f"[green]✓[/] {len(workspaces)} host(s) in {hosts_file}, included from {user_config}"
+    )
     for ws in workspaces:
         console.print(f"  ssh dev8.{ws.name}")
 
@@ -330,8 +474,22 @@ def ssh_proxy(name: str = NAME) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (up, create, start, stop, restart, rebuild, rm, ls, status, history, logs,
-                    ssh, url, password):
+    for command in (
+        up,
+        create,
+        start,
+        stop,
+        restart,
+        rebuild,
+        rm,
+        ls,
+        status,
+        history,
+        logs,
+        ssh,
+        url,
+        password,
+    ):
         app.command()(command)
     app.command("exec")(exec_)
     app.command("config-ssh")(config_ssh)

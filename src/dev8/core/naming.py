@@ -50,7 +50,9 @@ def new_workspace_id() -> str:
 
 def volume_name(workspace_id: str, role: str) -> str:
     if role not in VOLUME_ROLES:
-        raise InvalidInput(f"unknown volume role {role!r}; expected one of {', '.join(VOLUME_ROLES)}")
+        raise InvalidInput(
+            f"unknown volume role {role!r}; expected one of {', '.join(VOLUME_ROLES)}"
+        )
     return f"dev8-{workspace_id}-{role}"
 
 

@@ -23,7 +23,9 @@ class Workspace:
     observed_state: ObservedState = ObservedState.CREATING
     status_message: str = ""
     container_id: str | None = None
-    ports: dict[str, int] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)  # published now (empty when stopped)
+    host_ports: dict[str, int] = field(default_factory=dict)  # pinned for every container
+    fixed_ports: dict[str, int] = field(default_factory=dict)  # the ones the user asked for
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

@@ -43,8 +43,11 @@ def parse_deb822_sources(text: str) -> list[AptSource]:
             continue
         for uri in fields.get("uris", "").split():
             sources.append(
-                AptSource(uri, tuple(fields.get("suites", "").split()),
-                          tuple(fields.get("components", "").split()))
+                AptSource(
+                    uri,
+                    tuple(fields.get("suites", "").split()),
+                    tuple(fields.get("components", "").split()),
+                )
             )
     return sources
 

@@ -49,7 +49,9 @@ def find_image(client: docker.DockerClient, reference: str) -> str | None:
 
 
 def bootstrap_base(
-    client: docker.DockerClient, report: Report, suite: str = DEFAULT_SUITE,
+    client: docker.DockerClient,
+    report: Report,
+    suite: str = DEFAULT_SUITE,
     mirror: str | None = None,
 ) -> str:
     """Return the tag of a debootstrapped ``suite`` image, creating it once (then cached)."""
@@ -74,9 +76,14 @@ def bootstrap_base(
         _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(archive), "."], report)
         report(f"importing it as {tag}")
         client.api.import_image(
-            src=str(archive), repository=tag.split(":")[0], tag=suite,
-            changes=['CMD ["/bin/bash"]', f"LABEL dev.dev8.bootstrap={suite}",
-                     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            src=str(archive),
+            repository=tag.split(":")[0],
+            tag=suite,
+            changes=[
+                'CMD ["/bin/bash"]',
+                f"LABEL dev.dev8.bootstrap={suite}",
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ],
         )
     return tag
 

@@ -50,8 +50,9 @@ class BuildProgress:
     def layer_finished(self, result: LayerResult) -> None: ...
 
 
-def resolve_base(client: docker.DockerClient, options: BuildOptions,
-                 report: Callable[[str], None]) -> str:
+def resolve_base(
+    client: docker.DockerClient, options: BuildOptions, report: Callable[[str], None]
+) -> str:
     """The image the base layer is built on: given, pulled, or bootstrapped with debootstrap."""
     if options.base == BOOTSTRAP_BASE:
         return bootstrap_base(client, report, mirror=options.mirror)
@@ -72,8 +73,9 @@ def resolve_base(client: docker.DockerClient, options: BuildOptions,
     return bootstrap_base(client, report, mirror=options.mirror)
 
 
-def build_all(client: docker.DockerClient, options: BuildOptions,
-              progress: BuildProgress) -> list[LayerResult]:
+def build_all(
+    client: docker.DockerClient, options: BuildOptions, progress: BuildProgress
+) -> list[LayerResult]:
     layers = _selected_layers(options.layers)
     parent = resolve_base(client, options, progress.message)
     certificates = read_ca_certificates(options.extra_ca) if options.extra_ca else []
@@ -100,16 +102,28 @@ def _selected_layers(names: tuple[str, ...]) -> tuple[Layer, ...]:
     return LAYERS[: last + 1]
 
 
-def _build_layer(client: docker.DockerClient, layer: Layer, parent: str, options: BuildOptions,
-                 certificates: list[str], progress: BuildProgress, log) -> LayerResult:
+def _build_layer(
+    client: docker.DockerClient,
+    layer: Layer,
+    parent: str,
+    options: BuildOptions,
+    certificates: list[str],
+    progress: BuildProgress,
+    log,
+) -> LayerResult:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"dev8-{layer.name}-") as tmp:
         context = Path(tmp) / layer.name
         shutil.copytree(images_dir() / layer.name, context)
         _add_context_extras(layer, context, certificates)
         image_id, cached = _stream_build(
-            client, layer, context, build_args(layer, parent, options.build_args),
-            options.no_cache, progress, log,
+            client,
+            layer,
+            context,
+            build_args(layer, parent, options.build_args),
+            options.no_cache,
+            progress,
+            log,
         )
     return LayerResult(layer, image_id, time.monotonic() - started, cached)
 
@@ -139,14 +153,19 @@ def _stream_build(client, layer, context, args, no_cache, progress, log) -> tupl
     image_id = ""
     try:
         stream = client.api.build(
-            path=str(context), tag=layer.tag, buildargs=args, rm=True, forcerm=True,
-            nocache=no_cache, decode=True, labels={"dev.dev8.layer": layer.name},
+            path=str(context),
+            tag=layer.tag,
+            buildargs=args,
+            rm=True,
+            forcerm=True,
+            nocache=no_cache,
+            decode=True,
+            labels={"dev.dev8.layer": layer.name},
         )
         for chunk in stream:
             if "error" in chunk:
                 raise ImageBuildFailed(
-                    f"layer {layer.name} failed: {chunk['error'].strip()} "
-                    f"(full log: {log.name})"
+                    f"layer {layer.name} failed: {chunk['error'].strip()} (full log: {log.name})"
                 )
             text = chunk.get("stream", "")
             if text:

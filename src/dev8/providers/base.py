@@ -25,7 +25,9 @@ class WorkspaceSpec:
     image: str  # an image id (sha256:...) or reference the backend can run
     resources: Resources
     env: Mapping[str, str] = field(default_factory=dict)  # includes secrets
-    host_ports: Mapping[str, int] = field(default_factory=dict)  # fixed host ports, if asked
+    # Host ports to publish on; empty roles get free ones, which ``create`` reports back in
+    # ``RuntimeStatus.host_ports`` so that a later container can reuse them.
+    host_ports: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -40,7 +42,8 @@ class RuntimeStatus:
     oom_killed: bool = False
     restart_count: int = 0
     started_at: str | None = None
-    ports: dict[str, int] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)  # published now
+    host_ports: dict[str, int] = field(default_factory=dict)  # configured, even when stopped
     error: str = ""
 
 
@@ -61,6 +64,9 @@ class ExecResult:
 
 class Provider(Protocol):
     name: str
+
+    def ping(self) -> None:
+        """Raise ``EngineUnavailable`` unless the backend answers."""
 
     def create(self, spec: WorkspaceSpec) -> RuntimeStatus:
         """Create the volumes (kept if they exist) and the container (not started).
@@ -88,12 +94,14 @@ class Provider(Protocol):
     def status(self, workspace_id: str) -> RuntimeStatus:
         """The container's current state (``missing`` when there is none)."""
 
-    def exec(self, workspace_id: str, argv: Sequence[str], user: str = "dev8",
-             workdir: str | None = None) -> ExecResult:
+    def exec(
+        self, workspace_id: str, argv: Sequence[str], user: str = "dev8", workdir: str | None = None
+    ) -> ExecResult:
         """Run a command in the running container and wait for it."""
 
-    def logs(self, workspace_id: str, follow: bool = False, tail: int | None = None
-             ) -> Iterator[bytes]:
+    def logs(
+        self, workspace_id: str, follow: bool = False, tail: int | None = None
+    ) -> Iterator[bytes]:
         """The container's output (the agent's log, with sshd and code-server)."""
 
     def volumes(self, workspace_id: str | None = None) -> list[VolumeInfo]:

@@ -1,48 +1,57 @@
 """Talking to a workspace's agent over its published port (the server polls; the agent
-never calls back)."""
+never calls back).
+
+Plain ``http.client``: these are small GETs on loopback, and every CLI command that waits for
+a workspace pays the import cost of a bigger client before it can do anything.
+"""
 
 from __future__ import annotations
 
+import http.client
+import json
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from dev8.core.errors import ProviderError
 
 
 class AgentClient:
     def __init__(self, timeout: float = 2.0) -> None:
-        self._http = httpx.Client(timeout=timeout)
+        self.timeout = timeout
+
+    def _get(self, agent_url: str, path: str, token: str | None = None) -> tuple[int, bytes]:
+        parts = urlsplit(agent_url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
 
     def health(self, agent_url: str | None) -> str | None:
         """None when the agent says healthy, else why not (including not answering)."""
         if not agent_url:
             return "the agent port is not published"
         try:
-            response = self._http.get(f"{agent_url}/health")
-        except httpx.HTTPError:
+            status, body = self._get(agent_url, "/health")
+        except (OSError, http.client.HTTPException):
             return "the agent is not answering yet"
-        if response.status_code == 200:
+        if status == 200:
             return None
         try:
-            return str(response.json().get("reason", f"HTTP {response.status_code}"))
+            return str(json.loads(body).get("reason", f"HTTP {status}"))
         except ValueError:
-            return f"HTTP {response.status_code}"
+            return f"HTTP {status}"
 
-    def _authorized_get(self, agent_url: str | None, path: str, token: str) -> dict[str, Any]:
+    def status(self, agent_url: str | None, token: str) -> dict[str, Any]:
         if not agent_url:
             raise ProviderError("the workspace is not running (no agent port)")
         try:
-            response = self._http.get(f"{agent_url}{path}",
-                                      headers={"Authorization": f"Bearer {token}"})
-        except httpx.HTTPError as exc:
+            status, body = self._get(agent_url, "/status", token)
+        except (OSError, http.client.HTTPException) as exc:
             raise ProviderError(f"the workspace agent is not answering: {exc}") from exc
-        if response.status_code != 200:
-            raise ProviderError(f"the workspace agent answered {response.status_code} to {path}")
-        return response.json()
-
-    def status(self, agent_url: str | None, token: str) -> dict[str, Any]:
-        return self._authorized_get(agent_url, "/status", token)
-
-    def close(self) -> None:
-        self._http.close()
+        if status != 200:
+            raise ProviderError(f"the workspace agent answered HTTP {status} to /status")
+        return json.loads(body)

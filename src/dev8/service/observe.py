@@ -17,14 +17,16 @@ def _seconds_since(timestamp: str | None, now: datetime) -> float | None:
         # Docker gives nanoseconds; fromisoformat takes at most microseconds.
         head, _, rest = timestamp.rstrip("Z").partition(".")
         started = datetime.fromisoformat(head + ("." + rest[:6] if rest else "")).replace(
-            tzinfo=timezone.utc)
+            tzinfo=timezone.utc
+        )
     except ValueError:
         return None
     return (now - started).total_seconds()
 
 
-def derive_observed(desired: DesiredState, runtime: RuntimeStatus, health: str | None,
-                    now: datetime | None = None) -> tuple[ObservedState, str]:
+def derive_observed(
+    desired: DesiredState, runtime: RuntimeStatus, health: str | None, now: datetime | None = None
+) -> tuple[ObservedState, str]:
     """The observed state and a one-line message.
 
     ``health`` is None when the agent reports healthy, else why it is not (including
@@ -35,7 +37,10 @@ def derive_observed(desired: DesiredState, runtime: RuntimeStatus, health: str |
     if state == "missing":
         if desired is DesiredState.REMOVED:
             return ObservedState.REMOVED, "container removed; volumes kept"
-        return ObservedState.MISSING, "the container is gone; `dev8 start` recreates it on the same volumes"
+        return (
+            ObservedState.MISSING,
+            "the container is gone; `dev8 start` recreates it on the same volumes",
+        )
     if state == "running":
         if health is None:
             return ObservedState.RUNNING, ""

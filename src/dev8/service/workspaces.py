@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from dev8.core.errors import (
     AlreadyExists,
+    Conflict,
     Dev8Error,
     EngineUnavailable,
     InvalidInput,
@@ -47,12 +48,19 @@ class CreateRequest:
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     code_server_password: str | None = None
+    host_ports: dict[str, int] = field(default_factory=dict)  # role -> fixed host port
 
 
 class WorkspaceService:
-    def __init__(self, *, store: Store, provider: Provider, owner: str,
-                 authorized_keys: Callable[[], str] = lambda: "",
-                 agent: AgentClient | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        provider: Provider,
+        owner: str,
+        authorized_keys: Callable[[], str] = lambda: "",
+        agent: AgentClient | None = None,
+    ) -> None:
         self.store = store
         self.provider = provider
         self.owner = owner
@@ -90,13 +98,20 @@ class WorkspaceService:
         state, message = derive_observed(workspace.desired_state, runtime, health)
         return self._record(workspace, runtime, state, message)
 
-    def _record(self, workspace: Workspace, runtime: RuntimeStatus, state: ObservedState,
-                message: str) -> Workspace:
+    def _record(
+        self, workspace: Workspace, runtime: RuntimeStatus, state: ObservedState, message: str
+    ) -> Workspace:
         ports = runtime.ports if runtime.state == "running" else {}
-        changed = (workspace.observed_state, workspace.status_message, workspace.ports,
-                   workspace.container_id) != (state, message, ports, runtime.container_id)
+        changed = (
+            workspace.observed_state,
+            workspace.status_message,
+            workspace.ports,
+            workspace.container_id,
+        ) != (state, message, ports, runtime.container_id)
         workspace.observed_state, workspace.status_message = state, message
         workspace.ports, workspace.container_id = ports, runtime.container_id
+        if runtime.host_ports and runtime.host_ports != workspace.host_ports:
+            workspace.host_ports, changed = dict(runtime.host_ports), True
         return self.store.save(workspace) if changed else workspace
 
     # Operations ------------------------------------------------------------------------
@@ -107,13 +122,18 @@ class WorkspaceService:
             try:
                 yield operation
             except BaseException as exc:
-                message = exc.message if isinstance(exc, Dev8Error) else (
-                    "interrupted" if isinstance(exc, KeyboardInterrupt) else repr(exc))
+                message = (
+                    exc.message
+                    if isinstance(exc, Dev8Error)
+                    else ("interrupted" if isinstance(exc, KeyboardInterrupt) else repr(exc))
+                )
                 self.store.finish_operation(operation.id, "failed", message)
                 with contextlib.suppress(Dev8Error, NotFound):
                     current = self.store.get(workspace.id)
-                    current.observed_state, current.status_message = ObservedState.FAILED, (
-                        f"{action} failed: {message}")
+                    current.observed_state, current.status_message = (
+                        ObservedState.FAILED,
+                        (f"{action} failed: {message}"),
+                    )
                     self.store.save(current)
                 raise
             self.store.finish_operation(operation.id, "succeeded")
@@ -128,8 +148,9 @@ class WorkspaceService:
         _check_env(request.env, request.secrets)
         previous = self.store.find(self.owner, request.name)
         if previous is not None and previous.desired_state is not DesiredState.REMOVED:
-            raise AlreadyExists(f"workspace {request.name!r} already exists; "
-                                f"`dev8 up {request.name}` starts it")
+            raise AlreadyExists(
+                f"workspace {request.name!r} already exists; `dev8 up {request.name}` starts it"
+            )
         image_id = self.provider.image_id(request.image)
         workspace = previous or self._new_workspace(request, image_id)
         if previous is not None:
@@ -142,8 +163,9 @@ class WorkspaceService:
         try:
             with self._operation(workspace, "create"):
                 progress("creating volumes and container")
-                runtime = self.provider.create(self._spec(workspace))
-                self._record(workspace, runtime, ObservedState.STOPPED, "")
+                self._create_container(workspace)
+                workspace.observed_state = ObservedState.STOPPED
+                self.store.save(workspace)
         except BaseException:
             if previous is None:
                 self._undo_new(workspace)
@@ -156,10 +178,18 @@ class WorkspaceService:
             "CODE_SERVER_PASSWORD": request.code_server_password or secrets.token_urlsafe(18),
         }
         return Workspace(
-            id=new_workspace_id(), name=request.name, owner=self.owner,
-            image_ref=request.image, image_id=image_id, resources=request.resources,
-            env=dict(request.env), secrets={**request.secrets, **internal},
-            desired_state=DesiredState.STOPPED, observed_state=ObservedState.CREATING,
+            id=new_workspace_id(),
+            name=request.name,
+            owner=self.owner,
+            image_ref=request.image,
+            image_id=image_id,
+            resources=request.resources,
+            env=dict(request.env),
+            secrets={**request.secrets, **internal},
+            desired_state=DesiredState.STOPPED,
+            observed_state=ObservedState.CREATING,
+            host_ports=dict(request.host_ports),
+            fixed_ports=dict(request.host_ports),
         )
 
     def _undo_new(self, workspace: Workspace) -> None:
@@ -175,12 +205,21 @@ class WorkspaceService:
         if keys:
             env["SSH_PUBLIC_KEY"] = keys
         return WorkspaceSpec(
-            workspace_id=workspace.id, name=workspace.name, owner=workspace.owner,
-            image=workspace.image_id, resources=workspace.resources, env=env,
+            workspace_id=workspace.id,
+            name=workspace.name,
+            owner=workspace.owner,
+            image=workspace.image_id,
+            resources=workspace.resources,
+            env=env,
+            host_ports=workspace.host_ports,
         )
 
-    def up(self, request: CreateRequest, progress: Progress = _quiet,
-           timeout: float = HEALTHY_TIMEOUT_S) -> Workspace:
+    def up(
+        self,
+        request: CreateRequest,
+        progress: Progress = _quiet,
+        timeout: float = HEALTHY_TIMEOUT_S,
+    ) -> Workspace:
         """Create ``request.name`` if needed, start it, and wait until it is healthy."""
         existing = self.store.find(self.owner, request.name)
         created_now = existing is None
@@ -196,16 +235,19 @@ class WorkspaceService:
                     self._undo_new(workspace)
             raise
 
-    def start(self, name: str, progress: Progress = _quiet, wait: bool = True,
-              timeout: float = HEALTHY_TIMEOUT_S) -> Workspace:
+    def start(
+        self,
+        name: str,
+        progress: Progress = _quiet,
+        wait: bool = True,
+        timeout: float = HEALTHY_TIMEOUT_S,
+    ) -> Workspace:
         workspace = self.find(name)
         with self._operation(workspace, "start"):
             workspace.desired_state = DesiredState.RUNNING
             self.store.save(workspace)
             self._ensure_container(workspace, progress)
-            progress("starting the container")
-            runtime = self.provider.start(workspace.id)
-            self._record(workspace, runtime, ObservedState.STARTING, "")
+            self._start_container(workspace, progress)
             if wait:
                 self.wait_until_healthy(workspace, progress, timeout)
         return workspace
@@ -213,7 +255,29 @@ class WorkspaceService:
     def _ensure_container(self, workspace: Workspace, progress: Progress) -> None:
         if self.provider.status(workspace.id).state == "missing":
             progress("the container is missing; recreating it on the same volumes")
-            self.provider.create(self._spec(workspace))
+            self._create_container(workspace)
+
+    def _create_container(self, workspace: Workspace) -> None:
+        runtime = self.provider.create(self._spec(workspace))
+        workspace.host_ports = dict(runtime.host_ports) or workspace.host_ports
+        workspace.container_id = runtime.container_id
+        self.store.save(workspace)
+
+    def _start_container(self, workspace: Workspace, progress: Progress) -> None:
+        """Start; if a port dev8 picked was taken while the workspace was stopped, move the
+        workspace to new free ports (ports the user fixed are never changed)."""
+        progress("starting the container")
+        try:
+            runtime = self.provider.start(workspace.id)
+        except Conflict:
+            if workspace.fixed_ports:
+                raise
+            progress("a host port was taken by another program; moving to new ports")
+            self.provider.remove(workspace.id)
+            workspace.host_ports = {}
+            self._create_container(workspace)
+            runtime = self.provider.start(workspace.id)
+        self._record(workspace, runtime, ObservedState.STARTING, "")
 
     def stop(self, name: str, progress: Progress = _quiet) -> Workspace:
         workspace = self.find(name)
@@ -225,22 +289,37 @@ class WorkspaceService:
             self._record(workspace, runtime, ObservedState.STOPPED, "")
         return workspace
 
-    def restart(self, name: str, progress: Progress = _quiet, wait: bool = True,
-                timeout: float = HEALTHY_TIMEOUT_S) -> Workspace:
+    def restart(
+        self,
+        name: str,
+        progress: Progress = _quiet,
+        wait: bool = True,
+        timeout: float = HEALTHY_TIMEOUT_S,
+    ) -> Workspace:
         workspace = self.find(name)
         with self._operation(workspace, "restart"):
             workspace.desired_state = DesiredState.RUNNING
             self.store.save(workspace)
-            self._ensure_container(workspace, progress)
-            progress("restarting the container")
-            runtime = self.provider.restart(workspace.id)
-            self._record(workspace, runtime, ObservedState.STARTING, "")
+            if self.provider.status(workspace.id).state == "running":
+                progress("restarting the container")
+                self._record(
+                    workspace, self.provider.restart(workspace.id), ObservedState.STARTING, ""
+                )
+            else:
+                self._ensure_container(workspace, progress)
+                self._start_container(workspace, progress)
             if wait:
                 self.wait_until_healthy(workspace, progress, timeout)
         return workspace
 
-    def rebuild(self, name: str, image: str | None = None, progress: Progress = _quiet,
-                wait: bool = True, timeout: float = HEALTHY_TIMEOUT_S) -> Workspace:
+    def rebuild(
+        self,
+        name: str,
+        image: str | None = None,
+        progress: Progress = _quiet,
+        wait: bool = True,
+        timeout: float = HEALTHY_TIMEOUT_S,
+    ) -> Workspace:
         """Replace the container with a new one from ``image`` (default: the workspace's image
         reference, resolved again) on the same volumes."""
         workspace = self.find(name)
@@ -253,11 +332,8 @@ class WorkspaceService:
             self.provider.remove(workspace.id)
             workspace.image_ref, workspace.image_id = reference, image_id
             progress(f"creating a new container from {reference} ({image_id[7:19]})")
-            self.provider.create(self._spec(workspace))
-            self.store.save(workspace)
-            progress("starting the container")
-            runtime = self.provider.start(workspace.id)
-            self._record(workspace, runtime, ObservedState.STARTING, "")
+            self._create_container(workspace)
+            self._start_container(workspace, progress)
             if wait:
                 self.wait_until_healthy(workspace, progress, timeout)
         return workspace
@@ -272,8 +348,10 @@ class WorkspaceService:
         with self._operation(workspace, "purge" if purge else "remove"):
             progress("removing the container")
             self.provider.remove(workspace.id)
-            workspace.desired_state, workspace.observed_state = (DesiredState.REMOVED,
-                                                                 ObservedState.REMOVED)
+            workspace.desired_state, workspace.observed_state = (
+                DesiredState.REMOVED,
+                ObservedState.REMOVED,
+            )
             workspace.ports, workspace.container_id = {}, None
             workspace.status_message = "container removed; volumes kept"
             self.store.save(workspace)
@@ -291,29 +369,41 @@ class WorkspaceService:
         return [volume.name for volume in self.provider.volumes(workspace.id)]
 
     # Waiting ---------------------------------------------------------------------------
-    def wait_until_healthy(self, workspace: Workspace, progress: Progress = _quiet,
-                           timeout: float = HEALTHY_TIMEOUT_S) -> Workspace:
+    def wait_until_healthy(
+        self, workspace: Workspace, progress: Progress = _quiet, timeout: float = HEALTHY_TIMEOUT_S
+    ) -> Workspace:
         """Poll the agent until it reports healthy; fail fast if the container exits."""
         deadline = time.monotonic() + timeout
         last_reason = ""
         agent_url = workspace.agent_url
+        next_engine_check = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             reason = self.agent.health(agent_url)
             if reason is None:
-                self._record(workspace, self.provider.status(workspace.id), ObservedState.RUNNING, "")
+                self._record(
+                    workspace, self.provider.status(workspace.id), ObservedState.RUNNING, ""
+                )
                 return workspace
             if reason != last_reason:
                 progress(f"waiting for the workspace: {reason}")
                 last_reason = reason
-            runtime = self.provider.status(workspace.id)
-            if runtime.state not in ("running", "restarting"):
-                state, message = derive_observed(workspace.desired_state, runtime, reason)
-                raise Dev8Error(f"workspace {workspace.name} stopped while starting: "
-                                f"{message or runtime.state}; see `dev8 logs {workspace.name}`")
-            agent_url = _agent_url(runtime) or agent_url
-            time.sleep(0.1)
-        raise OperationTimeout(f"workspace {workspace.name} was not healthy after {timeout:.0f} s "
-                               f"({last_reason}); see `dev8 logs {workspace.name}`")
+            # Asking the engine costs more than asking the agent; once a second is enough to
+            # notice a container that exited instead of becoming healthy.
+            if time.monotonic() >= next_engine_check:
+                next_engine_check = time.monotonic() + 1.0
+                runtime = self.provider.status(workspace.id)
+                if runtime.state not in ("running", "restarting"):
+                    _, message = derive_observed(workspace.desired_state, runtime, reason)
+                    raise Dev8Error(
+                        f"workspace {workspace.name} stopped while starting: "
+                        f"{message or runtime.state}; see `dev8 logs {workspace.name}`"
+                    )
+                agent_url = _agent_url(runtime) or agent_url
+            time.sleep(0.05)
+        raise OperationTimeout(
+            f"workspace {workspace.name} was not healthy after {timeout:.0f} s "
+            f"({last_reason}); see `dev8 logs {workspace.name}`"
+        )
 
     def agent_status(self, name: str) -> dict:
         workspace = self.get(name)
@@ -327,8 +417,11 @@ def _agent_url(runtime: RuntimeStatus) -> str | None:
 
 def _check_env(env: dict[str, str], secret_values: dict[str, str]) -> None:
     for key in [*env, *secret_values]:
-        if not key or not (key[0].isalpha() or key[0] == "_") or not all(
-                c.isalnum() or c == "_" for c in key):
+        if (
+            not key
+            or not (key[0].isalpha() or key[0] == "_")
+            or not all(c.isalnum() or c == "_" for c in key)
+        ):
             raise InvalidInput(f"invalid environment variable name {key!r}")
         if key in RESERVED_ENV:
             raise InvalidInput(f"{key} is set by dev8 and cannot be overridden")

@@ -59,6 +59,8 @@ class WorkspaceRow(Base):
     status_message: Mapped[str] = mapped_column(Text, default="")
     container_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    host_ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    fixed_ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -27,13 +27,23 @@ def utcnow() -> datetime:
 
 def _to_workspace(row: WorkspaceRow) -> Workspace:
     return Workspace(
-        id=row.id, name=row.name, owner=row.owner, image_ref=row.image_ref,
-        image_id=row.image_id, resources=Resources(row.cpus, row.memory_mb),
-        env=dict(row.env or {}), secrets=dict(row.secrets or {}),
+        id=row.id,
+        name=row.name,
+        owner=row.owner,
+        image_ref=row.image_ref,
+        image_id=row.image_id,
+        resources=Resources(row.cpus, row.memory_mb),
+        env=dict(row.env or {}),
+        secrets=dict(row.secrets or {}),
         desired_state=DesiredState(row.desired_state),
-        observed_state=ObservedState(row.observed_state), status_message=row.status_message,
-        container_id=row.container_id, ports=dict(row.ports or {}),
-        created_at=row.created_at, updated_at=row.updated_at,
+        observed_state=ObservedState(row.observed_state),
+        status_message=row.status_message,
+        container_id=row.container_id,
+        ports=dict(row.ports or {}),
+        host_ports=dict(row.host_ports or {}),
+        fixed_ports=dict(row.fixed_ports or {}),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -46,12 +56,18 @@ def _fill_row(row: WorkspaceRow, workspace: Workspace) -> None:
     row.observed_state = workspace.observed_state.value
     row.status_message = workspace.status_message
     row.container_id, row.ports = workspace.container_id, dict(workspace.ports)
+    row.host_ports, row.fixed_ports = dict(workspace.host_ports), dict(workspace.fixed_ports)
 
 
 def _to_operation(row: OperationRow) -> Operation:
     return Operation(
-        id=row.id, workspace_id=row.workspace_id, action=row.action, actor=row.actor,
-        started_at=row.started_at, result=row.result, message=row.message,
+        id=row.id,
+        workspace_id=row.workspace_id,
+        action=row.action,
+        actor=row.actor,
+        started_at=row.started_at,
+        result=row.result,
+        message=row.message,
         finished_at=row.finished_at,
     )
 
@@ -128,8 +144,15 @@ class Store:
 
     # Operations -----------------------------------------------------------------------
     def start_operation(self, workspace_id: str, action: str, actor: str) -> Operation:
-        row = OperationRow(id=uuid.uuid4().hex, workspace_id=workspace_id, action=action,
-                           actor=actor, result="running", message="", started_at=utcnow())
+        row = OperationRow(
+            id=uuid.uuid4().hex,
+            workspace_id=workspace_id,
+            action=action,
+            actor=actor,
+            result="running",
+            message="",
+            started_at=utcnow(),
+        )
         with self._session() as session, session.begin():
             session.add(row)
         return _to_operation(row)
@@ -143,8 +166,12 @@ class Store:
             return _to_operation(row)
 
     def operations(self, workspace_id: str, limit: int = 50) -> list[Operation]:
-        query = (select(OperationRow).where(OperationRow.workspace_id == workspace_id)
-                 .order_by(OperationRow.started_at.desc()).limit(limit))
+        query = (
+            select(OperationRow)
+            .where(OperationRow.workspace_id == workspace_id)
+            .order_by(OperationRow.started_at.desc())
+            .limit(limit)
+        )
         with self._session() as session:
             return [_to_operation(row) for row in session.scalars(query)]
 
@@ -160,8 +187,9 @@ class Store:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
-                raise Conflict("another dev8 command is changing this workspace; "
-                               "wait for it to finish") from None
+                raise Conflict(
+                    "another dev8 command is changing this workspace; wait for it to finish"
+                ) from None
             try:
                 yield
             finally:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+import re
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, suppress
+from dataclasses import replace
 from typing import Any
 
 import docker
@@ -27,7 +31,7 @@ from dev8.core.naming import (
     container_name,
     volume_name,
 )
-from dev8.providers.base import ExecResult, RuntimeStatus, VolumeInfo, WorkspaceSpec
+from dev8.providers.base import PORTS, ExecResult, RuntimeStatus, VolumeInfo, WorkspaceSpec
 from dev8.providers.docker.client import connect
 from dev8.providers.docker.specs import container_spec, published_ports, volume_specs
 
@@ -63,6 +67,29 @@ def _is_port_conflict(exc: APIError) -> bool:
     return "port is already allocated" in text or "address already in use" in text
 
 
+def free_host_ports(fixed: Mapping[str, int]) -> dict[str, int]:
+    """``fixed`` plus a free loopback port for each role it lacks.
+
+    The kernel picks the ports; dev8 pins them on the container so a workspace keeps its
+    addresses across stop/start, engine restarts and rebuilds (engine-chosen ports change
+    at every start).
+    """
+    chosen = dict(fixed)
+    with ExitStack() as sockets:
+        for role in PORTS:
+            if role not in chosen:
+                sock = sockets.enter_context(socket.socket())
+                sock.bind(("127.0.0.1", 0))
+                chosen[role] = sock.getsockname()[1]
+    return chosen
+
+
+def _port_conflict_message(exc: APIError) -> str:
+    found = re.search(r"(\d+\.\d+\.\d+\.\d+):(\d+)", _explain(exc))
+    where = f"host port {found.group(2)} on {found.group(1)}" if found else "a host port"
+    return f"{where} is already in use by another program; choose a free one"
+
+
 class DockerProvider:
     name = "docker"
 
@@ -74,6 +101,10 @@ class DockerProvider:
         if self._client is None:
             self._client = connect()
         return self._client
+
+    @_engine_errors
+    def ping(self) -> None:
+        self.client.ping()
 
     # Lookups ---------------------------------------------------------------------------
     def _container(self, workspace_id: str) -> Container | None:
@@ -104,13 +135,14 @@ class DockerProvider:
                     "rebuild it instead"
                 )
             return self._status_of(existing)
+        spec = replace(spec, host_ports=free_host_ports(spec.host_ports))
         created_volumes = self._ensure_volumes(spec)
         try:
             container = self.client.containers.create(**container_spec(spec))
         except BaseException:
             self._remove_volume_names(created_volumes)
             raise
-        return self._status_of(container)
+        return self._status_of(container, reload=True)
 
     def _ensure_volumes(self, spec: WorkspaceSpec) -> list[str]:
         """Create missing volumes; return the names of those this call created."""
@@ -125,8 +157,10 @@ class DockerProvider:
                     continue
                 owner_id = (found.attrs.get("Labels") or {}).get(LABEL_WORKSPACE_ID)
                 if owner_id != spec.workspace_id:
-                    raise Conflict(f"volume {volume['name']} exists but is not labelled as "
-                                   f"belonging to workspace {spec.workspace_id}")
+                    raise Conflict(
+                        f"volume {volume['name']} exists but is not labelled as "
+                        f"belonging to workspace {spec.workspace_id}"
+                    )
         except BaseException:
             self._remove_volume_names(created)
             raise
@@ -134,10 +168,8 @@ class DockerProvider:
 
     def _remove_volume_names(self, names: Sequence[str]) -> None:
         for name in names:
-            try:
+            with suppress(DockerException):
                 self.client.volumes.get(name).remove(force=True)
-            except DockerException:
-                pass
 
     @_engine_errors
     def start(self, workspace_id: str) -> RuntimeStatus:
@@ -147,31 +179,32 @@ class DockerProvider:
                 container.start()
             except APIError as exc:
                 if _is_port_conflict(exc):
-                    raise Conflict(f"cannot start: {_explain(exc)}") from exc
+                    raise Conflict(_port_conflict_message(exc)) from exc
                 raise
-        return self.status(workspace_id)
+        return self._status_of(container, reload=True)
 
     @_engine_errors
     def stop(self, workspace_id: str, timeout: int = 10) -> RuntimeStatus:
         container = self._container(workspace_id)
-        if container is not None and container.status in ("running", "restarting", "paused"):
+        if container is None:
+            return RuntimeStatus(state="missing")
+        if container.status in ("running", "restarting", "paused"):
             container.stop(timeout=timeout)
-        return self.status(workspace_id)
+        return self._status_of(container, reload=True)
 
     @_engine_errors
     def restart(self, workspace_id: str, timeout: int = 10) -> RuntimeStatus:
-        self._require(workspace_id).restart(timeout=timeout)
-        return self.status(workspace_id)
+        container = self._require(workspace_id)
+        container.restart(timeout=timeout)
+        return self._status_of(container, reload=True)
 
     @_engine_errors
     def remove(self, workspace_id: str) -> None:
         container = self._container(workspace_id)
         if container is None:
             return
-        try:
+        with suppress(DockerNotFound):
             container.remove(force=True)
-        except DockerNotFound:
-            pass
 
     @_engine_errors
     def remove_volumes(self, workspace_id: str) -> list[str]:
@@ -200,8 +233,9 @@ class DockerProvider:
         return self._status_of(container)
 
     @staticmethod
-    def _status_of(container: Container) -> RuntimeStatus:
-        container.reload()
+    def _status_of(container: Container, reload: bool = False) -> RuntimeStatus:
+        if reload:
+            container.reload()
         attrs = container.attrs
         state = attrs.get("State") or {}
         return RuntimeStatus(
@@ -212,23 +246,27 @@ class DockerProvider:
             oom_killed=bool(state.get("OOMKilled")),
             restart_count=int(attrs.get("RestartCount") or 0),
             started_at=state.get("StartedAt"),
-            ports=published_ports(attrs.get("NetworkSettings") or {}),
+            ports=published_ports((attrs.get("NetworkSettings") or {}).get("Ports")),
+            host_ports=published_ports((attrs.get("HostConfig") or {}).get("PortBindings")),
             error=state.get("Error") or "",
         )
 
     @_engine_errors
-    def exec(self, workspace_id: str, argv: Sequence[str], user: str = "dev8",
-             workdir: str | None = None) -> ExecResult:
+    def exec(
+        self, workspace_id: str, argv: Sequence[str], user: str = "dev8", workdir: str | None = None
+    ) -> ExecResult:
         container = self._require(workspace_id)
         if container.status != "running":
             raise Conflict(f"workspace {workspace_id} is not running")
-        result = container.exec_run(list(argv), user=user, workdir=workdir,
-                                    environment=_user_env(user))
+        result = container.exec_run(
+            list(argv), user=user, workdir=workdir, environment=_user_env(user)
+        )
         return ExecResult(result.exit_code, result.output)
 
     @_engine_errors
-    def logs(self, workspace_id: str, follow: bool = False, tail: int | None = None
-             ) -> Iterator[bytes]:
+    def logs(
+        self, workspace_id: str, follow: bool = False, tail: int | None = None
+    ) -> Iterator[bytes]:
         container = self._require(workspace_id)
         kwargs: dict[str, Any] = {"stream": True, "follow": follow}
         if tail is not None:
@@ -240,10 +278,16 @@ class DockerProvider:
         label = LABEL_WORKSPACE_ID + (f"={workspace_id}" if workspace_id else "")
         found = self.client.volumes.list(filters={"label": label})
         return sorted(
-            (VolumeInfo(name=v.name, role=(v.attrs.get("Labels") or {}).get(LABEL_ROLE, "?"),
-                        workspace_id=(v.attrs.get("Labels") or {}).get(LABEL_WORKSPACE_ID, ""),
-                        mountpoint=v.attrs.get("Mountpoint"),
-                        created_at=v.attrs.get("CreatedAt")) for v in found),
+            (
+                VolumeInfo(
+                    name=v.name,
+                    role=(v.attrs.get("Labels") or {}).get(LABEL_ROLE, "?"),
+                    workspace_id=(v.attrs.get("Labels") or {}).get(LABEL_WORKSPACE_ID, ""),
+                    mountpoint=v.attrs.get("Mountpoint"),
+                    created_at=v.attrs.get("CreatedAt"),
+                )
+                for v in found
+            ),
             key=lambda v: v.name,
         )
 

@@ -14,15 +14,17 @@ RUN_TMPFS = "rw,nosuid,nodev,mode=0755,size=64m"
 
 def volume_specs(spec: WorkspaceSpec) -> list[dict[str, Any]]:
     return [
-        {"name": volume_name(spec.workspace_id, role), "driver": "local",
-         "labels": labels(spec.workspace_id, spec.owner, role, spec.name)}
+        {
+            "name": volume_name(spec.workspace_id, role),
+            "driver": "local",
+            "labels": labels(spec.workspace_id, spec.owner, role, spec.name),
+        }
         for role in VOLUME_ROLES
     ]
 
 
-def port_bindings(host_ports: dict[str, int] | None = None) -> dict[str, tuple[str, int | None]]:
-    """Every port on 127.0.0.1 only; the host port is chosen by the engine unless fixed."""
-    host_ports = host_ports or {}
+def port_bindings(host_ports: dict[str, int]) -> dict[str, tuple[str, int | None]]:
+    """Every port on 127.0.0.1 only, on the given host ports (``None``: engine's choice)."""
     return {f"{port}/tcp": ("127.0.0.1", host_ports.get(role)) for role, port in PORTS.items()}
 
 
@@ -48,10 +50,11 @@ def container_spec(spec: WorkspaceSpec) -> dict[str, Any]:
     }
 
 
-def published_ports(network_settings: dict[str, Any]) -> dict[str, int]:
-    """Host ports by role, from a container's inspected ``NetworkSettings``."""
+def published_ports(bindings: dict[str, Any] | None) -> dict[str, int]:
+    """Host ports by role, from an inspected container's ``NetworkSettings.Ports`` (what is
+    published now) or ``HostConfig.PortBindings`` (what is configured)."""
     found: dict[str, int] = {}
-    bound = network_settings.get("Ports") or {}
+    bound = bindings or {}
     for role, port in PORTS.items():
         for binding in bound.get(f"{port}/tcp") or []:
             if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):

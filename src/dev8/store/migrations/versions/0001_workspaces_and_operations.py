@@ -33,6 +33,8 @@ def upgrade() -> None:
         sa.Column("status_message", sa.Text, nullable=False),
         sa.Column("container_id", sa.String(128), nullable=True),
         sa.Column("ports", sa.JSON, nullable=False),
+        sa.Column("host_ports", sa.JSON, nullable=False),
+        sa.Column("fixed_ports", sa.JSON, nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
     )
@@ -40,8 +42,12 @@ def upgrade() -> None:
     op.create_table(
         "operations",
         sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("workspace_id", sa.String(32),
-                  sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "workspace_id",
+            sa.String(32),
+            sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("action", sa.String(32), nullable=False),
         sa.Column("actor", sa.String(255), nullable=False),
         sa.Column("result", sa.String(16), nullable=False),

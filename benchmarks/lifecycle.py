@@ -1,0 +1,126 @@
+"""Workspace lifecycle timings as ratios to a raw `docker start` measured in the same run.
+
+Measures the `dev8` CLI end to end (a new process per command, as a user runs it) and the
+start operation in-process (as `dev8 server` runs it, without interpreter start-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dev8.core.naming import LABEL_OWNER
+from dev8.imagebuild.layers import WORKSPACE_IMAGE
+from dev8.providers.docker.client import connect
+from dev8.providers.docker.provider import DockerProvider
+from dev8.service.workspaces import WorkspaceService
+from dev8.store.store import Store
+
+OWNER = f"bench-{secrets.token_hex(3)}"
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def median_of(runs: int, prepare: Callable[[], object], action: Callable[[], object]) -> float:
+    samples = []
+    for _ in range(runs):
+        prepare()
+        samples.append(timed(action))
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    runs = parser.parse_args().runs
+    client = connect()
+    data = Path(tempfile.mkdtemp(prefix="dev8-bench-"))
+    env = {**os.environ, "DEV8_HOME": str(data), "LOGNAME": OWNER}
+    dev8 = [sys.executable, "-m", "dev8"]
+
+    def cli(*args: str) -> None:
+        subprocess.run([*dev8, *args], env=env, check=True, capture_output=True)
+
+    raw = client.containers.create(
+        WORKSPACE_IMAGE, labels={LABEL_OWNER: OWNER}, environment={"DEV8_AGENT_TOKEN": "x"}
+    )
+    try:
+        results = {}
+        results["raw docker start"] = median_of(
+            runs,
+            lambda: subprocess.run(
+                ["docker", "stop", "-t", "10", raw.id], check=True, capture_output=True
+            ),
+            lambda: subprocess.run(["docker", "start", raw.id], check=True, capture_output=True),
+        )
+        raw.remove(force=True)
+
+        names = iter(f"cold-{i}" for i in range(runs))
+        results["dev8 up (cold: create + start)"] = median_of(
+            max(1, runs // 2), lambda: None, lambda: cli("up", next(names))
+        )
+        cli("up", "bench")
+        results["dev8 start (warm, to healthy)"] = median_of(
+            runs, lambda: cli("stop", "bench"), lambda: cli("start", "bench")
+        )
+        results["dev8 restart (to healthy)"] = median_of(
+            runs, lambda: None, lambda: cli("restart", "bench")
+        )
+        results["dev8 rebuild (to healthy)"] = median_of(
+            max(1, runs // 2), lambda: None, lambda: cli("rebuild", "bench")
+        )
+
+        service = WorkspaceService(
+            store=Store.open_sqlite(data / "dev8.db"), provider=DockerProvider(client), owner=OWNER
+        )
+        results["start operation in-process"] = median_of(
+            runs, lambda: service.stop("bench"), lambda: service.start("bench")
+        )
+    finally:
+        for container in client.containers.list(
+            all=True, filters={"label": f"{LABEL_OWNER}={OWNER}"}
+        ):
+            container.remove(force=True)
+        for volume in client.volumes.list(filters={"label": f"{LABEL_OWNER}={OWNER}"}):
+            volume.remove(force=True)
+    report(results, runs)
+
+
+GOALS = {
+    "dev8 start (warm, to healthy)": 6.0,
+    "dev8 restart (to healthy)": 8.0,
+    "start operation in-process": 6.0,
+}
+
+
+def report(results: dict[str, float], runs: int) -> None:
+    base = results["raw docker start"]
+    print(
+        f"median of {runs} runs (cold and rebuild: {max(1, runs // 2)}); "
+        f"baseline raw `docker start` = {base:.3f} s"
+    )
+    print(f"{'operation':<34} {'seconds':>8} {'x raw':>7}  goal")
+    for name, seconds in results.items():
+        goal = GOALS.get(name)
+        verdict = (
+            ""
+            if goal is None
+            else f"<= {goal:.0f}x {'met' if seconds / base <= goal else 'MISSED'}"
+        )
+        print(f"{name:<34} {seconds:8.3f} {seconds / base:7.2f}  {verdict}")
+
+
+if __name__ == "__main__":
+    main()

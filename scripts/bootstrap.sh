@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs dev8 and its test tools into ./.venv (reused when present and up to date).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; assert sys.version_info >= (3, 10)' 2>/dev/null; then
+    echo "error: dev8 needs Python 3.10 or newer as '$python' (set PYTHON=...)" >&2
+    exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+    if ! "$python" -m venv .venv 2>/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+            rm -rf .venv && "$python" -m venv .venv
+        else
+            echo "error: '$python -m venv' failed; install your distribution's python3-venv" >&2
+            exit 1
+        fi
+    fi
+fi
+stamp=.venv/.dev8-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[test]'
+    touch "$stamp"
+fi

@@ -1,0 +1,87 @@
+"""Integration fixtures: a real Docker engine, the real workspace image, cleanup by label.
+
+Every object a test creates carries the label ``dev.dev8.owner=<session owner>``; the
+session removes all of them at the end, whatever happened.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from dev8.core.naming import LABEL_OWNER
+from dev8.imagebuild.builder import BuildOptions, BuildProgress, build_all
+from dev8.imagebuild.ca import default_ca_bundle
+from dev8.imagebuild.layers import WORKSPACE_IMAGE
+from dev8.providers.docker.client import connect
+from dev8.providers.docker.engine import ensure_engine
+from dev8.providers.docker.provider import DockerProvider
+from dev8.service.workspaces import WorkspaceService
+from dev8.store.store import Store
+
+OWNER = f"pytest-{secrets.token_hex(4)}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def client() -> Iterator[docker.DockerClient]:
+    ensure_engine()
+    client = connect()
+    yield client
+    remove_owned(client, OWNER)
+
+
+def remove_owned(client: docker.DockerClient, owner: str) -> None:
+    label = {"label": f"{LABEL_OWNER}={owner}"}
+    for container in client.containers.list(all=True, filters=label):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters=label):
+        volume.remove(force=True)
+    for image in client.images.list(filters=label):
+        client.images.remove(image.id, force=True)
+
+
+@pytest.fixture(scope="session")
+def workspace_image(client: docker.DockerClient) -> str:
+    """The workspace image built from this checkout (the engine's cache makes it quick when
+    nothing changed), so the tests always run the current agent."""
+    build_all(client, BuildOptions(extra_ca=default_ca_bundle()), BuildProgress())
+    return client.images.get(WORKSPACE_IMAGE).id
+
+
+@pytest.fixture
+def provider(client: docker.DockerClient) -> DockerProvider:
+    return DockerProvider(client)
+
+
+@pytest.fixture
+def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    key = tmp_path_factory.mktemp("key") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key
+
+
+@pytest.fixture
+def service(
+    tmp_path: Path, provider: DockerProvider, ssh_key: Path, workspace_image: str
+) -> Iterator[WorkspaceService]:
+    svc = WorkspaceService(
+        store=Store.open_sqlite(tmp_path / "dev8.db"),
+        provider=provider,
+        owner=OWNER,
+        authorized_keys=lambda: ssh_key.with_suffix(".pub").read_text(),
+    )
+    yield svc
+    for workspace in svc.store.list(OWNER, include_removed=True):
+        provider.remove(workspace.id)
+        provider.remove_volumes(workspace.id)

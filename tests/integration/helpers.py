@@ -1,0 +1,94 @@
+"""Talking to workspaces in tests the way users do: the OpenSSH client and HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+SSH_OPTIONS = [
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=10",
+    "-o",
+    "LogLevel=ERROR",
+]
+
+
+def ssh(
+    port: int,
+    key: Path,
+    command: str,
+    user: str = "dev8",
+    stdin: bytes | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    result = subprocess.run(
+        ["ssh", *SSH_OPTIONS, "-i", str(key), "-p", str(port), f"{user}@127.0.0.1", command],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"ssh {command!r} exited {result.returncode}: {result.stderr.decode()}"
+        )
+    return result
+
+
+def host_key_fingerprints(port: int) -> set[str]:
+    scan = subprocess.run(
+        ["ssh-keyscan", "-p", str(port), "127.0.0.1"], capture_output=True, text=True, timeout=30
+    )
+    return {
+        " ".join(line.split()[1:3])
+        for line in scan.stdout.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def wait_healthy(agent_port: int, timeout: float = 60.0) -> float:
+    """Seconds until the agent's /health answered 200."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if httpx.get(f"http://127.0.0.1:{agent_port}/health", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"agent on port {agent_port} not healthy within {timeout} s")
+
+
+class Payload:
+    """Files written through SSH as dev8 and checked byte for byte later."""
+
+    def __init__(self, seed: str) -> None:
+        digest = hashlib.sha256(seed.encode()).digest()
+        blob = (digest * (2**20 // len(digest) + 1))[: 2**20 + 7]  # 1 MiB + 7 bytes
+        self.files = {
+            "/home/dev8/.dotfile-"
+            + seed: f"export FROM_{seed.upper().replace('-', '_')}=1\n".encode(),
+            "/home/dev8/notes/ünïcode name " + seed + ".txt": ("héllo " * 100).encode(),
+            "/workspace/project-" + seed + "/data.bin": blob,
+        }
+
+    def write(self, port: int, key: Path) -> None:
+        for path, data in self.files.items():
+            parent = path.rsplit("/", 1)[0]
+            ssh(port, key, f"mkdir -p '{parent}' && cat > '{path}'", stdin=data)
+
+    def check(self, port: int, key: Path) -> None:
+        for path, data in self.files.items():
+            got = ssh(port, key, f"cat '{path}'").stdout
+            assert got == data, f"{path}: {len(got)} bytes differ from the {len(data)} written"
+        owners = ssh(port, key, "stat -c %u " + " ".join(f"'{p}'" for p in self.files)).stdout
+        assert set(owners.split()) == {b"1000"}
