@@ -17,6 +17,7 @@ from dev8.core.errors import (
     Conflict,
     Dev8Error,
     EngineUnavailable,
+    ImageNotFound,
     InvalidInput,
     NotFound,
     OperationTimeout,
@@ -253,9 +254,18 @@ class WorkspaceService:
         return workspace
 
     def _ensure_container(self, workspace: Workspace, progress: Progress) -> None:
-        if self.provider.status(workspace.id).state == "missing":
-            progress("the container is missing; recreating it on the same volumes")
+        if self.provider.status(workspace.id).state != "missing":
+            return
+        progress("the container is missing; recreating it on the same volumes")
+        try:
             self._create_container(workspace)
+        except ImageNotFound:
+            raise ImageNotFound(
+                f"workspace {workspace.name} was made from {workspace.image_ref} "
+                f"({workspace.image_id[7:19]}), which is no longer on this engine; "
+                f"`dev8 rebuild {workspace.name}` recreates it from {workspace.image_ref} "
+                "on the same volumes"
+            ) from None
 
     def _create_container(self, workspace: Workspace) -> None:
         runtime = self.provider.create(self._spec(workspace))
