@@ -13,7 +13,13 @@ apt-get install -y --no-install-recommends \
     build-essential pkg-config locales bash-completion man-db \
     zip unzip xz-utils zstd gnupg dirmngr file \
     python3 python3-pip python3-venv python3-dev pipx \
-    gh
+    gh apt-utils debconf-utils
+
+# man-db rebuilds its index after every install: slow, and rarely wanted in a workspace.
+echo 'man-db man-db/auto-update boolean false' | debconf-set-selections
+# pip refuses `pip install --user` on Debian (PEP 668). --user installs go to the home volume
+# and cannot break the system's packages, and they are how user tools survive rebuilds.
+rm -f /usr/lib/python3*/EXTERNALLY-MANAGED
 
 # Locale: en_US.UTF-8, so tools that print non-ASCII behave.
 if [ -f /etc/locale.gen ]; then

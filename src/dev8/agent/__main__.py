@@ -17,11 +17,14 @@ from dev8.agent.activity import Activity
 from dev8.agent.config import AgentConfig, from_environment
 from dev8.agent.disk import DiskUsage
 from dev8.agent.httpapi import AgentHTTPServer
+from dev8.agent.packages.layout import Layout
+from dev8.agent.packages_phase import PackageRestore
 from dev8.agent.probes import http_ok, ssh_banner
 from dev8.agent.supervisor import ServiceSpec, Supervisor
 
 log = logging.getLogger("dev8.agent")
 STOP_GRACE_S = 5.0  # well within Docker's default 10 s stop timeout
+RESTORE_WAIT_S = float(os.environ.get("DEV8_RESTORE_TIMEOUT", "120"))
 
 
 def user_environment(config: AgentConfig) -> dict[str, str]:
@@ -90,7 +93,16 @@ class Agent:
             config.ssh_port, config.ide_port, config.home / ".local/share/code-server/heartbeat"
         )
         self.disk = DiskUsage(config.volumes)
+        self.packages = PackageRestore(
+            Layout(config.state_dir / "packages"), config.run_dir / "motd"
+        )
         self.supervisor: Supervisor | None = None
+
+    def health(self) -> str | None:
+        restoring = self.packages.progress()
+        if restoring:
+            return restoring
+        return self.supervisor.health() if self.supervisor else "starting"
 
     def status(self) -> dict:
         self.activity.sample()
@@ -103,14 +115,24 @@ class Agent:
                 "environment_id": self.config.environment_id,
                 "pid": os.getpid(),
             },
-            "health": self.supervisor.health() if self.supervisor else "starting",
+            "health": self.health(),
             "services": {name: s.status.as_dict() for name, s in services.items()},
             "activity": self.activity.snapshot(),
             "disk": self.disk.snapshot(),
             "ssh_host_keys": home.host_public_keys(self.config.state_dir / "ssh"),
             "warnings": self.warnings,
+            "packages": self.packages.snapshot(),
             "password_generated": not self.config.code_server_password,
         }
+
+    def _wait_or_stop(self, stop: threading.Event, limit: float) -> bool:
+        """Wait for the restore (at most ``limit`` s); False if asked to stop meanwhile."""
+        deadline = time.monotonic() + limit
+        while not self.packages.done.is_set() and time.monotonic() < deadline:
+            if stop.wait(0.2):
+                return False
+        self.packages.release()
+        return True
 
     def credentials(self) -> dict:
         return {"code_server_password": self.password}
@@ -122,22 +144,25 @@ class Agent:
         self.warnings = home.prepare(self.config)
         for warning in self.warnings:
             log.warning("%s", warning)
-        self.supervisor = Supervisor(service_specs(self.config, self.password))
-        self.supervisor.start()
         http = AgentHTTPServer(
             self.config.agent_port,
             self.config.agent_token,
-            self.supervisor.health,
+            self.health,
             self.status,
             self.credentials,
         )
         threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
-        threading.Thread(target=self.disk.run, args=(stop,), name="disk", daemon=True).start()
-        log.info("dev8 agent %s ready on port %d", VERSION, self.config.agent_port)
-        while not stop.wait(10.0):
-            self.activity.sample()
-        log.info("stopping services")
-        self.supervisor.stop(grace=STOP_GRACE_S)
+        log.info("dev8 agent %s answering on port %d", VERSION, self.config.agent_port)
+        # Packages come back before anyone can log in, but never hold the start hostage.
+        self.packages.start()
+        if self._wait_or_stop(stop, RESTORE_WAIT_S):
+            self.supervisor = Supervisor(service_specs(self.config, self.password))
+            self.supervisor.start()
+            threading.Thread(target=self.disk.run, args=(stop,), name="disk", daemon=True).start()
+            while not stop.wait(10.0):
+                self.activity.sample()
+            log.info("stopping services")
+            self.supervisor.stop(grace=STOP_GRACE_S)
         http.shutdown()
         log.info("stopped")
         return 0

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.status import Status
+from rich.table import Table
 
 from dev8.cli.output import console, err_console, print_json
 from dev8.cli.render import (
@@ -338,8 +339,72 @@ def status(name: str = NAME, as_json: bool = JSON) -> None:
                 f"  {service_name:<10} {info['state']}, restarts {info['restarts']}"
                 + (f", {info['message']}" if info.get("message") else "")
             )
+        packages = agent.get("packages") or {}
+        if packages:
+            console.print(f"  packages   {_packages_line(packages)}")
         for warning in agent.get("warnings", []):
             console.print(f"  [yellow]warning[/]    {warning}")
+
+
+def _packages_line(packages: dict) -> str:
+    report = packages.get("restore") or {}
+    line = f"{packages.get('recorded', 0)} recorded"
+    if not report:
+        return line
+    status = report.get("status", "?")
+    took = ""
+    if report.get("finished_at") and report.get("started_at"):
+        took = f" in {report['finished_at'] - report['started_at']:.1f} s"
+    line += f"; last restore {status}{took}"
+    if report.get("offline") or report.get("network"):
+        offline, network = len(report.get("offline", [])), len(report.get("network", []))
+        line += f" ({offline} from cache, {network} from network)"
+    if report.get("missing"):
+        line += f"; [red]missing: {', '.join(report['missing'])}[/] (retried at next start)"
+    return line
+
+
+def packages(
+    name: str = NAME,
+    forget: list[str] = typer.Option(
+        [], "--forget", help="Stop recording this package (repeatable)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """System packages you installed with apt that come back after `dev8 rebuild`, and how
+    the last restore went. `--forget PKG` drops one from the record."""
+    data = service().packages(name, forget or None)
+    if as_json:
+        print_json(data)
+        return
+    recorded, report = data["recorded"], data.get("restore") or {}
+    if forget:
+        console.print(f"[green]✓[/] no longer recorded: {', '.join(forget)}")
+    if not recorded["packages"]:
+        console.print(
+            "No system packages recorded yet: `sudo apt install ...` in the workspace records them."
+        )
+    missing = set(report.get("missing", []))
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("PACKAGE", "VERSION", "STATE"):
+        table.add_column(column)
+    for package, version in sorted(recorded["packages"].items()):
+        held = " (held)" if package in recorded.get("holds", []) else ""
+        state = "[red]missing[/]" if package in missing else "installed"
+        table.add_row(package, version + held, state)
+    if recorded["packages"]:
+        console.print(table)
+    extras = [
+        f"{len(recorded.get('files', {}))} apt source/key file(s)",
+        f"{len(recorded.get('conffiles', []))} edited config file(s)",
+        f"{len(recorded.get('alternatives', {}))} alternative(s)",
+    ]
+    console.print("[dim]Also recorded: " + ", ".join(extras) + "[/]")
+    if report:
+        summary = _packages_line({"recorded": len(recorded["packages"]), "restore": report})
+        console.print(f"Last restore: {summary}")
+        for error in report.get("errors", []):
+            console.print(f"  [red]error[/] {error}")
 
 
 def history(
@@ -489,6 +554,7 @@ def register(app: typer.Typer) -> None:
         ssh,
         url,
         password,
+        packages,
     ):
         app.command()(command)
     app.command("exec")(exec_)

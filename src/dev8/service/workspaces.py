@@ -7,6 +7,7 @@ when, result, duration), and leaves the stored state truthful whether it succeed
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ from dev8.store.store import Store
 
 Progress = Callable[[str], None]
 HEALTHY_TIMEOUT_S = 120.0
+PACKAGES_TOOL = ["/opt/dev8/venv/bin/python", "-m", "dev8.agent.packages"]
 RESERVED_ENV = {"DEV8_AGENT_TOKEN", "CODE_SERVER_PASSWORD", "ENVIRONMENT_ID", "SSH_PUBLIC_KEY"}
 
 
@@ -338,6 +340,7 @@ class WorkspaceService:
         with self._operation(workspace, "rebuild"):
             workspace.desired_state = DesiredState.RUNNING
             self.store.save(workspace)
+            self._record_packages(workspace, progress)
             progress("removing the old container (volumes stay)")
             self.provider.remove(workspace.id)
             workspace.image_ref, workspace.image_id = reference, image_id
@@ -372,6 +375,45 @@ class WorkspaceService:
             self.store.delete(workspace.id)
         return destroyed
 
+    # System packages ---------------------------------------------------------------
+    def _record_packages(self, workspace: Workspace, progress: Progress) -> None:
+        """Record installed packages in the old container just before it goes away."""
+        if self.provider.status(workspace.id).state != "running":
+            return
+        progress("recording installed system packages")
+        try:
+            result = self.provider.exec(workspace.id, [*PACKAGES_TOOL, "record"], user="root")
+        except Dev8Error as exc:
+            progress(f"could not record packages ({exc.message}); using the last record")
+            return
+        if result.exit_code != 0:
+            progress("could not record packages; using the last record")
+
+    def packages(self, name: str, forget: list[str] | None = None) -> dict:
+        """The recorded packages and the last restore report; ``forget`` drops packages."""
+        workspace = self.get(name)
+        if workspace.observed_state not in (
+            ObservedState.RUNNING,
+            ObservedState.STARTING,
+            ObservedState.UNHEALTHY,
+        ):
+            raise Conflict(
+                f"workspace {name} is {workspace.observed_state.value}; "
+                f"start it with `dev8 start {name}`"
+            )
+        if forget:
+            self._packages_tool(workspace, "forget", *forget)
+        return self._packages_tool(workspace, "show")
+
+    def _packages_tool(self, workspace: Workspace, *args: str) -> dict:
+        result = self.provider.exec(workspace.id, [*PACKAGES_TOOL, *args], user="root")
+        if result.exit_code != 0:
+            raise Dev8Error(
+                f"the package tool in {workspace.name} failed: "
+                f"{result.output.decode(errors='replace').strip()[-200:]}"
+            )
+        return json.loads(result.output)
+
     def volume_names(self, name: str) -> list[str]:
         workspace = self.store.find(self.owner, name)
         if workspace is None:
@@ -387,6 +429,7 @@ class WorkspaceService:
         last_reason = ""
         agent_url = workspace.agent_url
         next_engine_check = time.monotonic() + 1.0
+        restarts_at_start: int | None = None
         while time.monotonic() < deadline:
             reason = self.agent.health(agent_url)
             if reason is None:
@@ -402,6 +445,13 @@ class WorkspaceService:
             if time.monotonic() >= next_engine_check:
                 next_engine_check = time.monotonic() + 1.0
                 runtime = self.provider.status(workspace.id)
+                if restarts_at_start is None:
+                    restarts_at_start = runtime.restart_count
+                if runtime.restart_count > restarts_at_start + 1:
+                    raise Dev8Error(
+                        f"workspace {workspace.name} keeps crashing while starting (exit code "
+                        f"{runtime.exit_code}); see `dev8 logs {workspace.name}`"
+                    )
                 if runtime.state not in ("running", "restarting"):
                     _, message = derive_observed(workspace.desired_state, runtime, reason)
                     raise Dev8Error(

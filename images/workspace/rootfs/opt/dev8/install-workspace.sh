@@ -24,6 +24,14 @@ PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 CONF
 
+# Packages: Debian's docker images disable apt's cache; dev8 needs it (see 99dev8-packages).
+rm -f /etc/apt/apt.conf.d/docker-clean
+chmod 0755 /opt/dev8/bin/dev8-package-hook
+mkdir -p /var/lib/dev8/packages/archives/partial
+chmod 0711 /var/lib/dev8/packages && chown _apt:root /var/lib/dev8/packages/archives/partial
+# The image's own packages, sources and choices: what the user adds is measured against it.
+/opt/dev8/venv/bin/python -m dev8.agent.packages baseline
+
 # The skeleton: what the image puts in the home. The agent copies what is missing into the
 # home volume at every start and never overwrites what the user has.
 rm -rf /opt/dev8/skel
