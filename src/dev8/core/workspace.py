@@ -26,6 +26,9 @@ class Workspace:
     ports: dict[str, int] = field(default_factory=dict)  # published now (empty when stopped)
     host_ports: dict[str, int] = field(default_factory=dict)  # pinned for every container
     fixed_ports: dict[str, int] = field(default_factory=dict)  # the ones the user asked for
+    quotas: dict[str, int] = field(default_factory=dict)  # volume role -> bytes (unset: default)
+    idle_timeout_s: int | None = None  # None: the server's default; 0: never stop when idle
+    last_activity_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

@@ -61,6 +61,9 @@ class WorkspaceRow(Base):
     ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     host_ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     fixed_ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    quotas: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    idle_timeout_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
