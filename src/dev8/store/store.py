@@ -42,6 +42,9 @@ def _to_workspace(row: WorkspaceRow) -> Workspace:
         ports=dict(row.ports or {}),
         host_ports=dict(row.host_ports or {}),
         fixed_ports=dict(row.fixed_ports or {}),
+        quotas=dict(row.quotas or {}),
+        idle_timeout_s=row.idle_timeout_s,
+        last_activity_at=row.last_activity_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -57,6 +60,8 @@ def _fill_row(row: WorkspaceRow, workspace: Workspace) -> None:
     row.status_message = workspace.status_message
     row.container_id, row.ports = workspace.container_id, dict(workspace.ports)
     row.host_ports, row.fixed_ports = dict(workspace.host_ports), dict(workspace.fixed_ports)
+    row.quotas, row.idle_timeout_s = dict(workspace.quotas), workspace.idle_timeout_s
+    row.last_activity_at = workspace.last_activity_at
 
 
 def _to_operation(row: OperationRow) -> Operation:
