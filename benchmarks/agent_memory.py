@@ -9,7 +9,7 @@ import time
 import httpx
 
 from dev8.core.naming import LABEL_OWNER
-from dev8.imagebuild.layers import WORKSPACE_IMAGE
+from dev8.imagebuild.layers import workspace_image
 from dev8.providers.docker.client import connect
 
 GOAL_MB = 30.0
@@ -24,7 +24,7 @@ def main() -> None:
     client = connect()
     owner = f"bench-{secrets.token_hex(3)}"
     container = client.containers.run(
-        WORKSPACE_IMAGE,
+        workspace_image(),
         detach=True,
         labels={LABEL_OWNER: owner},
         tmpfs={"/run": "mode=0755"},

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dev8.core.naming import LABEL_OWNER
-from dev8.imagebuild.layers import WORKSPACE_IMAGE
+from dev8.imagebuild.layers import workspace_image
 from dev8.providers.docker.client import connect
 from dev8.providers.docker.provider import DockerProvider
 from dev8.service.workspaces import WorkspaceService
@@ -54,7 +54,7 @@ def main() -> None:
         subprocess.run([*dev8, *args], env=env, check=True, capture_output=True)
 
     raw = client.containers.create(
-        WORKSPACE_IMAGE, labels={LABEL_OWNER: OWNER}, environment={"DEV8_AGENT_TOKEN": "x"}
+        workspace_image(), labels={LABEL_OWNER: OWNER}, environment={"DEV8_AGENT_TOKEN": "x"}
     )
     try:
         results = {}

@@ -15,9 +15,9 @@ import docker
 import pytest
 
 from dev8.core.naming import LABEL_OWNER
+from dev8.imagebuild import layers
 from dev8.imagebuild.builder import BuildOptions, BuildProgress, build_all
 from dev8.imagebuild.ca import default_ca_bundle
-from dev8.imagebuild.layers import WORKSPACE_IMAGE
 from dev8.providers.docker.client import connect
 from dev8.providers.docker.engine import ensure_engine
 from dev8.providers.docker.provider import DockerProvider
@@ -56,7 +56,7 @@ def workspace_image(client: docker.DockerClient) -> str:
     """The workspace image built from this checkout (the engine's cache makes it quick when
     nothing changed), so the tests always run the current agent."""
     build_all(client, BuildOptions(extra_ca=default_ca_bundle()), BuildProgress())
-    return client.images.get(WORKSPACE_IMAGE).id
+    return client.images.get(layers.workspace_image()).id
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from dev8.core.errors import Conflict, InvalidInput
 from dev8.core.resources import PRESETS, resolve_resources
 from dev8.core.states import ObservedState
 from dev8.core.workspace import Workspace
-from dev8.imagebuild.layers import WORKSPACE_IMAGE
+from dev8.imagebuild.layers import workspace_image
 from dev8.sshconfig import HostEntry, pin_host_keys, ssh_argv, write_ssh_config
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def _create_request(
     fixed = {role: port for role, port in (("ide", ide_port), ("ssh", ssh_port)) if port}
     return CreateRequest(
         name=name,
-        image=image,
+        image=image or workspace_image(),
         resources=resolve_resources(size, cpus, memory),
         env={**_git_identity(), **_parse_pairs(env, "--env")},
         secrets=_parse_pairs(secret, "--secret"),
@@ -111,7 +111,9 @@ def _create_request(
 
 
 IMAGE_OPT = typer.Option(
-    WORKSPACE_IMAGE, "--image", help="Image to run (built by `dev8 image build`)."
+    None,
+    "--image",
+    help="Image to run (default: dev8/workspace:latest, or the tag in DEV8_IMAGE_TAG).",
 )
 SIZE_OPT = typer.Option(
     None,
@@ -166,7 +168,7 @@ def _pin(workspace: Workspace) -> None:
 
 def up(
     name: str = NAME,
-    image: str = IMAGE_OPT,
+    image: str | None = IMAGE_OPT,
     size: str | None = SIZE_OPT,
     cpus: str | None = CPUS_OPT,
     memory: str | None = MEMORY_OPT,
@@ -191,7 +193,7 @@ def up(
 
 def create(
     name: str = NAME,
-    image: str = IMAGE_OPT,
+    image: str | None = IMAGE_OPT,
     size: str | None = SIZE_OPT,
     cpus: str | None = CPUS_OPT,
     memory: str | None = MEMORY_OPT,

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-WORKSPACE_IMAGE = "dev8/workspace:latest"
+
+def image_tag() -> str:
+    """The tag every layer is built under: ``DEV8_IMAGE_TAG``, default ``latest`` (lets two
+    checkouts or channels build side by side; shared layers still come from the cache)."""
+    return os.environ.get("DEV8_IMAGE_TAG") or "latest"
+
+
+def workspace_image() -> str:
+    """The image workspaces run unless told otherwise."""
+    return f"dev8/workspace:{image_tag()}"
 
 
 @dataclass(frozen=True)
@@ -17,7 +27,7 @@ class Layer:
 
     @property
     def tag(self) -> str:
-        return f"{self.repository}:latest"
+        return f"{self.repository}:{image_tag()}"
 
 
 LAYERS: tuple[Layer, ...] = (

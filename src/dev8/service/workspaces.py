@@ -27,7 +27,7 @@ from dev8.core.naming import new_workspace_id, validate_name
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState, ObservedState
 from dev8.core.workspace import Operation, Workspace
-from dev8.imagebuild.layers import WORKSPACE_IMAGE
+from dev8.imagebuild.layers import workspace_image
 from dev8.providers.base import Provider, RuntimeStatus, WorkspaceSpec
 from dev8.service.agent_client import AgentClient
 from dev8.service.observe import derive_observed
@@ -46,7 +46,7 @@ def _quiet(_message: str) -> None:
 @dataclass
 class CreateRequest:
     name: str
-    image: str = WORKSPACE_IMAGE
+    image: str = field(default_factory=workspace_image)
     resources: Resources = field(default_factory=lambda: Resources(2, 4096))
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
