@@ -472,7 +472,6 @@ class WorkspaceService:
         workspace = self.get(name)
         return self.agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
 
-
     # For the services that act on a workspace's volumes (backups, volumes, doctor) -------
     def operation(self, workspace: Workspace, action: str) -> contextlib.AbstractContextManager:
         """Lock ``workspace`` and record ``action`` in its history while the block runs."""
