@@ -217,26 +217,48 @@ def _delete_area(root: Path, attributes: dict | None = None) -> None:
         _apply_attributes(root, attributes)
 
 
+def install(roots: list[Path], token: str) -> dict:
+    """Swap every root, then commit them all; if one swap fails, roll back the others."""
+    swapped: list[Path] = []
+    try:
+        for root in roots:
+            swap(root, token)
+            swapped.append(root)
+    except BaseException:
+        for root in swapped:
+            roll_back(root, token)
+        raise
+    for root in roots:
+        commit(root, token)
+    return {"installed": [str(root) for root in roots]}
+
+
+def _each(action):
+    return lambda roots, token: {str(root): action(root, token) for root in roots}
+
+
 ACTIONS = {
-    "prepare": lambda root, token: prepare(root, token),
-    "swap": lambda root, token: swap(root, token),
-    "commit": lambda root, token: commit(root, token),
-    "rollback": lambda root, token: roll_back(root, token),
-    "abort": lambda root, token: abort(root, token),
-    "recover": lambda root, _token: {"recovered": recover(root, keep_staging=False)},
-    "status": lambda root, _token: {"journal": read_journal(root)},
+    "prepare": _each(prepare),
+    "swap": _each(swap),
+    "commit": _each(commit),
+    "install": install,
+    "rollback": _each(roll_back),
+    "abort": _each(abort),
+    "recover": _each(lambda root, _token: recover(root, keep_staging=False)),
+    "status": _each(lambda root, _token: read_journal(root)),
 }
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ACTIONS:
-        print(f"usage: volume_swap {'|'.join(ACTIONS)} ROOT [TOKEN]", file=sys.stderr)
+    """``ACTION TOKEN ROOT [ROOT...]``; prints the outcome as JSON."""
+    if len(argv) < 3 or argv[0] not in ACTIONS:
+        print(f"usage: volume_swap {'|'.join(ACTIONS)} TOKEN ROOT...", file=sys.stderr)
         return 2
-    root, token = Path(argv[1]), argv[2] if len(argv) > 2 else ""
+    action, token, roots = argv[0], argv[1], [Path(root) for root in argv[2:]]
     try:
-        result = ACTIONS[argv[0]](root, token)
+        result = ACTIONS[action](roots, token)
     except (SwapError, OSError) as exc:
-        print(f"restore swap in {root}: {exc}", file=sys.stderr)
+        print(f"restore {action}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result))
     return 0

@@ -83,7 +83,7 @@ def extract_argv(compression: str, data_size: int, token: str) -> list[str]:
     """Extract the first ``data_size`` bytes of /archive into the volume's staging area,
     hashing exactly the bytes extracted (the host compares them with what it checked)."""
     script = f"""set -u -o pipefail
-python3 -c "$DEV8_SWAP_PY" prepare {TARGET} "$2" >&2 || exit 1
+python3 -c "$DEV8_SWAP_PY" prepare "$2" {TARGET} >&2 || exit 1
 mkfifo /tmp/hash
 sha256sum < /tmp/hash > /tmp/sum &
 head -c "$1" {ARCHIVE} | tee /tmp/hash | {DECOMPRESSORS[compression]} \\
@@ -98,9 +98,10 @@ echo "dev8-exit read=${{codes[0]}} decompress=${{codes[2]}} tar=${{codes[3]}}" >
     return _bash(script, str(data_size), token)
 
 
-def swap_argv(action: str, token: str = "") -> list[str]:
-    """``prepare``, ``swap``, ``abort``, ``recover`` or ``status`` on the volume at /target."""
-    return ["python3", "-c", swap_program(), action, TARGET, token]
+def swap_argv(action: str, token: str, roots: list[str]) -> list[str]:
+    """A ``volume_swap`` action (install, abort, recover, status...) on volumes mounted at
+    ``roots``."""
+    return ["python3", "-c", swap_program(), action, token, *roots]
 
 
 def du_argv(roots: list[str], depth: int) -> list[str]:

@@ -153,7 +153,7 @@ def test_killed_at_random_moments_the_old_tree_always_comes_back(tmp_path):
         make_tree(root, "old", entries=3000)
         before = snapshot(root)
         stage(root, "t", "new", entries=3000)
-        process = subprocess.Popen([sys.executable, "-c", program, "swap", str(root), "t"])
+        process = subprocess.Popen([sys.executable, "-c", program, "swap", "t", str(root)])
         time.sleep(rng.uniform(0.0, 0.15))
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -166,11 +166,29 @@ def test_killed_at_random_moments_the_old_tree_always_comes_back(tmp_path):
 def test_command_line(tmp_path, capsys):
     root = tmp_path / "vol"
     make_tree(root, "old")
-    assert volume_swap.main(["prepare", str(root), "t"]) == 0
-    assert volume_swap.main(["status", str(root)]) == 0
+    assert volume_swap.main(["prepare", "t", str(root)]) == 0
+    assert volume_swap.main(["status", "", str(root)]) == 0
     assert '"state": "staging"' in capsys.readouterr().out
-    assert volume_swap.main(["swap", str(root), "nope"]) == 1
+    assert volume_swap.main(["swap", "nope", str(root)]) == 1
     assert volume_swap.main(["bogus"]) == 2
+
+
+def test_install_swaps_all_or_none(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    make_tree(first, "old-a")
+    make_tree(second, "old-b")
+    before = snapshot(first), snapshot(second)
+    stage(first, "t", "new-a")
+    stage(second, "other", "new-b")  # not part of this restore: its swap fails
+    with pytest.raises(volume_swap.SwapError):
+        volume_swap.install([first, second], "t")
+    volume_swap.abort(second, "other")
+    assert (snapshot(first), snapshot(second)) == before
+    stage(first, "t", "new-a")
+    stage(second, "t", "new-b")
+    volume_swap.install([first, second], "t")
+    assert (first / "new-a-0.txt").exists() and (second / "new-b-0.txt").exists()
+    assert not (first / RESTORE_DIR).exists() and not (second / RESTORE_DIR).exists()
 
 
 def test_reserved_name_matches_core():

@@ -101,7 +101,9 @@ def helper_container_spec(job: HelperJob, client: str) -> dict[str, Any]:
         "detach": True,
     }
     if job.stdin is not None:
-        spec.update(stdin_open=True, stdin_once=True)
+        # docker-py sets StdinOnce (EOF on the container's stdin when dev8 closes its end)
+        # only for a container created attached.
+        spec.update(stdin_open=True, detach=False)
     return spec
 
 
