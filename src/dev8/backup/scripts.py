@@ -161,7 +161,7 @@ def ownership_argv(roots: list[str], uid: int, examples: int = 10) -> list[str]:
     """Count entries not owned by ``uid`` under ``roots`` and print the first few."""
     quoted = " ".join(shlex.quote(root) for root in roots)
     script = f"""set -u -o pipefail
-find {quoted} -xdev -path '*/{RESTORE_DIR}' -prune -o ! -uid {uid} -printf '%U %p\\0' \\
+find {quoted} -xdev -path '*/{RESTORE_DIR}' -prune -o ! -uid {uid} -printf '%p (UID %U)\\0' \\
     | python3 -c {shlex.quote(_OWNERS_PY)} {int(examples)}
 """
     return _bash(script)
