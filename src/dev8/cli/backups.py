@@ -35,7 +35,7 @@ def backup(
     volume: str = typer.Option(
         "all", "--volume", help="home, workspace, system, or all (one archive per volume)."
     ),
-    output: Path | None = typer.Option(
+    output: str | None = typer.Option(
         None,
         "--output",
         "-o",

@@ -83,13 +83,13 @@ def compression_for(archive_format: str) -> str:
 
 
 def plan_outputs(
-    name: str, roles: list[str], compression: str, output: Path | None, stamp: str
+    name: str, roles: list[str], compression: str, given: str | Path | None, stamp: str
 ) -> dict[str, Path]:
-    """Where each volume's archive goes. ``output`` is a directory (existing, or written with
+    """Where each volume's archive goes. ``given`` is a directory (existing, or written with
     a trailing slash), or one file name when a single volume is backed up."""
     suffix = SUFFIXES[compression]
-    directory = output is None or output.is_dir() or str(output).endswith("/")
-    if directory:
+    output = Path(given) if given is not None else None
+    if output is None or output.is_dir() or str(given).endswith("/"):
         folder = output or Path.cwd()
         if not folder.is_dir():
             raise InvalidInput(f"directory {folder} does not exist")
@@ -207,7 +207,7 @@ class BackupService:
         self,
         name: str,
         volume: str = "all",
-        output: Path | None = None,
+        output: str | Path | None = None,
         archive_format: str = "tar.zst",
         stop: bool = False,
         progress: TransferProgress | None = None,
