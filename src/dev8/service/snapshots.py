@@ -59,6 +59,7 @@ class SnapshotService:
         self.backups = BackupService(workspaces)
         self.env = dict(os.environ if env is None else env)
         self.home = home or data_dir()
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     @property
     def repository(self) -> restic.Repository:

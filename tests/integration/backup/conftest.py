@@ -69,3 +69,51 @@ def one_line_error(result) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     return lines[0]
+
+
+AZURITE = Path(__file__).resolve().parents[3] / ".tools/azurite/node_modules/.bin/azurite-blob"
+# The storage emulator's well-known account: restic 0.14 (Debian bookworm) sends this account
+# to http://127.0.0.1:10000, the emulator's fixed address, so Azurite must listen there.
+EMULATOR_ACCOUNT = "devstoreaccount1"
+EMULATOR_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory):
+    """Azurite's blob service on 127.0.0.1:10000, telemetry off, data in a temporary dir."""
+    import socket
+    import time
+
+    if not AZURITE.exists():
+        pytest.fail("Azurite is not installed; run ./scripts/test-tools.sh")
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 10000)) == 0:
+            pytest.fail("port 10000 is taken; Azurite must listen there for restic 0.14")
+    location = tmp_path_factory.mktemp("azurite")
+    process = subprocess.Popen(
+        [
+            str(AZURITE),
+            "--blobHost", "127.0.0.1",
+            "--blobPort", "10000",
+            "--location", str(location),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", 10000)) == 0:
+                break
+        assert process.poll() is None, "Azurite exited at start"
+        assert time.monotonic() < deadline, "Azurite did not listen within 60 s"
+        time.sleep(0.2)
+    yield {"AZURE_ACCOUNT_NAME": EMULATOR_ACCOUNT, "AZURE_ACCOUNT_KEY": EMULATOR_KEY}
+    process.terminate()
+    process.wait(timeout=30)
