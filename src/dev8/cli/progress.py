@@ -20,17 +20,22 @@ from dev8.cli.output import err_console
 
 
 class RichTransfer(TransferProgress):
-    """One bar per volume or archive: bytes done of the total, rate, elapsed time."""
+    """One bar per volume or archive: bytes done of the total, rate, elapsed time. The
+    display starts with the first bar, so a command that fails early prints one line."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task: TaskID | None = None
+        self.started = False
 
     def message(self, text: str) -> None:
         self.progress.console.print(f"[dim]•[/] {text}", highlight=False)
 
     def start(self, label: str, total: int | None) -> None:
         self.finish()
+        if not self.started:
+            self.progress.start()
+            self.started = True
         self.task = self.progress.add_task(label, total=total, detail="")
 
     def update(self, done: int, detail: str = "") -> None:
@@ -59,5 +64,9 @@ def transfer() -> Iterator[RichTransfer]:
         TimeElapsedColumn(),
         TextColumn("[dim]{task.fields[detail]}"),
     )
-    with Progress(*columns, console=err_console, transient=False) as progress:
-        yield RichTransfer(progress)
+    reporter = RichTransfer(Progress(*columns, console=err_console))
+    try:
+        yield reporter
+    finally:
+        if reporter.started:
+            reporter.progress.stop()
