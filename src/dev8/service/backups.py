@@ -298,6 +298,7 @@ class BackupService:
             if result.exit_code != 0:
                 raise ProviderError(f"backing up the {role} volume failed: {result.error_tail()}")
             counts = seen["scan"]
+            progress.update(int(counts.get("bytes", 0)), f"{format_bytes(size)} written")
             manifest = Manifest(
                 workspace_id=workspace.id,
                 workspace_name=workspace.name,
@@ -501,6 +502,8 @@ class BackupService:
         )
         try:
             result = self.access.run_helper(job, on_line)
+            if result.exit_code == 0:
+                progress.update(checked.bytes)
         finally:
             progress.finish()
         if result.exit_code != 0:
