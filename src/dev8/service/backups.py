@@ -29,7 +29,9 @@ from dev8.core.errors import (
     AlreadyExists,
     CorruptArchive,
     Dev8Error,
+    ImageNotFound,
     InvalidInput,
+    NotFound,
     ProviderError,
 )
 from dev8.core.naming import VOLUME_ROLES, volume_name
@@ -37,7 +39,7 @@ from dev8.core.quotas import format_bytes
 from dev8.core.states import DesiredState
 from dev8.core.workspace import Workspace
 from dev8.imagebuild.layers import LAYERS, workspace_image
-from dev8.providers.base import HelperJob, HelperMount, VolumeAccess
+from dev8.providers.base import HelperJob, HelperMount, Provider, VolumeAccess
 from dev8.service.workspaces import CreateRequest, WorkspaceService
 
 READ_SIZE = 1 << 20
@@ -48,6 +50,16 @@ def helper_image() -> str:
     """Helpers run the base layer: it has tar, zstd, pigz, restic and python3, and every
     engine that runs workspaces has it (no registry needed)."""
     return LAYERS[0].tag
+
+
+def helper_image_id(provider: Provider) -> str:
+    reference = helper_image()
+    try:
+        return provider.image_id(reference)
+    except ImageNotFound:
+        raise ImageNotFound(
+            f"the helper image {reference} is not on this engine; build it with `dev8 image build`"
+        ) from None
 
 
 @dataclass
@@ -213,7 +225,7 @@ class BackupService:
         progress: TransferProgress | None = None,
     ) -> list[BackupResult]:
         progress = progress or TransferProgress()
-        workspace = self.workspaces.find(name)
+        workspace = self._recorded(name)
         roles, compression = roles_for(volume), compression_for(archive_format)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         targets = plan_outputs(workspace.name, roles, compression, output, stamp)
@@ -221,7 +233,7 @@ class BackupService:
             if path.exists():
                 raise AlreadyExists(f"{path} exists; choose another name or directory")
         access = self._local_access()
-        image = self.workspaces.provider.image_id(helper_image())
+        image = helper_image_id(self.workspaces.provider)
         results: list[BackupResult] = []
         with self.workspaces.operation(workspace, "backup"):
             stopped = stop and self.workspaces.stop_for(
@@ -326,6 +338,13 @@ class BackupService:
         warnings = [f"not archived (not a file, directory or link): {p}" for p in seen["skipped"]]
         return BackupResult(role, path, manifest, file_sha256, warnings)
 
+    def _recorded(self, name: str) -> Workspace:
+        """A workspace, also one removed with its volumes kept (they can be backed up)."""
+        workspace = self.workspaces.store.find(self.workspaces.owner, name)
+        if workspace is None:
+            raise NotFound(f"no workspace named {name!r}; `dev8 ls` lists them")
+        return workspace
+
     # Checking ----------------------------------------------------------------------------
     def verify(
         self, path: Path, progress: TransferProgress | None = None
@@ -372,13 +391,13 @@ class BackupService:
                 f"`dev8 restore {as_name} --from ...`"
             )
         access = self._local_access()
-        image = self.workspaces.provider.image_id(helper_image())
+        image = helper_image_id(self.workspaces.provider)
         # Every archive is read to the end before anything is created or written.
         scans = {role: self._scan(archive, progress) for role, archive in plan.items()}
         created = not live
         if created:
-            request = self._request_for(target_name, store.find(owner, name), plan)
-            workspace = self.workspaces.create(request, progress.message)
+            template = store.find(owner, name)
+            workspace = self.create_target(target_name, template, plan, progress)
         else:
             assert existing is not None
             workspace = existing
@@ -388,8 +407,7 @@ class BackupService:
                 restarted = self._restore_into(workspace, plan, scans, image, progress)
         except BaseException:
             if created:
-                with contextlib.suppress(Dev8Error):
-                    self.workspaces.remove(target_name, purge=True)
+                self.undo_target(workspace, adopted=existing is not None)
             raise
         return RestoreResult(
             workspace=target_name,
@@ -398,6 +416,24 @@ class BackupService:
             created=created,
             restarted=restarted,
         )
+
+    def create_target(
+        self,
+        name: str,
+        template: Workspace | None,
+        plan: dict[str, ArchiveFile],
+        progress: TransferProgress,
+    ) -> Workspace:
+        """The workspace a restore creates (stopped). A removed workspace of that name is
+        brought back on its volumes, as `dev8 up` would."""
+        return self.workspaces.create(self._request_for(name, template, plan), progress.message)
+
+    def undo_target(self, workspace: Workspace, adopted: bool) -> None:
+        """After a failed restore into a workspace it created: a new one goes entirely; one
+        that was adopted (removed, volumes kept) loses only its container again, never
+        its volumes."""
+        with contextlib.suppress(Dev8Error):
+            self.workspaces.remove(workspace.name, purge=not adopted)
 
     def _request_for(
         self, name: str, template: Workspace | None, plan: dict[str, ArchiveFile]

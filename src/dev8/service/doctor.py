@@ -16,7 +16,7 @@ from dev8.core.workspace import Workspace
 from dev8.imagebuild.layers import workspace_image
 from dev8.providers.base import HelperJob, HelperMount
 from dev8.service.agent_client import AgentClient
-from dev8.service.backups import helper_image
+from dev8.service.backups import helper_image, helper_image_id
 from dev8.service.volumes import VolumeService
 from dev8.service.workspaces import WorkspaceService
 
@@ -153,7 +153,7 @@ class Doctor:
             workspace_id=workspace.id,
             owner=workspace.owner,
             purpose=purpose,
-            image=self.provider.image_id(helper_image()),
+            image=helper_image_id(self.provider),
             argv=argv,
             mounts=tuple(
                 HelperMount(

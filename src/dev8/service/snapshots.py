@@ -3,7 +3,6 @@ restic repository (a local directory by default, or S3 / Azure Blob)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -12,12 +11,12 @@ from pathlib import Path
 
 from dev8.backup import restic, scripts
 from dev8.backup.progress import TransferProgress
-from dev8.core.errors import Dev8Error, InvalidInput, NotFound, ProviderError
+from dev8.core.errors import InvalidInput, NotFound, ProviderError
 from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.workspace import Workspace
 from dev8.paths import cache_dir, data_dir
 from dev8.providers.base import HelperJob, HelperMount, HelperResult
-from dev8.service.backups import BackupService, helper_image, roles_for
+from dev8.service.backups import BackupService, helper_image_id, roles_for
 from dev8.service.workspaces import WorkspaceService
 
 _NO_REPOSITORY = ("Is there a repository at the following location?", "unable to open config")
@@ -106,7 +105,7 @@ class SnapshotService:
             workspace_id=workspace.id if workspace else "repository",
             owner=workspace.owner if workspace else self.workspaces.owner,
             purpose="snapshot",
-            image=self.workspaces.provider.image_id(helper_image()),
+            image=helper_image_id(self.workspaces.provider),
             argv=argv,
             mounts=tuple(mounts),
             env={"RESTIC_PROGRESS_FPS": "4", **(extra_env or {})},
@@ -288,12 +287,12 @@ class SnapshotService:
             raise NotFound(f"snapshot {found.short_id} holds no {volume} volume")
         source = self.workspaces.find(name)
         created = as_name is not None
+        adopted = created and self.workspaces.store.find(self.workspaces.owner, as_name) is not None
         if as_name is not None:
-            request = self.backups._request_for(as_name, source, {})
-            workspace = self.workspaces.create(request, progress.message)
+            workspace = self.backups.create_target(as_name, source, {}, progress)
         else:
             workspace = source
-        image = self.workspaces.provider.image_id(helper_image())
+        image = helper_image_id(self.workspaces.provider)
         try:
             with self.workspaces.operation(workspace, "snapshot-restore"):
                 self.backups.access.remove_stale_helpers(workspace.id)
@@ -304,8 +303,7 @@ class SnapshotService:
                 self.backups.stage_and_install(workspace, roles, stage, image, progress)
         except BaseException:
             if created:
-                with contextlib.suppress(Dev8Error):
-                    self.workspaces.remove(workspace.name, purge=True)
+                self.backups.undo_target(workspace, adopted)
             raise
         return workspace, roles
 

@@ -10,7 +10,7 @@ from dev8.core.naming import LABEL_OWNER, VOLUME_MOUNTS, VOLUME_ROLES, volume_na
 from dev8.core.quotas import QUOTA_ROLES, QuotaUse, effective_quotas
 from dev8.core.workspace import Workspace
 from dev8.providers.base import HelperJob, HelperMount, VolumeAccess, VolumeInfo
-from dev8.service.backups import helper_image
+from dev8.service.backups import helper_image_id
 from dev8.service.workspaces import Progress, WorkspaceService
 
 LISTING_ID = "volumes"  # helpers that measure many workspaces' volumes at once
@@ -71,7 +71,7 @@ class VolumeService:
             workspace_id=workspace_id,
             owner=self.workspaces.owner,
             purpose=purpose,
-            image=self.workspaces.provider.image_id(helper_image()),
+            image=helper_image_id(self.workspaces.provider),
             argv=argv,
             mounts=tuple(mounts),
         )

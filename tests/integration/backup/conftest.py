@@ -117,3 +117,21 @@ def azurite(tmp_path_factory: pytest.TempPathFactory):
     yield {"AZURE_ACCOUNT_NAME": EMULATOR_ACCOUNT, "AZURE_ACCOUNT_KEY": EMULATOR_KEY}
     process.terminate()
     process.wait(timeout=30)
+
+
+@pytest.fixture
+def scratch_volumes(client):
+    """Volumes a test makes by hand, labelled for the session and removed after the test
+    (other tests check that nothing of theirs is left behind)."""
+    from dev8.core.naming import LABEL_OWNER
+
+    made = []
+
+    def make(name: str | None = None, **labels: str):
+        volume = client.volumes.create(name, labels={LABEL_OWNER: OWNER, **labels})
+        made.append(volume)
+        return volume
+
+    yield make
+    for volume in made:
+        volume.remove(force=True)

@@ -13,9 +13,8 @@ import zstandard
 
 from dev8.backup.archive import open_archive
 from dev8.core.errors import CorruptArchive, InvalidInput, UnsafeArchive
-from dev8.core.naming import LABEL_OWNER, volume_name
+from dev8.core.naming import volume_name
 from tests.integration.backup.helpers import generate, helper_image, listing, shell
-from tests.integration.conftest import OWNER
 
 
 @pytest.mark.parametrize("archive_format", ["tar.zst", "tar.gz"])
@@ -227,7 +226,7 @@ def _coarse(entries: dict) -> dict:
 
 
 def test_a_tar_gz_backup_restores_with_the_seeds_own_command(
-    backups, make_workspace, client, tmp_path
+    backups, make_workspace, client, tmp_path, scratch_volumes
 ):
     ws = make_workspace("seedrestore")
     generate(client, volume_name(ws.id, "home"))
@@ -236,7 +235,7 @@ def test_a_tar_gz_backup_restores_with_the_seeds_own_command(
         "seedrestore", volume="home", output=tmp_path / "dev8-home-backup.tar.gz",
         archive_format="tar.gz",
     )  # fmt: skip
-    target = client.volumes.create(labels={LABEL_OWNER: OWNER}).name
+    target = scratch_volumes().name
     subprocess.run(
         [
             "docker", "run", "--rm",

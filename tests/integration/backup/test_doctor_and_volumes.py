@@ -139,12 +139,11 @@ def test_changing_a_quota_reaches_the_agent(service):
     assert service.get("requota").observed_state.value == "running"
 
 
-def test_volume_listing_sizes_and_orphans(service, client):
+def test_volume_listing_sizes_and_orphans(service, client, scratch_volumes):
     ws = service.create(CreateRequest(name="listed"))
     shell(client, volume_name(ws.id, "workspace"), "head -c 3000000 /dev/urandom > /v/data")
-    orphan = client.volumes.create(
-        "dev8-0rphan0000-home",
-        labels={LABEL_OWNER: OWNER, LABEL_WORKSPACE_ID: "0rphan0000", LABEL_ROLE: "home"},
+    orphan = scratch_volumes(
+        "dev8-0rphan0000-home", **{LABEL_WORKSPACE_ID: "0rphan0000", LABEL_ROLE: "home"}
     )
     volumes = VolumeService(service)
     rows = {row.info.name: row for row in volumes.list()}
