@@ -14,7 +14,7 @@ from dev8.backup.progress import TransferProgress
 from dev8.core.errors import InvalidInput, NotFound, ProviderError
 from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.workspace import Workspace
-from dev8.paths import cache_dir, data_dir
+from dev8.paths import data_dir
 from dev8.providers.base import HelperJob, HelperMount, HelperResult
 from dev8.service.backups import BackupService, helper_image_id, roles_for
 from dev8.service.workspaces import WorkspaceService
@@ -115,8 +115,9 @@ class SnapshotService:
         return self.backups.access.run_helper(job, on_line)
 
     def _cache(self) -> Path:
-        path = cache_dir() / "restic"
-        path.mkdir(exist_ok=True)
+        """restic's cache for a remote repository, kept between helpers."""
+        path = self.home / "cache" / "restic"
+        path.mkdir(parents=True, exist_ok=True)
         return path
 
     def _restic(self, args: list[str], workspace: Workspace | None = None, **kw) -> HelperResult:
