@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The test suite, as CI runs it: sets up everything it needs (virtualenv, Docker engine,
-# workspace image), lints, then runs unit and integration tests. Extra arguments go to pytest.
+# workspace image, Azurite), lints, then runs unit and integration tests. Extra arguments go
+# to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 .venv/bin/dev8 engine ensure
 .venv/bin/dev8 image build
+./scripts/test-tools.sh
 .venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
 .venv/bin/pytest "$@"

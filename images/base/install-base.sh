@@ -13,7 +13,8 @@ apt-get install -y --no-install-recommends \
     build-essential pkg-config locales bash-completion man-db \
     zip unzip xz-utils zstd gnupg dirmngr file \
     python3 python3-pip python3-venv python3-dev pipx \
-    gh apt-utils debconf-utils
+    gh apt-utils debconf-utils \
+    restic pigz
 
 # man-db rebuilds its index after every install: slow, and rarely wanted in a workspace.
 echo 'man-db man-db/auto-update boolean false' | debconf-set-selections

@@ -12,11 +12,12 @@ import sys
 import threading
 import time
 
-from dev8.agent import VERSION, home
+from dev8.agent import VERSION, home, volume_swap
 from dev8.agent.activity import Activity
 from dev8.agent.config import AgentConfig, from_environment
-from dev8.agent.disk import DiskUsage
+from dev8.agent.disk import DiskUsage, motd_text
 from dev8.agent.httpapi import AgentHTTPServer
+from dev8.agent.motd import Motd
 from dev8.agent.packages.layout import Layout
 from dev8.agent.packages_phase import PackageRestore
 from dev8.agent.probes import http_ok, ssh_banner
@@ -92,10 +93,14 @@ class Agent:
         self.activity = Activity(
             config.ssh_port, config.ide_port, config.home / ".local/share/code-server/heartbeat"
         )
-        self.disk = DiskUsage(config.volumes)
-        self.packages = PackageRestore(
-            Layout(config.state_dir / "packages"), config.run_dir / "motd"
+        self.motd = Motd(config.run_dir / "motd")
+        self.disk = DiskUsage(
+            config.volumes,
+            interval=config.disk_interval,
+            quotas=config.quotas,
+            on_warnings=lambda warnings: self.motd.set("quota", motd_text(warnings)),
         )
+        self.packages = PackageRestore(Layout(config.state_dir / "packages"), self.motd)
         self.supervisor: Supervisor | None = None
 
     def health(self) -> str | None:
@@ -120,7 +125,7 @@ class Agent:
             "activity": self.activity.snapshot(),
             "disk": self.disk.snapshot(),
             "ssh_host_keys": home.host_public_keys(self.config.state_dir / "ssh"),
-            "warnings": self.warnings,
+            "warnings": self.warnings + self.disk.warnings(),
             "packages": self.packages.snapshot(),
             "password_generated": not self.config.code_server_password,
         }
@@ -141,7 +146,8 @@ class Agent:
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        self.warnings = home.prepare(self.config)
+        self.warnings = recover_restores(self.config)
+        self.warnings += home.prepare(self.config)
         for warning in self.warnings:
             log.warning("%s", warning)
         http = AgentHTTPServer(
@@ -166,6 +172,21 @@ class Agent:
         http.shutdown()
         log.info("stopped")
         return 0
+
+
+def recover_restores(config: AgentConfig) -> list[str]:
+    """Roll back a restore whose swap was interrupted, before anything uses the volumes."""
+    warnings = []
+    for path in (*config.volumes.values(), config.state_dir):
+        try:
+            outcome = volume_swap.recover(path, keep_staging=True)
+        except OSError as exc:
+            warnings.append(f"cannot check {path} for an interrupted restore: {exc}")
+            continue
+        if outcome.startswith("rolled back"):
+            log.warning("%s: %s", path, outcome)
+            warnings.append(f"{path}: {outcome}")
+    return warnings
 
 
 def main() -> int:

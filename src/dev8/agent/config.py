@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dev8.core.quotas import DEFAULT_QUOTAS, quotas_from_environment
+
 # Secrets the agent consumes and keeps out of the environment of everything it starts.
 SECRET_VARIABLES = ("DEV8_AGENT_TOKEN", "CODE_SERVER_PASSWORD", "GITHUB_TOKEN", "SSH_PUBLIC_KEY")
 _KEY_LINE = re.compile(r"^(ssh-|ecdsa-|sk-)[A-Za-z0-9@._-]+ [A-Za-z0-9+/=]+( .*)?$")
@@ -35,6 +37,8 @@ class AgentConfig:
     code_server: str = "/opt/code-server/bin/code-server"
     sshd: str = "/usr/sbin/sshd"
     child_env: Mapping[str, str] = field(default_factory=dict)
+    quotas: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
+    disk_interval: float = 60.0  # seconds between measurements of the volumes
 
     @property
     def volumes(self) -> dict[str, Path]:
@@ -57,4 +61,14 @@ def from_environment(env: Mapping[str, str]) -> AgentConfig:
         git_name=env.get("GIT_AUTHOR_NAME", ""),
         git_email=env.get("GIT_AUTHOR_EMAIL", ""),
         child_env={k: v for k, v in env.items() if k not in SECRET_VARIABLES},
+        quotas=quotas_from_environment(env),
+        disk_interval=_seconds(env.get("DEV8_DISK_INTERVAL", ""), 60.0),
     )
+
+
+def _seconds(text: str, default: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        return default
+    return value if value > 0 else default

@@ -6,8 +6,8 @@ import logging
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
+from dev8.agent.motd import Motd
 from dev8.agent.packages.layout import Layout, Recorded, read_json
 from dev8.agent.packages.restore import needs_restore
 
@@ -15,7 +15,7 @@ log = logging.getLogger("dev8.agent")
 
 
 class PackageRestore:
-    def __init__(self, layout: Layout, motd: Path) -> None:
+    def __init__(self, layout: Layout, motd: Motd) -> None:
         self.layout = layout
         self.motd = motd
         self.running = False
@@ -90,6 +90,6 @@ class PackageRestore:
                 f"({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''}); they stay "
                 "recorded and are retried at the next start. See `dev8 packages`.\n"
             )
-            self.motd.write_text(text)
+            self.motd.set("packages", text)
         else:
-            self.motd.unlink(missing_ok=True)
+            self.motd.set("packages", None)

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
+from dev8.core.quotas import QuotaUse, effective_quotas
 from dev8.core.states import ObservedState
 from dev8.core.workspace import Operation, Workspace
 
@@ -41,6 +42,7 @@ def workspace_dict(workspace: Workspace) -> dict[str, Any]:
         "secret_names": sorted(
             k for k in workspace.secrets if not k.startswith(("DEV8_", "CODE_SERVER"))
         ),
+        "quotas": effective_quotas(workspace.quotas),
         "created_at": workspace.created_at,
         "updated_at": workspace.updated_at,
     }
@@ -76,17 +78,54 @@ def state_text(workspace: Workspace) -> str:
     )
 
 
-def workspace_table(workspaces: list[Workspace]) -> Table:
+LEVEL_STYLE = {"warning": "yellow", "critical": "red", "over": "bold red"}
+
+
+def disk_uses(workspace: Workspace, agent: dict | None) -> list[QuotaUse]:
+    """Use of the quota'd volumes, from what the agent measured and the stored limits."""
+    disk = (agent or {}).get("disk") or {}
+    limits = effective_quotas(workspace.quotas)
+    return [
+        QuotaUse(role, int(disk[role]["used_bytes"]), limit)
+        for role, limit in limits.items()
+        if "used_bytes" in (disk.get(role) or {})
+    ]
+
+
+def disk_dict(uses: list[QuotaUse]) -> dict[str, Any]:
+    return {
+        use.role: {
+            "used_bytes": use.used,
+            "quota_bytes": use.limit,
+            "percent": use.percent,
+            "level": use.level,
+        }
+        for use in uses
+    }
+
+
+def use_text(use: QuotaUse, short: bool = False) -> str:
+    text = f"{use.role} {use.percent}%" if short else use.describe()
+    style = LEVEL_STYLE.get(use.level)
+    return f"[{style}]{text}[/]" if style else text
+
+
+def workspace_table(
+    workspaces: list[Workspace], uses: dict[str, list[QuotaUse]] | None = None
+) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("NAME", "STATE", "IDE", "SSH PORT", "CPU/MEM", "CREATED", "MESSAGE"):
+    columns = ("NAME", "STATE", "IDE", "SSH PORT", "CPU/MEM", "DISK", "CREATED", "MESSAGE")
+    for column in columns:
         table.add_column(column, no_wrap=column != "MESSAGE", overflow="fold")
     for ws in workspaces:
+        disk = " ".join(use_text(u, short=True) for u in (uses or {}).get(ws.id, [])) or "-"
         table.add_row(
             ws.name,
             state_text(ws),
             ws.ide_url or "-",
             str(ws.ports.get("ssh", "-")),
             f"{ws.resources.cpus:g}/{ws.resources.memory_mb / 1024:g}G",
+            disk,
             ago(ws.created_at),
             ws.status_message,
         )

@@ -17,13 +17,17 @@ from rich.table import Table
 
 from dev8.cli.output import console, err_console, print_json
 from dev8.cli.render import (
+    disk_dict,
+    disk_uses,
     history_table,
     operation_dict,
     state_text,
+    use_text,
     workspace_dict,
     workspace_table,
 )
 from dev8.core.errors import Conflict, InvalidInput
+from dev8.core.quotas import parse_quota
 from dev8.core.resources import PRESETS, resolve_resources
 from dev8.core.states import ObservedState
 from dev8.core.workspace import Workspace
@@ -96,10 +100,17 @@ def _create_request(
     secret: list[str],
     ide_port: int | None,
     ssh_port: int | None,
+    home_quota: str | None = None,
+    workspace_quota: str | None = None,
 ) -> CreateRequest:
     from dev8.service.workspaces import CreateRequest
 
     fixed = {role: port for role, port in (("ide", ide_port), ("ssh", ssh_port)) if port}
+    quotas = {
+        role: parse_quota(value)
+        for role, value in (("home", home_quota), ("workspace", workspace_quota))
+        if value
+    }
     return CreateRequest(
         name=name,
         image=image or workspace_image(),
@@ -107,6 +118,7 @@ def _create_request(
         env={**_git_identity(), **_parse_pairs(env, "--env")},
         secrets=_parse_pairs(secret, "--secret"),
         host_ports=fixed,
+        quotas=quotas,
     )
 
 
@@ -138,6 +150,16 @@ SSH_PORT_OPT = typer.Option(
     min=1,
     max=65535,
     help="Fixed host port for SSH on 127.0.0.1 (default: a free one, kept for good).",
+)
+HOME_QUOTA_OPT = typer.Option(
+    None,
+    "--home-quota",
+    help="Size limit of /home/dev8, e.g. 30g (default 20g). Warned about, not enforced.",
+)
+WORKSPACE_QUOTA_OPT = typer.Option(
+    None,
+    "--workspace-quota",
+    help="Size limit of /workspace, e.g. 200g (default 100g). Warned about, not enforced.",
 )
 SECRET_OPT = typer.Option(
     [],
@@ -176,10 +198,24 @@ def up(
     secret: list[str] = SECRET_OPT,
     ide_port: int | None = IDE_PORT_OPT,
     ssh_port: int | None = SSH_PORT_OPT,
+    home_quota: str | None = HOME_QUOTA_OPT,
+    workspace_quota: str | None = WORKSPACE_QUOTA_OPT,
 ) -> None:
     """Create the workspace if needed, start it, wait until it is healthy, and print how to
     reach it. The everyday command: safe to run again at any time."""
-    request = _create_request(name, image, size, cpus, memory, env, secret, ide_port, ssh_port)
+    request = _create_request(
+        name,
+        image,
+        size,
+        cpus,
+        memory,
+        env,
+        secret,
+        ide_port,
+        ssh_port,
+        home_quota,
+        workspace_quota,
+    )
     started = time.monotonic()
     with _progress(f"Bringing up {name}") as progress:
         workspace = service().up(request, progress)
@@ -201,9 +237,23 @@ def create(
     secret: list[str] = SECRET_OPT,
     ide_port: int | None = IDE_PORT_OPT,
     ssh_port: int | None = SSH_PORT_OPT,
+    home_quota: str | None = HOME_QUOTA_OPT,
+    workspace_quota: str | None = WORKSPACE_QUOTA_OPT,
 ) -> None:
     """Create a workspace (volumes and container) without starting it."""
-    request = _create_request(name, image, size, cpus, memory, env, secret, ide_port, ssh_port)
+    request = _create_request(
+        name,
+        image,
+        size,
+        cpus,
+        memory,
+        env,
+        secret,
+        ide_port,
+        ssh_port,
+        home_quota,
+        workspace_quota,
+    )
     with _progress(f"Creating {name}") as progress:
         workspace = service().create(request, progress)
     console.print(
@@ -297,15 +347,30 @@ def rm(
 
 
 def ls(as_json: bool = JSON) -> None:
-    """List your workspaces with their state as the engine sees it now."""
+    """List your workspaces with their state as the engine sees it now, and how full their
+    volumes are (measured by the agent of a running workspace)."""
     service().provider.ping()
     workspaces = service().list()
+    uses = {ws.id: disk_uses(ws, _agent_status(ws)) for ws in workspaces}
     if as_json:
-        print_json([workspace_dict(ws) for ws in workspaces])
+        print_json([{**workspace_dict(ws), "disk": disk_dict(uses[ws.id])} for ws in workspaces])
     elif not workspaces:
         console.print("No workspaces yet. Create one with `dev8 up NAME`.")
     else:
-        console.print(workspace_table(workspaces))
+        console.print(workspace_table(workspaces, uses))
+
+
+def _agent_status(workspace: Workspace) -> dict | None:
+    if workspace.observed_state not in (
+        ObservedState.RUNNING,
+        ObservedState.UNHEALTHY,
+        ObservedState.STARTING,
+    ):
+        return None
+    try:
+        return service().agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
+    except Exception as exc:
+        return {"error": str(exc)}
 
 
 def status(name: str = NAME, as_json: bool = JSON) -> None:
@@ -313,18 +378,10 @@ def status(name: str = NAME, as_json: bool = JSON) -> None:
     svc = service()
     svc.provider.ping()
     workspace = svc.get(name)
-    agent = None
-    if workspace.observed_state in (
-        ObservedState.RUNNING,
-        ObservedState.UNHEALTHY,
-        ObservedState.STARTING,
-    ):
-        try:
-            agent = svc.agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
-        except Exception as exc:
-            agent = {"error": str(exc)}
+    agent = _agent_status(workspace)
+    uses = disk_uses(workspace, agent)
     if as_json:
-        print_json({**workspace_dict(workspace), "agent": agent})
+        print_json({**workspace_dict(workspace), "agent": agent, "disk": disk_dict(uses)})
         return
     console.print(
         f"[bold]{workspace.name}[/] ({workspace.id})  {state_text(workspace)}"
@@ -332,6 +389,8 @@ def status(name: str = NAME, as_json: bool = JSON) -> None:
     )
     console.print(f"  image      {workspace.image_ref} ({workspace.image_id[7:19]})")
     console.print(f"  resources  {workspace.resources.describe()}")
+    if uses:
+        console.print(f"  disk       {', '.join(use_text(use) for use in uses)}")
     if workspace.ports:
         console.print(f"  IDE        {workspace.ide_url}")
         console.print(f"  SSH        127.0.0.1:{workspace.ports.get('ssh')}  (dev8 ssh {name})")

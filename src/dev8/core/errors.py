@@ -65,6 +65,18 @@ class OperationTimeout(Dev8Error):
     http_status = 504
 
 
+class UnsafeArchive(InvalidInput):
+    """An archive that could write outside its volume, or holds what a volume must not."""
+
+    code = "unsafe_archive"
+
+
+class CorruptArchive(InvalidInput):
+    """An archive that cannot be read to the end, or whose checksum does not match."""
+
+    code = "corrupt_archive"
+
+
 ERRORS_BY_CODE: dict[str, type[Dev8Error]] = {
     cls.code: cls
     for cls in (
@@ -78,5 +90,7 @@ ERRORS_BY_CODE: dict[str, type[Dev8Error]] = {
         ImageBuildFailed,
         ProviderError,
         OperationTimeout,
+        UnsafeArchive,
+        CorruptArchive,
     )
 }

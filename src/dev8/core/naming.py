@@ -24,6 +24,10 @@ VOLUME_MOUNTS = {
     "workspace": "/workspace",
     "system": "/var/lib/dev8",
 }
+HELPER_ROLE = "helper"  # short-lived containers that work on volumes (backup, restore, du...)
+# Inside a volume: where a restore stages the new tree and keeps the old one until the swap is
+# complete. Never backed up, never restored.
+RESTORE_DIR = ".dev8-restore"
 
 
 def validate_name(name: str) -> str:
@@ -58,6 +62,10 @@ def volume_name(workspace_id: str, role: str) -> str:
 
 def container_name(workspace_id: str) -> str:
     return f"dev8-{workspace_id}"
+
+
+def helper_name(workspace_id: str, purpose: str) -> str:
+    return f"dev8-{workspace_id}-{purpose}-{secrets.token_hex(3)}"
 
 
 def labels(workspace_id: str, owner: str, role: str, name: str | None = None) -> dict[str, str]:

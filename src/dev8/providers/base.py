@@ -6,9 +6,9 @@ that to retry safely and to recover after a crash in the middle of an operation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dev8.core.resources import Resources
 
@@ -54,6 +54,9 @@ class VolumeInfo:
     workspace_id: str
     mountpoint: str | None = None
     created_at: str | None = None
+    driver: str = "local"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,3 +112,87 @@ class Provider(Protocol):
 
     def image_id(self, reference: str) -> str:
         """Resolve an image reference to its id; ``ImageNotFound`` if it is not present."""
+
+
+# Optional capability: helper containers on a workspace's volumes -------------------------
+
+
+@dataclass(frozen=True)
+class HelperMount:
+    """A named volume or a host path (file or directory) mounted into a helper."""
+
+    target: str
+    volume: str | None = None
+    host_path: str | None = None
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class HelperJob:
+    """A short-lived container that works on volumes: backup, restore, du, clean, snapshots.
+
+    Big data never goes through the engine's API (its attach stream carries about 30 MB/s);
+    archives are read and written through ``host_path`` mounts. ``stdin`` is for small secrets
+    (a repository password), which then appear neither in the environment nor in argv.
+    """
+
+    workspace_id: str
+    owner: str
+    purpose: str  # part of the container's name: backup, restore, du, snapshot...
+    image: str
+    argv: Sequence[str]
+    mounts: Sequence[HelperMount] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    network: bool = False  # no network unless the job talks to a remote repository
+    stdin: bytes | None = None
+
+
+@dataclass(frozen=True)
+class HelperResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes  # the last 64 KiB
+
+    def error_tail(self) -> str:
+        lines = self.stderr.decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else f"exit code {self.exit_code}"
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    """One mount of a workspace container, as the engine reports it."""
+
+    destination: str
+    type: str  # volume, bind, tmpfs...
+    name: str | None = None  # the volume's name for type "volume"
+    source: str | None = None
+    read_write: bool = True
+
+
+@runtime_checkable
+class VolumeAccess(Protocol):
+    """Backends that can run helper containers on volumes (backup, restore, usage, doctor).
+
+    Detected with ``isinstance(provider, VolumeAccess)``, never assumed.
+    """
+
+    def run_helper(
+        self, job: HelperJob, on_stderr: Callable[[str], None] | None = None
+    ) -> HelperResult:
+        """Run ``job`` to completion and remove its container, also when interrupted.
+
+        ``on_stderr`` receives each line the job writes to stderr as it comes. Raises
+        ``ImageNotFound`` if the image is missing, before anything is created."""
+
+    def remove_stale_helpers(self, workspace_id: str) -> list[str]:
+        """Remove helpers of the workspace whose dev8 process is gone (a killed command
+        leaves its helper running or exited). Returns their names; none: no-op."""
+
+    def host_paths_visible(self) -> bool:
+        """Whether ``HelperMount.host_path`` refers to this machine's files."""
+
+    def container_mounts(self, workspace_id: str) -> list[MountInfo]:
+        """The workspace container's mounts; empty when it has no container."""
+
+    def inspect_volume(self, name: str) -> VolumeInfo:
+        """One volume by name; ``NotFound`` if there is none."""

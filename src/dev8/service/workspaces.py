@@ -24,6 +24,7 @@ from dev8.core.errors import (
     OperationTimeout,
 )
 from dev8.core.naming import new_workspace_id, validate_name
+from dev8.core.quotas import quota_environment
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState, ObservedState
 from dev8.core.workspace import Operation, Workspace
@@ -52,6 +53,7 @@ class CreateRequest:
     secrets: dict[str, str] = field(default_factory=dict)
     code_server_password: str | None = None
     host_ports: dict[str, int] = field(default_factory=dict)  # role -> fixed host port
+    quotas: dict[str, int] = field(default_factory=dict)  # volume role -> bytes (unset: default)
 
 
 class WorkspaceService:
@@ -193,6 +195,7 @@ class WorkspaceService:
             observed_state=ObservedState.CREATING,
             host_ports=dict(request.host_ports),
             fixed_ports=dict(request.host_ports),
+            quotas=dict(request.quotas),
         )
 
     def _undo_new(self, workspace: Workspace) -> None:
@@ -203,7 +206,7 @@ class WorkspaceService:
         self.store.delete(workspace.id)
 
     def _spec(self, workspace: Workspace) -> WorkspaceSpec:
-        env = {**workspace.env, **workspace.secrets}
+        env = {**workspace.env, **workspace.secrets, **quota_environment(workspace.quotas)}
         keys = self.authorized_keys()
         if keys:
             env["SSH_PUBLIC_KEY"] = keys
@@ -468,6 +471,36 @@ class WorkspaceService:
     def agent_status(self, name: str) -> dict:
         workspace = self.get(name)
         return self.agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
+
+    # For the services that act on a workspace's volumes (backups, volumes, doctor) -------
+    def operation(self, workspace: Workspace, action: str) -> contextlib.AbstractContextManager:
+        """Lock ``workspace`` and record ``action`` in its history while the block runs."""
+        return self._operation(workspace, action)
+
+    def stop_for(self, workspace: Workspace, why: str, progress: Progress = _quiet) -> bool:
+        """Stop the container inside an operation; True if it was running (so the caller
+        starts it again with ``resume``)."""
+        if self.provider.status(workspace.id).state not in ("running", "restarting"):
+            return False
+        progress(f"stopping the workspace {why}")
+        runtime = self.provider.stop(workspace.id)
+        self._record(workspace, runtime, ObservedState.STOPPED, "")
+        return True
+
+    def resume(self, workspace: Workspace, progress: Progress = _quiet) -> None:
+        """Start again what ``stop_for`` stopped, inside the same operation."""
+        self._ensure_container(workspace, progress)
+        self._start_container(workspace, progress)
+        self.wait_until_healthy(workspace, progress)
+
+    def recreate_container(self, workspace: Workspace, progress: Progress = _quiet) -> None:
+        """A new container from the same image on the same volumes (its environment, e.g.
+        quotas, is made again), started again if it ran."""
+        running = self.stop_for(workspace, "to recreate its container", progress)
+        self.provider.remove(workspace.id)
+        self._create_container(workspace)
+        if running:
+            self.resume(workspace, progress)
 
 
 def _agent_url(runtime: RuntimeStatus) -> str | None:

@@ -56,3 +56,70 @@ def test_published_ports_read_back_from_inspect():
     }
     assert published_ports(ports) == {"ide": 32771, "ssh": 32772}
     assert published_ports(None) == {}
+
+
+def test_helper_container_spec_is_isolated_and_labelled():
+    from dev8.providers.base import HelperJob, HelperMount
+    from dev8.providers.docker.specs import LABEL_CLIENT, helper_container_spec
+
+    job = HelperJob(
+        workspace_id="abc123def456",
+        owner="alice",
+        purpose="backup",
+        image="sha256:base",
+        argv=["bash", "-c", "true"],
+        mounts=(
+            HelperMount("/source", volume="dev8-abc123def456-home"),
+            HelperMount("/archive", host_path="/tmp/a b:c.tar.zst", read_only=False),
+        ),
+    )
+    spec = helper_container_spec(job, "host:42")
+    assert spec["name"].startswith("dev8-abc123def456-backup-")
+    assert spec["labels"]["dev.dev8.owner"] == "alice"
+    assert spec["labels"]["dev.dev8.role"] == "helper"
+    assert spec["labels"][LABEL_CLIENT] == "host:42"
+    assert spec["network_mode"] == "none" and spec["user"] == "root"
+    source, archive = spec["mounts"]
+    assert source == {
+        "Target": "/source",
+        "Source": "dev8-abc123def456-home",
+        "Type": "volume",
+        "ReadOnly": True,
+        "VolumeOptions": {"NoCopy": True},
+    }
+    assert archive["Type"] == "bind" and archive["Source"] == "/tmp/a b:c.tar.zst"
+    assert not archive["ReadOnly"]
+    assert "stdin_open" not in spec and spec["detach"] is True
+
+
+def test_helper_with_secrets_on_stdin_and_network():
+    from dev8.providers.base import HelperJob
+    from dev8.providers.docker.specs import helper_container_spec
+
+    job = HelperJob("id", "o", "snapshot", "img", ["restic"], network=True, stdin=b"pw\n")
+    spec = helper_container_spec(job, "h:1")
+    assert spec["network_mode"] == "host"
+    assert spec["stdin_open"] is True and spec["detach"] is False  # docker-py: StdinOnce
+    assert "pw" not in str(spec)
+
+
+def test_a_mount_needs_exactly_one_source():
+    import pytest
+
+    from dev8.providers.base import HelperJob, HelperMount
+    from dev8.providers.docker.specs import helper_container_spec
+
+    for mount in (HelperMount("/x"), HelperMount("/x", volume="v", host_path="/p")):
+        with pytest.raises(ValueError, match="exactly one"):
+            helper_container_spec(HelperJob("i", "o", "p", "img", ["true"], mounts=(mount,)), "")
+
+
+def test_quota_limits_reach_the_container_environment():
+    from dataclasses import replace
+
+    from dev8.core.quotas import quota_environment
+
+    env = {**SPEC.env, **quota_environment({"home": 5 * 1024**3})}
+    spec = container_spec(replace(SPEC, env=env))
+    assert spec["environment"]["DEV8_QUOTA_HOME_BYTES"] == str(5 * 1024**3)
+    assert spec["environment"]["DEV8_QUOTA_WORKSPACE_BYTES"] == str(100 * 1024**3)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import replace
 from typing import Any
@@ -25,15 +26,35 @@ from dev8.core.errors import (
     ProviderError,
 )
 from dev8.core.naming import (
+    HELPER_ROLE,
     LABEL_ROLE,
     LABEL_WORKSPACE_ID,
     VOLUME_ROLES,
     container_name,
     volume_name,
 )
-from dev8.providers.base import PORTS, ExecResult, RuntimeStatus, VolumeInfo, WorkspaceSpec
+from dev8.providers.base import (
+    PORTS,
+    ExecResult,
+    HelperJob,
+    HelperResult,
+    MountInfo,
+    RuntimeStatus,
+    VolumeInfo,
+    WorkspaceSpec,
+)
 from dev8.providers.docker.client import connect
-from dev8.providers.docker.specs import container_spec, published_ports, volume_specs
+from dev8.providers.docker.specs import (
+    LABEL_CLIENT,
+    client_label,
+    container_spec,
+    helper_container_spec,
+    published_ports,
+    volume_specs,
+)
+from dev8.providers.docker.streams import pump, raw_socket
+
+STDERR_KEPT = 64 * 1024
 
 
 def _engine_errors(method):
@@ -277,19 +298,133 @@ class DockerProvider:
     def volumes(self, workspace_id: str | None = None) -> list[VolumeInfo]:
         label = LABEL_WORKSPACE_ID + (f"={workspace_id}" if workspace_id else "")
         found = self.client.volumes.list(filters={"label": label})
-        return sorted(
-            (
-                VolumeInfo(
-                    name=v.name,
-                    role=(v.attrs.get("Labels") or {}).get(LABEL_ROLE, "?"),
-                    workspace_id=(v.attrs.get("Labels") or {}).get(LABEL_WORKSPACE_ID, ""),
-                    mountpoint=v.attrs.get("Mountpoint"),
-                    created_at=v.attrs.get("CreatedAt"),
-                )
-                for v in found
-            ),
-            key=lambda v: v.name,
-        )
+        return sorted((_volume_info(v.attrs) for v in found), key=lambda v: v.name)
+
+    # Helper containers (the VolumeAccess capability) -------------------------------------
+    @_engine_errors
+    def run_helper(
+        self, job: HelperJob, on_stderr: Callable[[str], None] | None = None
+    ) -> HelperResult:
+        self.image_id(job.image)
+        for mount in job.mounts:
+            if mount.volume:
+                self.inspect_volume(mount.volume)  # never let the engine make an unlabelled one
+        spec = helper_container_spec(job, client_label(socket.gethostname(), os.getpid()))
+        container = self.client.containers.create(**spec)
+        try:
+            return self._run_attached(container, job, on_stderr)
+        finally:
+            with suppress(DockerException):
+                container.remove(force=True)
+
+    def _run_attached(
+        self, container: Container, job: HelperJob, on_stderr: Callable[[str], None] | None
+    ) -> HelperResult:
+        params = {"stdout": 1, "stderr": 1, "stream": 1, "stdin": int(job.stdin is not None)}
+        sock = raw_socket(self.client.api.attach_socket(container.id, params=params))
+        stdout, stderr = bytearray(), _LineSplitter(on_stderr)
+        try:
+            container.start()
+            pump(sock, stdout.extend, stderr.feed, None if job.stdin is None else [job.stdin])
+        finally:
+            sock.close()
+        stderr.flush()
+        exit_code = container.wait()["StatusCode"]
+        return HelperResult(exit_code, bytes(stdout), bytes(stderr.kept))
+
+    @_engine_errors
+    def remove_stale_helpers(self, workspace_id: str) -> list[str]:
+        filters = {"label": [f"{LABEL_WORKSPACE_ID}={workspace_id}", f"{LABEL_ROLE}={HELPER_ROLE}"]}
+        removed = []
+        for container in self.client.containers.list(all=True, filters=filters):
+            client = (container.labels or {}).get(LABEL_CLIENT, "")
+            if _client_alive(client):
+                continue
+            with suppress(DockerNotFound):
+                container.remove(force=True)
+                removed.append(container.name)
+        return removed
+
+    def host_paths_visible(self) -> bool:
+        # A remote engine (tcp://, ssh://) would mount its own machine's paths.
+        return os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
+
+    @_engine_errors
+    def container_mounts(self, workspace_id: str) -> list[MountInfo]:
+        container = self._container(workspace_id)
+        if container is None:
+            return []
+        return [
+            MountInfo(
+                destination=m.get("Destination", ""),
+                type=m.get("Type", ""),
+                name=m.get("Name"),
+                source=m.get("Source"),
+                read_write=bool(m.get("RW", True)),
+            )
+            for m in container.attrs.get("Mounts") or []
+        ]
+
+    @_engine_errors
+    def inspect_volume(self, name: str) -> VolumeInfo:
+        try:
+            return _volume_info(self.client.volumes.get(name).attrs)
+        except DockerNotFound:
+            raise NotFound(f"no volume named {name}") from None
+
+
+def _volume_info(attrs: dict[str, Any]) -> VolumeInfo:
+    volume_labels = attrs.get("Labels") or {}
+    return VolumeInfo(
+        name=attrs["Name"],
+        role=volume_labels.get(LABEL_ROLE, "?"),
+        workspace_id=volume_labels.get(LABEL_WORKSPACE_ID, ""),
+        mountpoint=attrs.get("Mountpoint"),
+        created_at=attrs.get("CreatedAt"),
+        driver=attrs.get("Driver", "local"),
+        labels=dict(volume_labels),
+        options=dict(attrs.get("Options") or {}),
+    )
+
+
+def _client_alive(client: str) -> bool:
+    """Whether the dev8 process named by a helper's client label still runs. A helper of
+    another machine's dev8 (same engine, other host) is never touched."""
+    hostname, _, pid = client.rpartition(":")
+    if hostname != socket.gethostname():
+        return bool(hostname)
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _LineSplitter:
+    """Hands complete stderr lines to a callback and keeps the last bytes for error messages."""
+
+    def __init__(self, on_line: Callable[[str], None] | None) -> None:
+        self.on_line = on_line
+        self.kept = bytearray()
+        self._partial = b""
+
+    def feed(self, data: bytes) -> None:
+        self.kept.extend(data)
+        del self.kept[:-STDERR_KEPT]
+        if self.on_line is None:
+            return
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for line in lines:
+            self.on_line(line.decode(errors="replace"))
+
+    def flush(self) -> None:
+        if self.on_line is not None and self._partial:
+            self.on_line(self._partial.decode(errors="replace"))
+        self._partial = b""
 
 
 def _user_env(user: str) -> dict[str, str]:

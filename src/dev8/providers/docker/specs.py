@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, container_name, labels, volume_name
-from dev8.providers.base import PORTS, WorkspaceSpec
+from dev8.core.naming import (
+    HELPER_ROLE,
+    LABEL_PREFIX,
+    VOLUME_MOUNTS,
+    VOLUME_ROLES,
+    container_name,
+    helper_name,
+    labels,
+    volume_name,
+)
+from dev8.providers.base import PORTS, HelperJob, HelperMount, WorkspaceSpec
+
+# Which dev8 process runs a helper: a helper whose process is gone was left by a killed command.
+LABEL_CLIENT = f"{LABEL_PREFIX}.client"
 
 # /run is memory-backed: the agent puts secrets there (GitHub token, SSH keys from the
 # environment) and they must never land on a volume or the container's disk.
@@ -61,3 +73,53 @@ def published_ports(bindings: dict[str, Any] | None) -> dict[str, int]:
                 found[role] = int(binding["HostPort"])
                 break
     return found
+
+
+def client_label(hostname: str, pid: int) -> str:
+    return f"{hostname}:{pid}"
+
+
+def helper_container_spec(job: HelperJob, client: str) -> dict[str, Any]:
+    """Keyword arguments for ``client.containers.create`` of a helper container.
+
+    Root (volumes hold files of several owners and the system volume is root's), no network
+    unless asked, no restart, and stdin kept open for the job's small input when it has any.
+    """
+    mounts = [_mount(mount) for mount in job.mounts]
+    spec: dict[str, Any] = {
+        "image": job.image,
+        "command": list(job.argv),
+        "name": helper_name(job.workspace_id, job.purpose),
+        "labels": {
+            **labels(job.workspace_id, job.owner, HELPER_ROLE),
+            LABEL_CLIENT: client,
+        },
+        "environment": dict(job.env),
+        "mounts": mounts,
+        "user": "root",
+        "network_mode": "host" if job.network else "none",
+        "detach": True,
+    }
+    if job.stdin is not None:
+        # docker-py sets StdinOnce (EOF on the container's stdin when dev8 closes its end)
+        # only for a container created attached.
+        spec.update(stdin_open=True, detach=False)
+    return spec
+
+
+def _mount(mount: HelperMount) -> dict[str, Any]:
+    """A ``HostConfig.Mounts`` entry: unlike ``-v``, a missing host path is an error instead
+    of an empty directory the engine creates, and any character is allowed in a path."""
+    if (mount.volume is None) == (mount.host_path is None):
+        raise ValueError(f"mount at {mount.target} needs exactly one of volume or host_path")
+    entry: dict[str, Any] = {
+        "Target": mount.target,
+        "Source": mount.volume or mount.host_path,
+        "Type": "volume" if mount.volume else "bind",
+        "ReadOnly": mount.read_only,
+    }
+    if mount.volume:
+        # An empty volume mounted over a path the image has would get the image's files
+        # copied in; a helper must never change a volume by merely mounting it.
+        entry["VolumeOptions"] = {"NoCopy": True}
+    return entry

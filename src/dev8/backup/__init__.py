@@ -1,0 +1,2 @@
+"""Backups of workspace volumes: archive formats, the manifest, safety checks, helper scripts
+and the restic snapshot repository."""

@@ -1,0 +1,358 @@
+"""Snapshots: incremental, deduplicated, checksummed copies of a workspace's volumes in a
+restic repository (a local directory by default, or S3 / Azure Blob)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dev8.backup import restic, scripts
+from dev8.backup.progress import TransferProgress
+from dev8.core.errors import InvalidInput, NotFound, ProviderError
+from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
+from dev8.core.workspace import Workspace
+from dev8.paths import data_dir
+from dev8.providers.base import HelperJob, HelperMount, HelperResult
+from dev8.service.backups import BackupService, helper_image_id, roles_for
+from dev8.service.workspaces import WorkspaceService
+
+_NO_REPOSITORY = ("Is there a repository at the following location?", "unable to open config")
+
+
+@dataclass
+class Snapshot:
+    id: str
+    short_id: str
+    time: str
+    paths: list[str]
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def roles(self) -> list[str]:
+        mounts = {path: role for role, path in VOLUME_MOUNTS.items()}
+        return [mounts.get(path, path) for path in self.paths]
+
+
+@dataclass
+class SnapshotResult:
+    snapshot_id: str
+    files_new: int
+    files_changed: int
+    files_unmodified: int
+    data_added: int
+    total_bytes: int
+    removed: list[str] = field(default_factory=list)  # by the retention policy
+
+
+class SnapshotService:
+    def __init__(
+        self,
+        workspaces: WorkspaceService,
+        env: Mapping[str, str] | None = None,
+        home: Path | None = None,
+    ) -> None:
+        self.workspaces = workspaces
+        self.backups = BackupService(workspaces)
+        self.env = dict(os.environ if env is None else env)
+        self.home = home or data_dir()
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    @property
+    def repository(self) -> restic.Repository:
+        return restic.configured_repository(self.home, self.env)
+
+    def set_repository(self, url: str) -> restic.Repository:
+        repository = restic.Repository(url).validate()
+        restic.save_repository(self.home, repository)
+        return repository
+
+    # Running restic ------------------------------------------------------------------------
+    def _run(
+        self,
+        workspace: Workspace | None,
+        argv: list[str],
+        volumes: Mapping[str, str] | None = None,
+        on_line=None,
+        extra_env: Mapping[str, str] | None = None,
+        create_password: bool = False,
+        target_volume: str | None = None,
+    ) -> HelperResult:
+        repository = self.repository
+        secret = restic.password(self.home, self.env, create=create_password)
+        if secret is None:
+            raise NotFound("no snapshot repository yet; `dev8 snapshot create NAME` makes one")
+        mounts = [
+            HelperMount(target, volume=name, read_only=True)
+            for name, target in (volumes or {}).items()
+        ]
+        if target_volume is not None:
+            mounts.append(HelperMount("/target", volume=target_volume, read_only=False))
+        if repository.remote:
+            mounts.append(
+                HelperMount(restic.CACHE_MOUNT, host_path=str(self._cache()), read_only=False)
+            )
+        else:
+            repository.local_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            mounts.append(
+                HelperMount(
+                    restic.REPO_MOUNT, host_path=str(repository.local_path), read_only=False
+                )
+            )
+        job = HelperJob(
+            workspace_id=workspace.id if workspace else "repository",
+            owner=workspace.owner if workspace else self.workspaces.owner,
+            purpose="snapshot",
+            image=helper_image_id(self.workspaces.provider),
+            argv=argv,
+            mounts=tuple(mounts),
+            env={"RESTIC_PROGRESS_FPS": "4", **(extra_env or {})},
+            network=repository.remote,
+            stdin=restic.stdin_secrets(self.env, secret),
+        )
+        return self.backups.access.run_helper(job, on_line)
+
+    def _cache(self) -> Path:
+        """restic's cache for a remote repository, kept between helpers."""
+        path = self.home / "cache" / "restic"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _restic(self, args: list[str], workspace: Workspace | None = None, **kw) -> HelperResult:
+        result = self._run(workspace, restic.restic_argv(self.repository, args), **kw)
+        if result.exit_code != 0:
+            raise ProviderError(f"restic {args[0]} failed: {_restic_error(result)}")
+        return result
+
+    def _ensure_repository(self) -> None:
+        if self._exists():
+            return
+        probe = self._run(
+            None, restic.restic_argv(self.repository, ["cat", "config"]), create_password=True
+        )
+        if probe.exit_code != 0:
+            output = (probe.stderr + probe.stdout).decode(errors="replace")
+            if not any(text in output for text in _NO_REPOSITORY):
+                raise ProviderError(f"cannot open the snapshot repository: {_restic_error(probe)}")
+            self._restic(["init"])
+        self._remember_remote(self.repository)
+
+    # Operations ----------------------------------------------------------------------------
+    def create(
+        self,
+        name: str,
+        keep_last: int | None = None,
+        keep_daily: int | None = None,
+        keep_weekly: int | None = None,
+        progress: TransferProgress | None = None,
+    ) -> SnapshotResult:
+        progress = progress or TransferProgress()
+        workspace = self.workspaces.find(name)
+        retention = restic.retention_args(keep_last, keep_daily, keep_weekly)
+        roles = list(VOLUME_ROLES)
+        with self.workspaces.operation(workspace, "snapshot"):
+            self._ensure_repository()
+            summary: dict = {}
+
+            def on_line(line: str) -> None:
+                message = _json_line(line)
+                if message.get("message_type") == "status":
+                    if "total" not in summary:
+                        summary["total"] = True
+                        progress.start("snapshot", message.get("total_bytes") or None)
+                    progress.update(int(message.get("bytes_done", 0)))
+                elif message.get("message_type") == "summary":
+                    summary.update(message)
+
+            volumes = {volume_name(workspace.id, r): VOLUME_MOUNTS[r] for r in roles}
+            args = restic.backup_args(workspace.id, workspace.name, roles)
+            try:
+                result = self._run(
+                    workspace,
+                    restic.restic_argv(self.repository, args, live_output=True),
+                    volumes=volumes,
+                    on_line=on_line,
+                )
+            finally:
+                progress.finish()
+            if result.exit_code != 0 or "snapshot_id" not in summary:
+                raise ProviderError(f"the snapshot failed: {_restic_error(result)}")
+            removed = self._forget(workspace, retention) if retention else []
+        return SnapshotResult(
+            snapshot_id=summary["snapshot_id"],
+            files_new=int(summary.get("files_new", 0)),
+            files_changed=int(summary.get("files_changed", 0)),
+            files_unmodified=int(summary.get("files_unmodified", 0)),
+            data_added=int(summary.get("data_added", 0)),
+            total_bytes=int(summary.get("total_bytes_processed", 0)),
+            removed=removed,
+        )
+
+    def list(self, name: str) -> list[Snapshot]:
+        workspace = self.workspaces.find(name)
+        if not self._exists():
+            return []
+        result = self._restic(
+            ["snapshots", "--json", "--host", restic.host_tag(workspace.id)], workspace
+        )
+        return [
+            Snapshot(s["id"], s["short_id"], s["time"], s.get("paths", []), s.get("tags") or [])
+            for s in _json_output(result.stdout, [])
+        ]
+
+    def _exists(self) -> bool:
+        """Cheap: a local repository has its config file; a remote one is assumed to exist
+        once dev8 has its password (the first snapshot makes both)."""
+        repository = self.repository
+        if not repository.remote:
+            return (repository.local_path / "config").is_file()
+        return restic.password(self.home, self.env, create=False) is not None and (
+            self._remote_seen(repository)
+        )
+
+    def _remote_seen(self, repository: restic.Repository) -> bool:
+        marker = self._cache() / "initialised"
+        try:
+            return repository.url in marker.read_text().splitlines()
+        except FileNotFoundError:
+            return False
+
+    def _remember_remote(self, repository: restic.Repository) -> None:
+        if repository.remote and not self._remote_seen(repository):
+            with (self._cache() / "initialised").open("a") as handle:
+                handle.write(repository.url + "\n")
+
+    def find(self, name: str, snapshot: str) -> Snapshot:
+        matches = [s for s in self.list(name) if s.id.startswith(snapshot) or snapshot == "latest"]
+        if snapshot == "latest" and matches:
+            return max(matches, key=lambda s: s.time)
+        if len(matches) != 1:
+            raise NotFound(
+                f"no snapshot {snapshot!r} of {name}; `dev8 snapshot ls {name}` lists them"
+                if not matches
+                else f"{snapshot!r} matches {len(matches)} snapshots; give more of the id"
+            )
+        return matches[0]
+
+    def remove(
+        self,
+        name: str,
+        snapshots: list[str],
+        keep_last: int | None = None,
+        keep_daily: int | None = None,
+        keep_weekly: int | None = None,
+    ) -> list[str]:
+        """Remove snapshots by id, or those a retention policy does not keep."""
+        workspace = self.workspaces.find(name)
+        retention = restic.retention_args(keep_last, keep_daily, keep_weekly)
+        if bool(snapshots) == bool(retention):
+            raise InvalidInput("name snapshots to remove, or a policy (--keep-...), not both")
+        ids = [self.find(name, snapshot).id for snapshot in snapshots]
+        with self.workspaces.operation(workspace, "snapshot-rm"):
+            if ids:
+                self._restic(["forget", "--prune", *ids], workspace)
+                return [i[:8] for i in ids]
+            return self._forget(workspace, retention)
+
+    def _forget(self, workspace: Workspace, retention: list[str]) -> list[str]:
+        before = {s.id for s in self.list(workspace.name)}
+        self._restic(
+            ["forget", "--prune", "--host", restic.host_tag(workspace.id), *retention], workspace
+        )
+        after = {s.id for s in self.list(workspace.name)}
+        return sorted(i[:8] for i in before - after)
+
+    def check(self, read_data: bool = False) -> str:
+        if not self._exists():
+            raise NotFound("no snapshot repository yet; `dev8 snapshot create NAME` makes one")
+        args = ["check", *(["--read-data"] if read_data else [])]
+        result = self._restic(args)
+        return (result.stdout.decode(errors="replace").strip().splitlines() or ["no errors"])[-1]
+
+    def restore(
+        self,
+        name: str,
+        snapshot: str,
+        volume: str = "all",
+        as_name: str | None = None,
+        progress: TransferProgress | None = None,
+    ) -> tuple[Workspace, list[str]]:
+        """Put a snapshot's volumes back, with the same staging and swap as a restore from an
+        archive: the previous data stays in place until every volume was restored."""
+        progress = progress or TransferProgress()
+        found = self.find(name, snapshot)
+        roles = [role for role in roles_for(volume) if VOLUME_MOUNTS[role] in found.paths]
+        if not roles:
+            raise NotFound(f"snapshot {found.short_id} holds no {volume} volume")
+        source = self.workspaces.find(name)
+        created = as_name is not None
+        adopted = created and self.workspaces.store.find(self.workspaces.owner, as_name) is not None
+        if as_name is not None:
+            workspace = self.backups.create_target(as_name, source, {}, progress)
+        else:
+            workspace = source
+        image = helper_image_id(self.workspaces.provider)
+        try:
+            with self.workspaces.operation(workspace, "snapshot-restore"):
+                self.backups.access.remove_stale_helpers(workspace.id)
+
+                def stage(role: str, token: str) -> None:
+                    self._stage(workspace, found, role, token, progress)
+
+                self.backups.stage_and_install(workspace, roles, stage, image, progress)
+        except BaseException:
+            if created:
+                self.backups.undo_target(workspace, adopted)
+            raise
+        return workspace, roles
+
+    def _stage(
+        self,
+        workspace: Workspace,
+        snapshot: Snapshot,
+        role: str,
+        token: str,
+        progress: TransferProgress,
+    ) -> None:
+        progress.start(f"restoring {role:<9}", None)
+        argv = restic.restore_script(snapshot.id, role, token, self.repository)
+        try:
+            result = self._run(
+                workspace,
+                argv,
+                extra_env={"DEV8_SWAP_PY": scripts.swap_program()},
+                target_volume=volume_name(workspace.id, role),
+            )
+        finally:
+            progress.finish()
+        if result.exit_code != 0:
+            raise ProviderError(f"restoring the {role} volume failed: {_restic_error(result)}")
+
+
+def _json_output(stdout: bytes, default):
+    """The JSON a restic command printed; restic 0.14 also prints "reading repository
+    password from stdin" on stdout when stdin is not a terminal."""
+    for line in stdout.decode(errors="replace").splitlines():
+        if line.startswith(("[", "{")):
+            return json.loads(line)
+    return default
+
+
+def _json_line(line: str) -> dict:
+    if not line.startswith("{"):
+        return {}
+    try:
+        return json.loads(line)
+    except ValueError:
+        return {}
+
+
+def _restic_error(result: HelperResult) -> str:
+    lines = [
+        line
+        for line in (result.stderr + b"\n" + result.stdout).decode(errors="replace").splitlines()
+        if line.strip() and not line.startswith(("{", "reading repository password"))
+    ]
+    return lines[-1] if lines else f"exit code {result.exit_code}"
