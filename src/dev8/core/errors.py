@@ -23,6 +23,21 @@ class InvalidInput(Dev8Error):
     http_status = 422
 
 
+class Unauthorized(Dev8Error):
+    """No credentials, or credentials the server does not accept (unknown, expired, revoked)."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(Dev8Error):
+    """Authenticated, but the role does not allow this. Another user's workspace is a
+    ``NotFound`` instead, so that its existence is not revealed."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class NotFound(Dev8Error):
     code = "not_found"
     http_status = 404
@@ -38,6 +53,11 @@ class Conflict(Dev8Error):
 
     code = "conflict"
     http_status = 409
+
+
+class MethodNotAllowed(Dev8Error):
+    code = "method_not_allowed"
+    http_status = 405
 
 
 class EngineUnavailable(Dev8Error):
@@ -70,9 +90,12 @@ ERRORS_BY_CODE: dict[str, type[Dev8Error]] = {
     for cls in (
         Dev8Error,
         InvalidInput,
+        Unauthorized,
+        Forbidden,
         NotFound,
         AlreadyExists,
         Conflict,
+        MethodNotAllowed,
         EngineUnavailable,
         ImageNotFound,
         ImageBuildFailed,
