@@ -8,7 +8,7 @@ import sys
 import typer
 
 from dev8 import __version__
-from dev8.cli import engine, image, workspaces
+from dev8.cli import engine, image, server, workspaces
 from dev8.cli.output import error_line
 from dev8.core.errors import Dev8Error
 
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(engine.app, name="engine")
 app.add_typer(image.app, name="image")
 workspaces.register(app)
+server.register(app)
 
 
 def _version(value: bool) -> None:

@@ -86,6 +86,27 @@ def _git_identity() -> dict[str, str]:
     return identity
 
 
+def _idle_seconds(text: str | None) -> int | None:
+    """'30m', '2h', '90s', '0' or 'off' (never) as seconds; None when not given."""
+    if text is None:
+        return None
+    from dev8.cli.context import in_server_mode
+
+    if not in_server_mode():
+        raise InvalidInput(
+            "idle auto-stop is done by `dev8 server`; log in to one (`dev8 login URL`) to use "
+            "--idle-timeout"
+        )
+    value = text.strip().lower()
+    if value in ("0", "off", "never"):
+        return 0
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (value[:-1], value[-1]) if value[-1:] in units else (value, "s")
+    if not number.isdigit():
+        raise InvalidInput(f"invalid idle timeout {text!r}; use e.g. 30m, 2h or off")
+    return int(number) * units[unit]
+
+
 def _create_request(
     name: str,
     image: str,
@@ -96,6 +117,7 @@ def _create_request(
     secret: list[str],
     ide_port: int | None,
     ssh_port: int | None,
+    idle_timeout: str | None = None,
 ) -> CreateRequest:
     from dev8.service.workspaces import CreateRequest
 
@@ -107,6 +129,7 @@ def _create_request(
         env={**_git_identity(), **_parse_pairs(env, "--env")},
         secrets=_parse_pairs(secret, "--secret"),
         host_ports=fixed,
+        idle_timeout_s=_idle_seconds(idle_timeout),
     )
 
 
@@ -139,6 +162,12 @@ SSH_PORT_OPT = typer.Option(
     max=65535,
     help="Fixed host port for SSH on 127.0.0.1 (default: a free one, kept for good).",
 )
+IDLE_OPT = typer.Option(
+    None,
+    "--idle-timeout",
+    help="Server mode: stop the workspace after this long without SSH or IDE activity "
+    "(e.g. 30m, 2h, off; default: the server's, 30m).",
+)
 SECRET_OPT = typer.Option(
     [],
     "--secret",
@@ -162,7 +191,7 @@ def _print_access(workspace: Workspace) -> None:
 
 def _pin(workspace: Workspace) -> None:
     """Remember the workspace's SSH host keys, as reported by its agent."""
-    status = service().agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
+    status = service().agent_status_of(workspace)
     pin_host_keys(workspace.id, status.get("ssh_host_keys") or [])
 
 
@@ -176,10 +205,13 @@ def up(
     secret: list[str] = SECRET_OPT,
     ide_port: int | None = IDE_PORT_OPT,
     ssh_port: int | None = SSH_PORT_OPT,
+    idle_timeout: str | None = IDLE_OPT,
 ) -> None:
     """Create the workspace if needed, start it, wait until it is healthy, and print how to
     reach it. The everyday command: safe to run again at any time."""
-    request = _create_request(name, image, size, cpus, memory, env, secret, ide_port, ssh_port)
+    request = _create_request(
+        name, image, size, cpus, memory, env, secret, ide_port, ssh_port, idle_timeout
+    )
     started = time.monotonic()
     with _progress(f"Bringing up {name}") as progress:
         workspace = service().up(request, progress)
@@ -201,9 +233,12 @@ def create(
     secret: list[str] = SECRET_OPT,
     ide_port: int | None = IDE_PORT_OPT,
     ssh_port: int | None = SSH_PORT_OPT,
+    idle_timeout: str | None = IDLE_OPT,
 ) -> None:
     """Create a workspace (volumes and container) without starting it."""
-    request = _create_request(name, image, size, cpus, memory, env, secret, ide_port, ssh_port)
+    request = _create_request(
+        name, image, size, cpus, memory, env, secret, ide_port, ssh_port, idle_timeout
+    )
     with _progress(f"Creating {name}") as progress:
         workspace = service().create(request, progress)
     console.print(
@@ -298,7 +333,7 @@ def rm(
 
 def ls(as_json: bool = JSON) -> None:
     """List your workspaces with their state as the engine sees it now."""
-    service().provider.ping()
+    service().ping()
     workspaces = service().list()
     if as_json:
         print_json([workspace_dict(ws) for ws in workspaces])
@@ -311,7 +346,7 @@ def ls(as_json: bool = JSON) -> None:
 def status(name: str = NAME, as_json: bool = JSON) -> None:
     """A workspace's state, ports and resources, plus what its agent reports when running."""
     svc = service()
-    svc.provider.ping()
+    svc.ping()
     workspace = svc.get(name)
     agent = None
     if workspace.observed_state in (
@@ -320,7 +355,7 @@ def status(name: str = NAME, as_json: bool = JSON) -> None:
         ObservedState.STARTING,
     ):
         try:
-            agent = svc.agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
+            agent = svc.agent_status_of(workspace)
         except Exception as exc:
             agent = {"error": str(exc)}
     if as_json:
@@ -375,7 +410,9 @@ def packages(
 ) -> None:
     """System packages you installed with apt that come back after `dev8 rebuild`, and how
     the last restore went. `--forget PKG` drops one from the record."""
-    data = service().packages(name, forget or None)
+    data = _local_only("packages", "`dev8 status NAME` shows the package record").packages(
+        name, forget or None
+    )
     if as_json:
         print_json(data)
         return
@@ -428,10 +465,8 @@ def logs(
     tail: int | None = typer.Option(None, "--tail", help="Only the last N lines."),
 ) -> None:
     """The workspace's output: the agent, sshd and code-server."""
-    svc = service()
-    workspace = svc.find(name)
     out = sys.stdout.buffer
-    for chunk in svc.provider.logs(workspace.id, follow=follow, tail=tail):
+    for chunk in service().logs(name, follow=follow, tail=tail):
         out.write(chunk)
         out.flush()
 
@@ -442,8 +477,8 @@ def exec_(
     root: bool = typer.Option(False, "--root", help="Run as root instead of dev8."),
 ) -> None:
     """Run a command in the workspace as dev8 (in /workspace), e.g. `dev8 exec NAME -- ls -la`.
-    The exit code is the command's."""
-    svc = service()
+    The exit code is the command's. Local mode only (in server mode: `dev8 ssh NAME -- CMD`)."""
+    svc = _local_only("exec", "use `dev8 ssh NAME -- CMD`")
     workspace = svc.get(name)
     _require_running(workspace)
     user = "root" if root else "dev8"
@@ -470,6 +505,16 @@ def exec_(
     result = svc.provider.exec(workspace.id, command, user=user, workdir="/workspace")
     sys.stdout.buffer.write(result.output)
     raise typer.Exit(result.exit_code)
+
+
+def _local_only(command: str, instead: str):
+    """The local service; in server mode, one line saying what to do instead."""
+    from dev8.service.workspaces import WorkspaceService
+
+    svc = service()
+    if not isinstance(svc, WorkspaceService):
+        raise InvalidInput(f"`dev8 {command}` works in local mode only; in server mode {instead}")
+    return svc
 
 
 def _require_running(workspace: Workspace) -> None:
@@ -508,14 +553,14 @@ def url(name: str = NAME) -> None:
 
 def password(name: str = NAME) -> None:
     """Print the password of the workspace's IDE."""
-    typer.echo(service().find(name).secrets["CODE_SERVER_PASSWORD"])
+    typer.echo(service().ide_password(name))
 
 
 def config_ssh() -> None:
     """Write a `Host dev8.NAME` entry per workspace to an Include'd file and make
     ~/.ssh/config include it, so `ssh dev8.NAME` and VS Code Remote-SSH work. Your own
     entries in ~/.ssh/config are never changed; rerun after creating workspaces."""
-    workspaces = service().store.list(service().owner)
+    workspaces = service().records()
     dev8_command = shutil.which("dev8") or f"{sys.executable} -m dev8"
     hosts_file, user_config = write_ssh_config(
         [HostEntry(ws.name, ws.id) for ws in workspaces], dev8_command

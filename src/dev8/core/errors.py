@@ -65,6 +65,13 @@ class EngineUnavailable(Dev8Error):
     http_status = 503
 
 
+class ServerUnavailable(Dev8Error):
+    """The dev8 server could not be reached (server mode)."""
+
+    code = "server_unavailable"
+    http_status = 503
+
+
 class ImageNotFound(NotFound):
     code = "image_not_found"
 
@@ -97,6 +104,7 @@ ERRORS_BY_CODE: dict[str, type[Dev8Error]] = {
         Conflict,
         MethodNotAllowed,
         EngineUnavailable,
+        ServerUnavailable,
         ImageNotFound,
         ImageBuildFailed,
         ProviderError,

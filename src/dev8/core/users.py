@@ -72,3 +72,48 @@ def validate_password(password: str) -> str:
     if "\x00" in password:
         raise InvalidInput("the password contains a NUL character")
     return password
+
+
+SSH_KEY_TYPES = frozenset(
+    {
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    }
+)
+MAX_SSH_KEYS = 50
+
+
+def validate_ssh_keys(text: str) -> str:
+    """Public keys in authorized_keys format, one per line; returns them normalised (blank
+    lines and comments dropped, duplicates once)."""
+    keys: list[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) < 2 or parts[0] not in SSH_KEY_TYPES or not _is_base64(parts[1]):
+            raise InvalidInput(
+                f"line {number} is not an SSH public key; expected e.g. 'ssh-ed25519 AAAA... "
+                "you@host'"
+            )
+        if line not in keys:
+            keys.append(line)
+    if len(keys) > MAX_SSH_KEYS:
+        raise InvalidInput(f"{len(keys)} SSH keys; at most {MAX_SSH_KEYS} are accepted")
+    return "\n".join(keys) + ("\n" if keys else "")
+
+
+def _is_base64(text: str) -> bool:
+    import base64
+    import binascii
+
+    try:
+        return len(base64.b64decode(text, validate=True)) > 0
+    except (binascii.Error, ValueError):
+        return False

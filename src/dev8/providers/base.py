@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dev8.core.resources import Resources
 
@@ -109,3 +109,14 @@ class Provider(Protocol):
 
     def image_id(self, reference: str) -> str:
         """Resolve an image reference to its id; ``ImageNotFound`` if it is not present."""
+
+
+@runtime_checkable
+class BulkStatus(Protocol):
+    """Optional: the state of every workspace container in one call, so that a server can
+    watch thousands of workspaces without asking about each one."""
+
+    def statuses(self) -> dict[str, RuntimeStatus]:
+        """By workspace id, for every container this backend manages; a workspace missing
+        from the result has no container. Only ``state``, ``container_id``, ``image_id``
+        and ``ports`` are filled in; ``status`` tells the rest."""

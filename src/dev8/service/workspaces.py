@@ -64,6 +64,13 @@ class CreateRequest:
     idle_timeout_s: int | None = None  # None: the server's default; 0: never stop when idle
 
 
+@dataclass
+class Observation:
+    workspace: Workspace
+    runtime: RuntimeStatus
+    activity: datetime | None = None  # when the agent last saw someone, if it runs
+
+
 class WorkspaceService:
     """The operations on the workspaces of ``owner``, recorded as done by ``actor`` (the
     owner unless, say, an admin or the server acts on them)."""
@@ -117,16 +124,17 @@ class WorkspaceService:
         return self._record(workspace, runtime, state, message)
 
     def observe_activity(
-        self, workspace: Workspace, keep_failure: bool = True
-    ) -> tuple[Workspace, datetime | None]:
-        """Like ``observe``, and for a running workspace also when its agent last saw someone
-        (SSH, IDE, code-server's heartbeat). A recorded failure stays shown until the
-        workspace runs healthy again (``keep_failure``), so that its reason is not lost."""
+        self, workspace: Workspace, runtime: RuntimeStatus | None = None, keep_failure: bool = True
+    ) -> Observation:
+        """Like ``observe`` (``runtime`` if the caller already knows it), and for a running
+        workspace also when its agent last saw someone (SSH, IDE, code-server's heartbeat).
+        A recorded failure stays shown until the workspace runs healthy again
+        (``keep_failure``), so that its reason is not lost."""
         try:
-            runtime = self.provider.status(workspace.id)
+            runtime = runtime or self.provider.status(workspace.id)
         except EngineUnavailable as exc:
             workspace.observed_state, workspace.status_message = ObservedState.UNKNOWN, exc.message
-            return workspace, None
+            return Observation(workspace, RuntimeStatus(state="unknown"))
         health, activity = None, None
         if runtime.state == "running":
             try:
@@ -138,7 +146,7 @@ class WorkspaceService:
         failed = keep_failure and workspace.observed_state is ObservedState.FAILED
         if failed and state is not ObservedState.RUNNING:
             state, message = ObservedState.FAILED, workspace.status_message
-        return self._record(workspace, runtime, state, message), activity
+        return Observation(self._record(workspace, runtime, state, message), runtime, activity)
 
     def _record(
         self, workspace: Workspace, runtime: RuntimeStatus, state: ObservedState, message: str
@@ -185,7 +193,9 @@ class WorkspaceService:
                 if isinstance(exc, Dev8Error)
                 else ("interrupted" if isinstance(exc, KeyboardInterrupt) else repr(exc))
             )
-            self.store.finish_operation(operation.id, FAILED, message, operation.outcome)
+            code = exc.code if isinstance(exc, Dev8Error) else Dev8Error.code
+            outcome = {**operation.outcome, "error": code}
+            self.store.finish_operation(operation.id, FAILED, message, outcome)
             self._mark_failed(operation, message)
             raise
         self.store.finish_operation(operation.id, SUCCEEDED, operation.message, operation.outcome)
@@ -650,8 +660,25 @@ class WorkspaceService:
         )
 
     def agent_status(self, name: str) -> dict:
-        workspace = self.get(name)
-        return self.agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
+        return self.agent_status_of(self.get(name))
+
+    def agent_status_of(self, workspace: Workspace) -> dict:
+        """What the running workspace's agent reports (services, activity, host keys...)."""
+        return self.agent.status(workspace.agent_url, workspace.secrets[AGENT_TOKEN])
+
+    # What the CLI asks of local mode and server mode alike ------------------------------
+    def ping(self) -> None:
+        self.provider.ping()
+
+    def records(self) -> list[Workspace]:
+        """The owner's live workspaces as recorded, without asking the engine."""
+        return self.store.list(self.owner)
+
+    def logs(self, name: str, follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
+        return self.provider.logs(self.find(name).id, follow=follow, tail=tail)
+
+    def ide_password(self, name: str) -> str:
+        return self.find(name).secrets["CODE_SERVER_PASSWORD"]
 
 
 def last_activity(agent_status: dict) -> datetime | None:

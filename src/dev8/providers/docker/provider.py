@@ -33,7 +33,12 @@ from dev8.core.naming import (
 )
 from dev8.providers.base import PORTS, ExecResult, RuntimeStatus, VolumeInfo, WorkspaceSpec
 from dev8.providers.docker.client import connect
-from dev8.providers.docker.specs import container_spec, published_ports, volume_specs
+from dev8.providers.docker.specs import (
+    container_spec,
+    published_ports,
+    summary_ports,
+    volume_specs,
+)
 
 
 def _engine_errors(method):
@@ -250,6 +255,23 @@ class DockerProvider:
             host_ports=published_ports((attrs.get("HostConfig") or {}).get("PortBindings")),
             error=state.get("Error") or "",
         )
+
+    @_engine_errors
+    def statuses(self) -> dict[str, RuntimeStatus]:
+        # The low-level list: one request, no inspect per container.
+        summaries = self.client.api.containers(all=True, filters={"label": LABEL_WORKSPACE_ID})
+        found: dict[str, RuntimeStatus] = {}
+        for summary in summaries:
+            labels = summary.get("Labels") or {}
+            if labels.get(LABEL_ROLE) != "container":
+                continue
+            found[labels[LABEL_WORKSPACE_ID]] = RuntimeStatus(
+                state=summary.get("State") or "unknown",
+                container_id=summary.get("Id"),
+                image_id=summary.get("ImageID"),
+                ports=summary_ports(summary.get("Ports")),
+            )
+        return found
 
     @_engine_errors
     def exec(

@@ -1,0 +1,161 @@
+"""Users, passwords and API tokens of `dev8 server`.
+
+Passwords are hashed with Argon2id. API tokens are 256 random bits: a fast SHA-256 of one is
+as safe to store as a slow hash of a password, and lets every request find its token by an
+indexed lookup instead of trying a slow hash per stored token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from dev8.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from dev8.core.users import (
+    ApiToken,
+    Role,
+    User,
+    validate_password,
+    validate_ssh_keys,
+    validate_user_name,
+)
+from dev8.store.store import Store, utcnow
+
+TOKEN_PREFIX = "dev8_"
+MAX_TOKEN_DAYS = 366
+# Writing "last used" on every request would turn every read into a write.
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+BAD_LOGIN = "wrong user name or password"
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so that the answer takes as long.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class Accounts:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.users = store.users
+
+    # Users ----------------------------------------------------------------------------
+    def create_user(self, name: str, password: str, role: Role = Role.MEMBER) -> User:
+        validate_user_name(name)
+        validate_password(password)
+        user = User(id=uuid.uuid4().hex, name=name, role=role, password_hash=_hasher.hash(password))
+        return self.users.add(user, utcnow())
+
+    def ensure_admin(self, name: str, password: str | None) -> tuple[User | None, str | None]:
+        """On first start (no users at all), create the admin. Returns the user and the
+        password when one was generated (to be shown once), else (None, None)."""
+        if self.users.count() > 0:
+            return None, None
+        generated = None if password else new_password()
+        return self.create_user(name, password or generated or "", Role.ADMIN), generated
+
+    def user(self, name: str) -> User:
+        user = self.users.by_name(name)
+        if user is None:
+            raise NotFound(f"no user named {name!r}")
+        return user
+
+    def authenticate(self, name: str, password: str) -> User:
+        user = self.users.by_name(name)
+        try:
+            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            raise Unauthorized(BAD_LOGIN) from None
+        if user is None:
+            raise Unauthorized(BAD_LOGIN)
+        if _hasher.check_needs_rehash(user.password_hash):
+            self.users.update(user.id, utcnow(), password_hash=_hasher.hash(password))
+        return user
+
+    def change(
+        self,
+        user: User,
+        *,
+        password: str | None = None,
+        role: Role | None = None,
+        ssh_keys: str | None = None,
+    ) -> User:
+        values: dict[str, str] = {}
+        if password is not None:
+            values["password_hash"] = _hasher.hash(validate_password(password))
+        if role is not None and role is not user.role:
+            if user.is_admin and self.users.count(Role.ADMIN) <= 1:
+                raise Conflict(f"{user.name} is the last admin; make another user admin first")
+            values["role"] = role.value
+        if ssh_keys is not None:
+            values["ssh_keys"] = validate_ssh_keys(ssh_keys)
+        if values:
+            self.users.update(user.id, utcnow(), **values)
+        return self.users.get(user.id)
+
+    def delete_user(self, user: User) -> None:
+        if user.is_admin and self.users.count(Role.ADMIN) <= 1:
+            raise Conflict(f"{user.name} is the last admin; make another user admin first")
+        if self.store.owns_any(user.name):
+            raise Conflict(
+                f"{user.name} still has workspaces; purge them first "
+                "(their data would have no owner)"
+            )
+        self.users.delete(user.id)
+
+    # Tokens ---------------------------------------------------------------------------
+    def issue_token(self, user: User, name: str, days: int) -> tuple[ApiToken, str]:
+        """A new token for ``user``; returns its record and the token, shown only now."""
+        if not 1 <= days <= MAX_TOKEN_DAYS:
+            raise InvalidInput(f"a token lives 1 to {MAX_TOKEN_DAYS} days, not {days}")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = utcnow()
+        token = ApiToken(
+            id=uuid.uuid4().hex,
+            user_id=user.id,
+            name=name,
+            prefix=secret[:12],
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        )
+        return self.users.add_token(token, hash_token(secret)), secret
+
+    def verify_token(self, secret: str, now: datetime | None = None) -> tuple[User, ApiToken]:
+        now = now or utcnow()
+        found = self.users.by_token_hash(hash_token(secret)) if secret else None
+        if found is None:
+            raise Unauthorized("the API token is not valid; log in again with `dev8 login`")
+        token, user = found
+        if token.revoked_at is not None:
+            raise Unauthorized("the API token was revoked; log in again with `dev8 login`")
+        if now >= token.expires_at:
+            raise Unauthorized("the API token has expired; log in again with `dev8 login`")
+        if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_INTERVAL:
+            self.users.touch_token(token.id, now)
+        return user, token
+
+    def token_of(self, caller: User, token_id: str) -> ApiToken:
+        """A token the caller may see: their own, or anyone's for an admin."""
+        token = self.users.token(token_id)
+        if token is None or (token.user_id != caller.id and not caller.is_admin):
+            raise NotFound(f"no token {token_id}")
+        return token
+
+    def revoke(self, token: ApiToken) -> None:
+        self.users.revoke_token(token.id, utcnow())
+
+
+def require_admin(user: User) -> User:
+    if not user.is_admin:
+        raise Forbidden("only an admin may do this")
+    return user
