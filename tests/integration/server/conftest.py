@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,19 @@ def postgres_url() -> str | None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "server.db")
+    yield from _database(request.param, tmp_path)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    yield from _database(request.param, tmp_path_factory.mktemp("db"))
+
+
+def _database(kind: str, directory: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield sqlite_url(directory / "server.db")
         return
     base = postgres_url()
     if not base:
@@ -180,27 +192,35 @@ class Api:
         return [self.wait_operation(client, op["id"], timeout) for op in accepted["operations"]]
 
 
+@contextmanager
+def serving(directory: Path, database_url: str, **overrides: Any) -> Iterator[Api]:
+    """A server with the fake provider and agent (no engine), torn down afterwards."""
+    provider, agent = FakeProvider(), FakeAgent()
+    settings = test_settings(directory, database_url, **overrides)
+    app = create_app(settings, provider=provider, agent=agent)
+    with LiveServer(app) as live:
+        api = Api(live, provider, agent)
+        try:
+            yield api
+        finally:
+            for client in api.clients:
+                client.close()
+    api.context.store.engine.dispose()
+
+
 @pytest.fixture
 def make_api(tmp_path: Path, database_url: str):
-    """Start a server with the fake provider and agent (no engine); tear it down after."""
-    started: list[Api] = []
-
-    def make(**overrides: Any) -> Api:
-        provider, agent = FakeProvider(), FakeAgent()
-        settings = test_settings(tmp_path, database_url, **overrides)
-        app = create_app(settings, provider=provider, agent=agent)
-        api = Api(LiveServer(app).__enter__(), provider, agent)
-        started.append(api)
-        return api
-
-    yield make
-    for api in started:
-        for client in api.clients:
-            client.close()
-        api.live.__exit__()
-        api.context.store.engine.dispose()
+    with ExitStack() as stack:
+        yield lambda **overrides: stack.enter_context(serving(tmp_path, database_url, **overrides))
 
 
 @pytest.fixture
 def api(make_api) -> Api:
     return make_api()
+
+
+@pytest.fixture(scope="module")
+def module_api(tmp_path_factory: pytest.TempPathFactory, module_database_url: str):
+    """One server for a whole module whose tests each make fresh resources."""
+    with serving(tmp_path_factory.mktemp("server"), module_database_url) as api:
+        yield api
