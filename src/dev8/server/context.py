@@ -43,6 +43,7 @@ class ServerContext:
             secret_box=settings.secret_box(),
             pool_size=settings.db_pool_size,
         )
+        store.check_secret_key()
         if provider is None:
             from dev8.providers.docker.provider import DockerProvider
 

@@ -302,6 +302,12 @@ class Store:
             if row is not None:
                 session.delete(row)
 
+    def check_secret_key(self) -> None:
+        """Fail now, with the reason, if sealed secrets cannot be opened with this key."""
+        with self._session() as session:
+            for row in session.scalars(select(WorkspaceRow).limit(20)):
+                self._to_workspace(row)
+
     def seal_plaintext_secrets(self) -> int:
         """Encrypt the secrets of rows written before the server had a key; returns how many."""
         if self._box is None:

@@ -193,9 +193,15 @@ class Api:
 
 
 @contextmanager
-def serving(directory: Path, database_url: str, **overrides: Any) -> Iterator[Api]:
+def serving(
+    directory: Path,
+    database_url: str,
+    provider: FakeProvider | None = None,
+    agent: FakeAgent | None = None,
+    **overrides: Any,
+) -> Iterator[Api]:
     """A server with the fake provider and agent (no engine), torn down afterwards."""
-    provider, agent = FakeProvider(), FakeAgent()
+    provider, agent = provider or FakeProvider(), agent or FakeAgent()
     settings = test_settings(directory, database_url, **overrides)
     app = create_app(settings, provider=provider, agent=agent)
     with LiveServer(app) as live:
