@@ -29,6 +29,7 @@ class ServerProcess:
     after a kill, it finds the same database, key and locks."""
 
     def __init__(self, directory: Path, database_url: str | None = None, **settings: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -94,7 +95,8 @@ class ServerProcess:
 
     def admin(self) -> Client:
         with Client(self.url) as anonymous:
-            token = anonymous.login("admin", ADMIN_PASSWORD)["token"]
+            name = self.env.get("DEV8_ADMIN_USER", "admin")
+            token = anonymous.login(name, ADMIN_PASSWORD)["token"]
         return Client(self.url, token=token, timeout=60)
 
     def user(self, name: str, ssh_public_key: str = "") -> Client:
