@@ -32,6 +32,9 @@ class Workspace:
     last_activity_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # False when read for a listing: ``secrets`` then maps each name to "" and must not be
+    # written back or given to a container.
+    secrets_loaded: bool = True
 
     @property
     def ide_url(self) -> str | None:

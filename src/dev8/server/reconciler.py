@@ -120,7 +120,7 @@ class Reconciler:
     def observe_all(self) -> None:
         provider = self.context.provider
         summaries = provider.statuses() if isinstance(provider, BulkStatus) else None
-        for workspace in self.store.list():
+        for workspace in self.store.list(with_secrets=False):
             if self._stop.is_set():
                 return
             with self._busy_lock:
@@ -137,14 +137,15 @@ class Reconciler:
             except Dev8Error as exc:
                 log.warning("observing workspace %s: %s", workspace.name, exc.message)
 
-    def observe(self, workspace: Workspace, runtime: RuntimeStatus | None = None) -> None:
+    def observe(self, listed: Workspace, runtime: RuntimeStatus | None = None) -> None:
         """Record what one workspace is, then act on idleness or drift. Skipped while any
         operation is queued or running for it: that operation records the outcome."""
-        if self.store.next_operation(workspace.id) is not None:
+        if self.store.next_operation(listed.id) is not None:
             return
-        service = self.context.service(workspace.owner, "reconciler")
+        service = self.context.service(listed.owner, "reconciler")
         try:
-            with self.store.lock(workspace.id, wait=False):
+            with self.store.lock(listed.id, wait=False):
+                workspace = self.store.get(listed.id)  # as it is now, with its agent token
                 seen = service.observe_activity(workspace, runtime)
                 if seen.activity is not None:
                     self.store.touch_activity(workspace.id, seen.activity)

@@ -91,28 +91,37 @@ class WorkspacePublic(BaseModel):
 
     @classmethod
     def of(cls, workspace: Workspace, default_idle_s: int) -> WorkspacePublic:
-        return cls(
-            id=workspace.id,
-            name=workspace.name,
-            owner=workspace.owner,
-            image=workspace.image_ref,
-            image_id=workspace.image_id,
-            cpus=workspace.resources.cpus,
-            memory_mb=workspace.resources.memory_mb,
-            desired_state=workspace.desired_state.value,
-            state=workspace.observed_state.value,
-            message=workspace.status_message,
-            ports=workspace.ports,
-            ide_url=workspace.ide_url,
-            env=workspace.env,
-            secret_names=public_secret_names(workspace.secrets),
-            idle_timeout_s=workspace.idle_timeout_s,
-            effective_idle_timeout_s=effective_timeout_s(workspace, default_idle_s),
-            last_activity_at=workspace.last_activity_at,
-            idle_stop_after=idle_deadline(workspace, default_idle_s),
-            created_at=workspace.created_at,
-            updated_at=workspace.updated_at,
-        )
+        return cls(**_workspace_fields(workspace, default_idle_s))
+
+    @classmethod
+    def build(cls, workspace: Workspace, default_idle_s: int) -> WorkspacePublic:
+        """Without validation, for records that are valid by construction (listings)."""
+        return cls.model_construct(**_workspace_fields(workspace, default_idle_s))
+
+
+def _workspace_fields(workspace: Workspace, default_idle_s: int) -> dict[str, Any]:
+    return dict(
+        id=workspace.id,
+        name=workspace.name,
+        owner=workspace.owner,
+        image=workspace.image_ref,
+        image_id=workspace.image_id,
+        cpus=workspace.resources.cpus,
+        memory_mb=workspace.resources.memory_mb,
+        desired_state=workspace.desired_state.value,
+        state=workspace.observed_state.value,
+        message=workspace.status_message,
+        ports=workspace.ports,
+        ide_url=workspace.ide_url,
+        env=workspace.env,
+        secret_names=public_secret_names(workspace.secrets),
+        idle_timeout_s=workspace.idle_timeout_s,
+        effective_idle_timeout_s=effective_timeout_s(workspace, default_idle_s),
+        last_activity_at=workspace.last_activity_at,
+        idle_stop_after=idle_deadline(workspace, default_idle_s),
+        created_at=workspace.created_at,
+        updated_at=workspace.updated_at,
+    )
 
 
 def public_secret_names(secrets: dict[str, str]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -30,6 +31,10 @@ TOKEN_PREFIX = "dev8_"
 MAX_TOKEN_DAYS = 366
 # Writing "last used" on every request would turn every read into a write.
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+# How long a verified token is trusted without asking the database again. A revocation or a
+# role change made through this process applies at once; one made through another server
+# process applies within this time.
+TOKEN_CACHE_SECONDS = 5.0
 BAD_LOGIN = "wrong user name or password"
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so that the answer takes as long.
@@ -45,9 +50,11 @@ def new_password() -> str:
 
 
 class Accounts:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, cache_seconds: float = TOKEN_CACHE_SECONDS) -> None:
         self.store = store
         self.users = store.users
+        self._cache_seconds = cache_seconds
+        self._verified: dict[str, tuple[float, User, ApiToken]] = {}
 
     # Users ----------------------------------------------------------------------------
     def create_user(self, name: str, password: str, role: Role = Role.MEMBER) -> User:
@@ -101,6 +108,7 @@ class Accounts:
             values["ssh_keys"] = validate_ssh_keys(ssh_keys)
         if values:
             self.users.update(user.id, utcnow(), **values)
+            self._forget(user.id)
         return self.users.get(user.id)
 
     def delete_user(self, user: User) -> None:
@@ -112,6 +120,7 @@ class Accounts:
                 "(their data would have no owner)"
             )
         self.users.delete(user.id)
+        self._forget(user.id)
 
     # Tokens ---------------------------------------------------------------------------
     def issue_token(self, user: User, name: str, days: int) -> tuple[ApiToken, str]:
@@ -130,9 +139,19 @@ class Accounts:
         )
         return self.users.add_token(token, hash_token(secret)), secret
 
+    def cached_token(self, secret: str) -> tuple[User, ApiToken] | None:
+        """The user and token if ``secret`` was verified moments ago and is still valid;
+        None means: verify it (``verify_token``, which asks the database)."""
+        found = self._verified.get(hash_token(secret))
+        if found is None or time.monotonic() - found[0] > self._cache_seconds:
+            return None
+        _, user, token = found
+        return (user, token) if utcnow() < token.expires_at else None
+
     def verify_token(self, secret: str, now: datetime | None = None) -> tuple[User, ApiToken]:
         now = now or utcnow()
-        found = self.users.by_token_hash(hash_token(secret)) if secret else None
+        digest = hash_token(secret)
+        found = self.users.by_token_hash(digest) if secret else None
         if found is None:
             raise Unauthorized("the API token is not valid; log in again with `dev8 login`")
         token, user = found
@@ -142,7 +161,15 @@ class Accounts:
             raise Unauthorized("the API token has expired; log in again with `dev8 login`")
         if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_INTERVAL:
             self.users.touch_token(token.id, now)
+        if len(self._verified) > 10000:
+            self._verified.clear()
+        self._verified[digest] = (time.monotonic(), user, token)
         return user, token
+
+    def _forget(self, user_id: str) -> None:
+        for digest, (_, user, _) in list(self._verified.items()):
+            if user.id == user_id:
+                self._verified.pop(digest, None)
 
     def token_of(self, caller: User, token_id: str) -> ApiToken:
         """A token the caller may see: their own, or anyone's for an admin."""
@@ -153,6 +180,7 @@ class Accounts:
 
     def revoke(self, token: ApiToken) -> None:
         self.users.revoke_token(token.id, utcnow())
+        self._forget(token.user_id)
 
 
 def require_admin(user: User) -> User:

@@ -347,6 +347,8 @@ class WorkspaceService:
         self.store.delete(workspace.id)
 
     def _spec(self, workspace: Workspace) -> WorkspaceSpec:
+        if not workspace.secrets_loaded:
+            raise Dev8Error(f"internal: workspace {workspace.name} was read without its secrets")
         env = {**workspace.env, **workspace.secrets}
         keys = self.authorized_keys()
         if keys:

@@ -1,8 +1,10 @@
 """Encrypting workspace secrets at rest with a key only the server holds.
 
-The ``secrets`` column keeps a JSON object. Sealed, it is ``{"$sealed": "<Fernet token>"}``
-(``$`` cannot start an environment variable name, so no secret can collide with it); a plain
-object is read as it is, which is how databases written before a key was set keep working.
+The ``secrets`` column keeps a JSON object. Sealed, it is ``{"$sealed": "<Fernet token>",
+"$names": [...]}`` (``$`` cannot start an environment variable name, so no secret can collide
+with it): the names stay readable, so that listing workspaces, which shows only names, costs
+no decryption. A plain object is read as it is, which is how databases written before a key
+was set keep working.
 Several keys (comma-separated) allow rotation: the first one seals, all of them open.
 """
 
@@ -16,6 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from dev8.core.errors import Dev8Error, InvalidInput
 
 SEALED = "$sealed"
+NAMES = "$names"
 
 
 def new_key() -> str:
@@ -23,7 +26,14 @@ def new_key() -> str:
 
 
 def is_sealed(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {SEALED}
+    return isinstance(value, dict) and SEALED in value
+
+
+def secret_names(stored: dict[str, Any] | None) -> list[str]:
+    """The names of the secrets in a stored value, sealed or not, without opening it."""
+    if is_sealed(stored):
+        return list(stored[NAMES])
+    return sorted(stored or {})
 
 
 class SecretBox:
@@ -37,10 +47,11 @@ class SecretBox:
                 "the secret key is not a valid key; generate one with `dev8 server keygen`"
             ) from None
 
-    def seal(self, secrets: dict[str, str]) -> dict[str, str]:
-        return {SEALED: self._fernet.encrypt(json.dumps(secrets).encode()).decode()}
+    def seal(self, secrets: dict[str, str]) -> dict[str, Any]:
+        token = self._fernet.encrypt(json.dumps(secrets).encode()).decode()
+        return {SEALED: token, NAMES: sorted(secrets)}
 
-    def open(self, stored: dict[str, str] | None) -> dict[str, str]:
+    def open(self, stored: dict[str, Any] | None) -> dict[str, str]:
         if not is_sealed(stored):
             return dict(stored or {})
         try:
@@ -52,7 +63,7 @@ class SecretBox:
             ) from None
 
 
-def open_without_key(stored: dict[str, str] | None) -> dict[str, str]:
+def open_without_key(stored: dict[str, Any] | None) -> dict[str, str]:
     if is_sealed(stored):
         raise Dev8Error(
             "workspace secrets are encrypted; only the server that holds the key can read them"

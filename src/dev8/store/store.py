@@ -27,10 +27,13 @@ from dev8.store.audit import AuditLog
 from dev8.store.db import migrate, open_engine, sqlite_url
 from dev8.store.locks import AdvisoryLocks, FileLocks, Locks, NoLocks
 from dev8.store.models import OperationEventRow, OperationRow, WorkspaceRow
-from dev8.store.secretbox import SecretBox, is_sealed, open_without_key
+from dev8.store.secretbox import SecretBox, is_sealed, open_without_key, secret_names
 from dev8.store.users import UserStore
 
 UNSET: Any = object()
+_NOT_LISTED = frozenset({"host_ports", "fixed_ports", "quotas"})
+_DESIRED = {state.value: state for state in DesiredState}
+_OBSERVED = {state.value: state for state in ObservedState}
 
 
 def utcnow() -> datetime:
@@ -105,35 +108,47 @@ class Store:
         return self._sessions()
 
     # Rows <-> records -------------------------------------------------------------------
-    def _to_workspace(self, row: WorkspaceRow) -> Workspace:
-        secrets = self._box.open(row.secrets) if self._box else open_without_key(row.secrets)
+    def _to_workspace(self, row: Any, with_secrets: bool = True) -> Workspace:
+        """A record from an ORM row or a plain result row. Without ``with_secrets`` only the
+        secrets' names are read (no decryption: what listings need)."""
+        values = row._asdict() if hasattr(row, "_asdict") else row.__dict__
+        stored = values["secrets"]
+        if not with_secrets:
+            secrets = dict.fromkeys(secret_names(stored), "")
+        elif self._box:
+            secrets = self._box.open(stored)
+        else:
+            secrets = open_without_key(stored)
         return Workspace(
-            id=row.id,
-            name=row.name,
-            owner=row.owner,
-            image_ref=row.image_ref,
-            image_id=row.image_id,
-            resources=Resources(row.cpus, row.memory_mb),
-            env=dict(row.env or {}),
+            id=values["id"],
+            name=values["name"],
+            owner=values["owner"],
+            image_ref=values["image_ref"],
+            image_id=values["image_id"],
+            resources=Resources(values["cpus"], values["memory_mb"]),
+            env=dict(values["env"] or {}),
             secrets=secrets,
-            desired_state=DesiredState(row.desired_state),
-            observed_state=ObservedState(row.observed_state),
-            status_message=row.status_message,
-            container_id=row.container_id,
-            ports=dict(row.ports or {}),
-            host_ports=dict(row.host_ports or {}),
-            fixed_ports=dict(row.fixed_ports or {}),
-            quotas=dict(row.quotas or {}),
-            idle_timeout_s=row.idle_timeout_s,
-            last_activity_at=row.last_activity_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
+            desired_state=_DESIRED[values["desired_state"]],
+            observed_state=_OBSERVED[values["observed_state"]],
+            status_message=values["status_message"],
+            container_id=values["container_id"],
+            ports=dict(values["ports"] or {}),
+            host_ports=dict(values.get("host_ports") or {}),
+            fixed_ports=dict(values.get("fixed_ports") or {}),
+            quotas=dict(values.get("quotas") or {}),
+            idle_timeout_s=values["idle_timeout_s"],
+            last_activity_at=values["last_activity_at"],
+            created_at=values["created_at"],
+            updated_at=values["updated_at"],
+            secrets_loaded=with_secrets,
         )
 
     def _sealed(self, secrets: dict[str, str]) -> dict[str, str]:
         return self._box.seal(secrets) if self._box else dict(secrets)
 
     def _fill_row(self, row: WorkspaceRow, workspace: Workspace) -> None:
+        if not workspace.secrets_loaded:
+            raise ValueError("a workspace read without its secrets cannot be written back")
         row.name, row.owner = workspace.name, workspace.owner
         row.cpus, row.memory_mb = workspace.resources.cpus, workspace.resources.memory_mb
         row.env, row.secrets = dict(workspace.env), self._sealed(workspace.secrets)
@@ -159,14 +174,16 @@ class Store:
             ).first()
             return self._to_workspace(row) if row else None
 
-    def list(self, owner: str | None = None, include_removed: bool = False) -> list[Workspace]:
-        query = select(WorkspaceRow).order_by(WorkspaceRow.owner, WorkspaceRow.name)
+    def list(
+        self, owner: str | None = None, include_removed: bool = False, with_secrets: bool = True
+    ) -> list[Workspace]:
+        query = select(WorkspaceRow.__table__).order_by(WorkspaceRow.owner, WorkspaceRow.name)
         if owner is not None:
             query = query.where(WorkspaceRow.owner == owner)
         if not include_removed:
             query = query.where(WorkspaceRow.desired_state != DesiredState.REMOVED.value)
         with self._session() as session:
-            return [self._to_workspace(row) for row in session.scalars(query)]
+            return [self._to_workspace(row, with_secrets) for row in session.execute(query)]
 
     def page(
         self,
@@ -179,8 +196,12 @@ class Store:
         after: tuple[str, str] | None = None,
         limit: int = 50,
     ) -> list[Workspace]:
-        """One page in (owner, name) order, starting after the (owner, name) ``after``."""
-        query = select(WorkspaceRow).order_by(WorkspaceRow.owner, WorkspaceRow.name).limit(limit)
+        """One page in (owner, name) order, starting after the (owner, name) ``after``.
+
+        Read for showing, and several times cheaper than ``get``: plain rows, no secrets
+        (their names only, no decryption) and no port pins or quotas (left empty)."""
+        columns = [c for c in WorkspaceRow.__table__.c if c.name not in _NOT_LISTED]
+        query = select(*columns).order_by(WorkspaceRow.owner, WorkspaceRow.name).limit(limit)
         if owner is not None:
             query = query.where(WorkspaceRow.owner == owner)
         if states:
@@ -190,13 +211,13 @@ class Store:
         elif not include_removed:
             query = query.where(WorkspaceRow.desired_state != DesiredState.REMOVED.value)
         if name_prefix:
-            query = query.where(
-                WorkspaceRow.name.like(_escape_like(name_prefix) + "%", escape="\\")
-            )
+            pattern = _escape_like(name_prefix) + "%"
+            query = query.where(WorkspaceRow.name.like(pattern, escape="\\"))
         if after is not None:
             query = query.where(tuple_(WorkspaceRow.owner, WorkspaceRow.name) > tuple_(*after))
-        with self._session() as session:
-            return [self._to_workspace(row) for row in session.scalars(query)]
+        with self.engine.connect() as connection:  # no ORM session: nothing to track
+            rows = connection.execute(query).all()
+        return [self._to_workspace(row, with_secrets=False) for row in rows]
 
     def count_by_state(self) -> dict[str, int]:
         query = (
@@ -228,6 +249,20 @@ class Store:
             ) from None
         workspace.created_at = workspace.updated_at = now
         return workspace
+
+    def add_many(self, workspaces: Sequence[Workspace]) -> None:
+        """Insert many workspaces in one transaction (imports, benchmarks)."""
+        now = utcnow()
+        rows = []
+        for workspace in workspaces:
+            row = WorkspaceRow(id=workspace.id, created_at=now, updated_at=now)
+            self._fill_row(row, workspace)
+            rows.append(row)
+        try:
+            with self._session() as session, session.begin():
+                session.add_all(rows)
+        except IntegrityError:
+            raise AlreadyExists("one of the workspaces already exists") from None
 
     def save(self, workspace: Workspace) -> Workspace:
         """Write every column (local mode's single writer; see ``save_status``)."""
