@@ -39,14 +39,14 @@ def server(
     if ctx.invoked_subcommand is not None:
         return
     from dev8.server.main import serve
-    from dev8.server.settings import Settings
+    from dev8.server.settings import load_settings
 
     overrides = {
         key: value
         for key, value in (("host", host), ("port", port), ("dev", dev or None))
         if value is not None
     }
-    serve(Settings(**overrides))
+    serve(load_settings(**overrides))
 
 
 @app.command()

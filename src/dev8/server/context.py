@@ -6,6 +6,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from dev8.core.errors import Dev8Error
 from dev8.core.users import User
 from dev8.core.workspace import Operation
 from dev8.providers.base import Provider
@@ -37,12 +41,17 @@ class ServerContext:
     ) -> ServerContext:
         """Open (and migrate) the database; nothing runs yet."""
         settings.check()
-        store = Store.open(
-            settings.database(),
-            lock_dir=settings.directory() / "locks",
-            secret_box=settings.secret_box(),
-            pool_size=settings.db_pool_size,
-        )
+        try:
+            store = Store.open(
+                settings.database(),
+                lock_dir=settings.directory() / "locks",
+                secret_box=settings.secret_box(),
+                pool_size=settings.db_pool_size,
+            )
+        except OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            where = make_url(settings.database()).render_as_string(hide_password=True)
+            raise Dev8Error(f"cannot open the database {where}: {reason}") from exc
         store.check_secret_key()
         if provider is None:
             from dev8.providers.docker.provider import DockerProvider

@@ -85,8 +85,10 @@ OwnerParam = Annotated[
 
 
 async def _scope(context: Context, user: CurrentUser, owner: OwnerParam = None) -> Scope:
-    if owner is not None and owner != user.name and not user.is_admin:
-        raise NotFound(f"no workspaces of {owner!r}")
+    if owner is not None and owner != user.name:
+        if not user.is_admin:
+            raise NotFound(f"no workspaces of {owner!r}")
+        await run_in_threadpool(context.accounts.user, owner)  # NotFound: no such user
     service = context.service_as(user, owner)
     return Scope(user, owner or user.name, service, WorkspaceRequests(service))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dev8.core.errors import InvalidInput
@@ -82,6 +82,17 @@ class Settings(BaseSettings):
         if self.secret_key and self.secret_key.get_secret_value():
             return SecretBox(self.secret_key.get_secret_value())
         return SecretBox(_development_key(self.directory()))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and ``overrides``; a bad value is one line naming the
+    variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "DEV8_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise InvalidInput(f"{name}: {first['msg']}") from None
 
 
 def _development_key(directory: Path) -> str:

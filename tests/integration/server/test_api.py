@@ -144,6 +144,7 @@ def test_bad_requests_change_nothing(api):
         ("post", "/api/v1/workspaces/nope/start", None, 404, "not_found"),
         ("patch", "/api/v1/workspaces/dup", {"idle_timeout_s": -1}, 422, "invalid_input"),
         ("get", "/api/v1/workspaces?after=garbage", None, 422, "invalid_input"),
+        ("post", "/api/v1/workspaces?owner=ghost", {"name": "x", "image": IMAGE}, 404, None),
         ("get", "/api/v1/no/such/endpoint", None, 404, "not_found"),
         ("put", "/api/v1/workspaces/dup", {}, 405, "method_not_allowed"),
     ]
