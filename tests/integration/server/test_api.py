@@ -164,6 +164,7 @@ def test_bad_requests_change_nothing(api):
 
 def test_list_filters_and_pages_through_every_workspace_once(api):
     admin = api.admin()
+    api.member("zed")
     for owner in ("admin", "zed"):
         for number in range(23):
             add_record(api, f"ws-{number:02d}", owner, running=number % 3 == 0)
