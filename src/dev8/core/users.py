@@ -52,7 +52,7 @@ class ApiToken:
 
 
 def validate_user_name(name: str) -> str:
-    if not USER_NAME_PATTERN.match(name or ""):
+    if not USER_NAME_PATTERN.fullmatch(name or ""):
         raise InvalidInput(
             f"invalid user name {name[:40]!r}: use 1 to 63 lowercase letters, digits, '.', '_' "
             "or '-', starting and ending with a letter or digit"

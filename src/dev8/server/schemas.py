@@ -21,6 +21,10 @@ from dev8.service.idle import effective_timeout_s, idle_deadline
 from dev8.service.requests import MAX_IDLE_TIMEOUT_S
 
 NAME = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# An image reference as the engine takes it: name[:tag][@digest], no spaces or control
+# characters (the engine gets it in a URL).
+IMAGE_REF = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$"
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 Size = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
 
@@ -37,7 +41,7 @@ class ErrorBody(BaseModel):
 # Workspaces ------------------------------------------------------------------------------
 class WorkspaceCreate(Input):
     name: str = NAME
-    image: str | None = Field(None, min_length=1, max_length=512)
+    image: str | None = Field(None, min_length=1, max_length=512, pattern=IMAGE_REF)
     size: Size | None = None
     cpus: float | None = Field(None, ge=0.1, le=256)
     memory_mb: int | None = Field(None, ge=256, le=1048576)
@@ -46,7 +50,11 @@ class WorkspaceCreate(Input):
         default_factory=dict, max_length=200, description="Write-only, e.g. GITHUB_TOKEN."
     )
     ide_password: str | None = Field(
-        None, min_length=8, max_length=256, description="Write-only; default: a random one."
+        None,
+        min_length=8,
+        max_length=256,
+        pattern=PRINTABLE,
+        description="Write-only; default: a random one.",
     )
     idle_timeout_s: int | None = Field(None, ge=0, le=MAX_IDLE_TIMEOUT_S)
     ide_port: int | None = Field(None, ge=1024, le=65535)
@@ -60,11 +68,11 @@ class WorkspaceUpdate(Input):
     idle_timeout_s: int | None = Field(
         None, ge=0, le=MAX_IDLE_TIMEOUT_S, description="0: never; null: the server's default."
     )
-    ide_password: str | None = Field(None, min_length=8, max_length=256)
+    ide_password: str | None = Field(None, min_length=8, max_length=256, pattern=PRINTABLE)
 
 
 class RebuildRequest(Input):
-    image: str | None = Field(None, min_length=1, max_length=512)
+    image: str | None = Field(None, min_length=1, max_length=512, pattern=IMAGE_REF)
 
 
 class WorkspacePublic(BaseModel):

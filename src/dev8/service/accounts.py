@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from dev8.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from dev8.core.users import (
+    USER_NAME_PATTERN,
     ApiToken,
     Role,
     User,
@@ -78,10 +79,11 @@ class Accounts:
         return user
 
     def authenticate(self, name: str, password: str) -> User:
-        user = self.users.by_name(name)
+        valid = USER_NAME_PATTERN.fullmatch(name) is not None and "\x00" not in password
+        user = self.users.by_name(name) if valid else None
         try:
             _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
+        except (VerificationError, InvalidHashError, ValueError):
             raise Unauthorized(BAD_LOGIN) from None
         if user is None:
             raise Unauthorized(BAD_LOGIN)

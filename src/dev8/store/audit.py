@@ -16,14 +16,14 @@ class AuditLog:
     def record(self, entry: AuditEntry) -> None:
         row = AuditRow(
             at=entry.at,
-            actor=entry.actor[:255],
+            actor=_storable(entry.actor, 255),
             user_id=entry.user_id,
-            source=entry.source[:64],
-            method=entry.method[:16],
-            path=entry.path[:2048],
+            source=_storable(entry.source, 64),
+            method=_storable(entry.method, 16),
+            path=_storable(entry.path, 2048),
             status=entry.status,
-            error=entry.error[:64],
-            message=entry.message[:2000],
+            error=_storable(entry.error, 64),
+            message=_storable(entry.message, 2000),
         )
         with self._sessions() as session, session.begin():
             session.add(row)
@@ -53,3 +53,9 @@ class AuditLog:
                 )
                 for row in session.scalars(query)
             ]
+
+
+def _storable(text: str, limit: int) -> str:
+    """What a request said, as a database keeps it: PostgreSQL refuses NUL characters in
+    text, and a claimed user name or a path can carry one (``%00``)."""
+    return text.replace("\x00", "\ufffd")[:limit]

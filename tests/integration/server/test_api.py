@@ -345,16 +345,21 @@ def test_every_mutating_request_is_audited_and_only_admins_read_it(api):
     admin = api.admin()
     api.anonymous().post("/api/v1/auth/login", json={"username": "mallory", "password": "guess"})
     api.anonymous().post("/api/v1/workspaces", json={"name": "x"})
+    # What a request claims is recorded as it can be stored (PostgreSQL refuses NUL).
+    odd = api.anonymous().post("/api/v1/auth/login", json={"username": "x\x00y", "password": "p"})
+    assert odd.status_code == 401
+    assert admin.post("/api/v1/workspaces/a%00b/stop").status_code in (404, 422)
     create(admin, "audited", secrets={"GITHUB_TOKEN": "ghp_never_logged"})
     admin.get("/api/v1/workspaces")
     entries = admin.get("/api/v1/audit").json()["items"]
     assert [(e["actor"], e["method"], e["path"], e["status"]) for e in entries[:4]] == [
         ("admin", "POST", "/api/v1/workspaces", 202),
+        ("admin", "POST", "/api/v1/workspaces/a\ufffdb/stop", entries[1]["status"]),
+        ("x\ufffdy", "POST", "/api/v1/auth/login", 401),
         ("anonymous", "POST", "/api/v1/workspaces", 401),
-        ("mallory", "POST", "/api/v1/auth/login", 401),
-        ("admin", "POST", "/api/v1/auth/login", 201),
     ]
-    assert entries[2]["error"] == "unauthorized" and entries[0]["source"] == "127.0.0.1"
+    assert entries[4]["actor"] == "mallory"
+    assert entries[4]["error"] == "unauthorized" and entries[0]["source"] == "127.0.0.1"
     assert all(e["method"] != "GET" for e in entries)
     assert "ghp_never_logged" not in json.dumps(entries) and "guess" not in json.dumps(entries)
     assert api.member("carol").get("/api/v1/audit").status_code == 403

@@ -11,7 +11,9 @@ def test_valid_user_names(name):
     assert validate_user_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "Alice", "-x", "x-", "a b", "x" * 64, "reconciler"])
+@pytest.mark.parametrize(
+    "name", ["", "Alice", "-x", "x-", "a b", "x" * 64, "reconciler", "alice\n", "al\x00ice"]
+)
 def test_invalid_or_reserved_user_names(name):
     with pytest.raises(InvalidInput):
         validate_user_name(name)
