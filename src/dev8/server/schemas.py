@@ -99,15 +99,11 @@ class WorkspacePublic(BaseModel):
 
     @classmethod
     def of(cls, workspace: Workspace, default_idle_s: int) -> WorkspacePublic:
-        return cls(**_workspace_fields(workspace, default_idle_s))
-
-    @classmethod
-    def build(cls, workspace: Workspace, default_idle_s: int) -> WorkspacePublic:
-        """Without validation, for records that are valid by construction (listings)."""
-        return cls.model_construct(**_workspace_fields(workspace, default_idle_s))
+        return cls(**workspace_fields(workspace, default_idle_s))
 
 
-def _workspace_fields(workspace: Workspace, default_idle_s: int) -> dict[str, Any]:
+def workspace_fields(workspace: Workspace, default_idle_s: int) -> dict[str, Any]:
+    """The fields of ``WorkspacePublic`` for ``workspace`` (secret values never included)."""
     return dict(
         id=workspace.id,
         name=workspace.name,

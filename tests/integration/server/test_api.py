@@ -187,6 +187,10 @@ def test_list_filters_and_pages_through_every_workspace_once(api):
     assert len(prefixed.json()["items"]) == 20
     literal = admin.get("/api/v1/workspaces", params={"name_prefix": "ws_1"}).json()["items"]
     assert literal == []  # "_" is not a wildcard
+    # A listing shows exactly what getting the workspace shows (the fast path included).
+    one = admin.get("/api/v1/workspaces/ws-03", params={"owner": "zed"}).json()
+    listed = admin.get("/api/v1/workspaces", params={"owner": "zed", "name_prefix": "ws-03"})
+    assert listed.json()["items"] == [one]
 
 
 def add_record(api, name: str, owner: str, running: bool) -> Workspace:
