@@ -6,8 +6,11 @@ session removes all of them at the end, whatever happened.
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +72,45 @@ def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     key = tmp_path_factory.mktemp("key") / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     return key
+
+
+@pytest.fixture
+def dev8(tmp_path: Path, workspace_image: str):
+    """The `dev8` command as a user runs it: a subprocess with its own HOME and data
+    directory; what it created is purged afterwards."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "DEV8_HOME": str(tmp_path / "data"),
+        "LOGNAME": OWNER,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "COLUMNS": "200",
+    }
+
+    def run(*args: str, check: bool = True, input: str | None = None, **extra_env: str):
+        result = subprocess.run(
+            [sys.executable, "-m", "dev8", *args],
+            capture_output=True,
+            text=True,
+            env={**env, **extra_env},
+            input=input,
+            timeout=300,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"dev8 {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    run.env = env
+    run.home = home
+    run.data = tmp_path / "data"
+    yield run
+    for workspace in json.loads(run("ls", "--json").stdout):
+        run("rm", "--purge", "--yes", workspace["name"], check=False)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Building the service the CLI talks to (local mode: SQLite store + Docker provider)."""
+"""Building the service the CLI talks to: local mode (SQLite store + Docker provider), or
+server mode after `dev8 login` (the same calls through the API)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,37 @@ import functools
 import getpass
 
 from dev8.paths import data_dir
-from dev8.providers.docker.provider import DockerProvider
-from dev8.service.workspaces import WorkspaceService
-from dev8.sshconfig import authorized_keys
-from dev8.store.store import Store
 
 
 @functools.cache
-def service() -> WorkspaceService:
+def service():
+    from dev8.cli.remote import saved_login
+
+    login = saved_login()
+    if login is not None:
+        return remote(login)
+    from dev8.providers.docker.provider import DockerProvider
+    from dev8.service.workspaces import WorkspaceService
+    from dev8.sshconfig import authorized_keys
+    from dev8.store.store import Store
+
     return WorkspaceService(
         store=Store.open_sqlite(data_dir() / "dev8.db"),
         provider=DockerProvider(),
         owner=getpass.getuser(),
         authorized_keys=authorized_keys,
     )
+
+
+def remote(login):
+    from dev8.cli.remote import RemoteWorkspaces
+    from dev8.client import Client
+
+    client = Client(login.url, token=login.token)
+    return RemoteWorkspaces(client, login.user or client.users.me().name)
+
+
+def in_server_mode() -> bool:
+    from dev8.cli.remote import saved_login
+
+    return saved_login() is not None

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from dev8 import __version__
-from dev8.cli import backups, doctor, engine, image, snapshots, volumes, workspaces
+from dev8.cli import backups, doctor, engine, image, server, snapshots, volumes, workspaces
 from dev8.cli.output import error_line
 from dev8.core.errors import Dev8Error
 
@@ -26,6 +26,7 @@ backups.register(app)
 snapshots.register(app)
 volumes.register(app)
 doctor.register(app)
+server.register(app)
 
 
 def _version(value: bool) -> None:

@@ -26,10 +26,10 @@ from dev8.cli.render import (
     workspace_dict,
     workspace_table,
 )
-from dev8.core.errors import Conflict, InvalidInput
+from dev8.core.errors import InvalidInput
 from dev8.core.quotas import parse_quota
 from dev8.core.resources import PRESETS, resolve_resources
-from dev8.core.states import ObservedState
+from dev8.core.states import LIVE, ObservedState
 from dev8.core.workspace import Workspace
 from dev8.imagebuild.layers import workspace_image
 from dev8.sshconfig import HostEntry, pin_host_keys, ssh_argv, write_ssh_config
@@ -90,6 +90,27 @@ def _git_identity() -> dict[str, str]:
     return identity
 
 
+def _idle_seconds(text: str | None) -> int | None:
+    """'30m', '2h', '90s', '0' or 'off' (never) as seconds; None when not given."""
+    if text is None:
+        return None
+    from dev8.cli.context import in_server_mode
+
+    if not in_server_mode():
+        raise InvalidInput(
+            "idle auto-stop is done by `dev8 server`; log in to one (`dev8 login URL`) to use "
+            "--idle-timeout"
+        )
+    value = text.strip().lower()
+    if value in ("0", "off", "never"):
+        return 0
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (value[:-1], value[-1]) if value[-1:] in units else (value, "s")
+    if not number.isdigit():
+        raise InvalidInput(f"invalid idle timeout {text!r}; use e.g. 30m, 2h or off")
+    return int(number) * units[unit]
+
+
 def _create_request(
     name: str,
     image: str,
@@ -102,6 +123,7 @@ def _create_request(
     ssh_port: int | None,
     home_quota: str | None = None,
     workspace_quota: str | None = None,
+    idle_timeout: str | None = None,
 ) -> CreateRequest:
     from dev8.service.workspaces import CreateRequest
 
@@ -119,6 +141,7 @@ def _create_request(
         secrets=_parse_pairs(secret, "--secret"),
         host_ports=fixed,
         quotas=quotas,
+        idle_timeout_s=_idle_seconds(idle_timeout),
     )
 
 
@@ -161,6 +184,12 @@ WORKSPACE_QUOTA_OPT = typer.Option(
     "--workspace-quota",
     help="Size limit of /workspace, e.g. 200g (default 100g). Warned about, not enforced.",
 )
+IDLE_OPT = typer.Option(
+    None,
+    "--idle-timeout",
+    help="Server mode: stop the workspace after this long without SSH or IDE activity "
+    "(e.g. 30m, 2h, off; default: the server's, 30m).",
+)
 SECRET_OPT = typer.Option(
     [],
     "--secret",
@@ -184,7 +213,7 @@ def _print_access(workspace: Workspace) -> None:
 
 def _pin(workspace: Workspace) -> None:
     """Remember the workspace's SSH host keys, as reported by its agent."""
-    status = service().agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
+    status = service().agent_status_of(workspace)
     pin_host_keys(workspace.id, status.get("ssh_host_keys") or [])
 
 
@@ -200,6 +229,7 @@ def up(
     ssh_port: int | None = SSH_PORT_OPT,
     home_quota: str | None = HOME_QUOTA_OPT,
     workspace_quota: str | None = WORKSPACE_QUOTA_OPT,
+    idle_timeout: str | None = IDLE_OPT,
 ) -> None:
     """Create the workspace if needed, start it, wait until it is healthy, and print how to
     reach it. The everyday command: safe to run again at any time."""
@@ -215,6 +245,7 @@ def up(
         ssh_port,
         home_quota,
         workspace_quota,
+        idle_timeout,
     )
     started = time.monotonic()
     with _progress(f"Bringing up {name}") as progress:
@@ -239,6 +270,7 @@ def create(
     ssh_port: int | None = SSH_PORT_OPT,
     home_quota: str | None = HOME_QUOTA_OPT,
     workspace_quota: str | None = WORKSPACE_QUOTA_OPT,
+    idle_timeout: str | None = IDLE_OPT,
 ) -> None:
     """Create a workspace (volumes and container) without starting it."""
     request = _create_request(
@@ -253,6 +285,7 @@ def create(
         ssh_port,
         home_quota,
         workspace_quota,
+        idle_timeout,
     )
     with _progress(f"Creating {name}") as progress:
         workspace = service().create(request, progress)
@@ -349,7 +382,7 @@ def rm(
 def ls(as_json: bool = JSON) -> None:
     """List your workspaces with their state as the engine sees it now, and how full their
     volumes are (measured by the agent of a running workspace)."""
-    service().provider.ping()
+    service().ping()
     workspaces = service().list()
     uses = {ws.id: disk_uses(ws, _agent_status(ws)) for ws in workspaces}
     if as_json:
@@ -361,14 +394,11 @@ def ls(as_json: bool = JSON) -> None:
 
 
 def _agent_status(workspace: Workspace) -> dict | None:
-    if workspace.observed_state not in (
-        ObservedState.RUNNING,
-        ObservedState.UNHEALTHY,
-        ObservedState.STARTING,
-    ):
+    """What the agent of a live workspace reports, or the reason it could not be asked."""
+    if workspace.observed_state not in LIVE:
         return None
     try:
-        return service().agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
+        return service().agent_status_of(workspace)
     except Exception as exc:
         return {"error": str(exc)}
 
@@ -376,7 +406,7 @@ def _agent_status(workspace: Workspace) -> dict | None:
 def status(name: str = NAME, as_json: bool = JSON) -> None:
     """A workspace's state, ports and resources, plus what its agent reports when running."""
     svc = service()
-    svc.provider.ping()
+    svc.ping()
     workspace = svc.get(name)
     agent = _agent_status(workspace)
     uses = disk_uses(workspace, agent)
@@ -434,7 +464,9 @@ def packages(
 ) -> None:
     """System packages you installed with apt that come back after `dev8 rebuild`, and how
     the last restore went. `--forget PKG` drops one from the record."""
-    data = service().packages(name, forget or None)
+    data = _local_only("packages", "`dev8 status NAME` shows the package record").packages(
+        name, forget or None
+    )
     if as_json:
         print_json(data)
         return
@@ -487,10 +519,8 @@ def logs(
     tail: int | None = typer.Option(None, "--tail", help="Only the last N lines."),
 ) -> None:
     """The workspace's output: the agent, sshd and code-server."""
-    svc = service()
-    workspace = svc.find(name)
     out = sys.stdout.buffer
-    for chunk in svc.provider.logs(workspace.id, follow=follow, tail=tail):
+    for chunk in service().logs(name, follow=follow, tail=tail):
         out.write(chunk)
         out.flush()
 
@@ -501,8 +531,8 @@ def exec_(
     root: bool = typer.Option(False, "--root", help="Run as root instead of dev8."),
 ) -> None:
     """Run a command in the workspace as dev8 (in /workspace), e.g. `dev8 exec NAME -- ls -la`.
-    The exit code is the command's."""
-    svc = service()
+    The exit code is the command's. Local mode only (in server mode: `dev8 ssh NAME -- CMD`)."""
+    svc = _local_only("exec", "use `dev8 ssh NAME -- CMD`")
     workspace = svc.get(name)
     _require_running(workspace)
     user = "root" if root else "dev8"
@@ -531,16 +561,20 @@ def exec_(
     raise typer.Exit(result.exit_code)
 
 
+def _local_only(command: str, instead: str):
+    """The local service; in server mode, one line saying what to do instead."""
+    from dev8.service.workspaces import WorkspaceService
+
+    svc = service()
+    if not isinstance(svc, WorkspaceService):
+        raise InvalidInput(f"`dev8 {command}` works in local mode only; in server mode {instead}")
+    return svc
+
+
 def _require_running(workspace: Workspace) -> None:
-    if workspace.observed_state not in (
-        ObservedState.RUNNING,
-        ObservedState.UNHEALTHY,
-        ObservedState.STARTING,
-    ):
-        raise Conflict(
-            f"workspace {workspace.name} is {workspace.observed_state.value}; "
-            f"start it with `dev8 start {workspace.name}`"
-        )
+    from dev8.service.workspaces import require_live
+
+    require_live(workspace)
 
 
 def ssh(
@@ -567,14 +601,14 @@ def url(name: str = NAME) -> None:
 
 def password(name: str = NAME) -> None:
     """Print the password of the workspace's IDE."""
-    typer.echo(service().find(name).secrets["CODE_SERVER_PASSWORD"])
+    typer.echo(service().ide_password(name))
 
 
 def config_ssh() -> None:
     """Write a `Host dev8.NAME` entry per workspace to an Include'd file and make
     ~/.ssh/config include it, so `ssh dev8.NAME` and VS Code Remote-SSH work. Your own
     entries in ~/.ssh/config are never changed; rerun after creating workspaces."""
-    workspaces = service().store.list(service().owner)
+    workspaces = service().records()
     dev8_command = shutil.which("dev8") or f"{sys.executable} -m dev8"
     hosts_file, user_config = write_ssh_config(
         [HostEntry(ws.name, ws.id) for ws in workspaces], dev8_command

@@ -23,6 +23,21 @@ class InvalidInput(Dev8Error):
     http_status = 422
 
 
+class Unauthorized(Dev8Error):
+    """No credentials, or credentials the server does not accept (unknown, expired, revoked)."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(Dev8Error):
+    """Authenticated, but the role does not allow this. Another user's workspace is a
+    ``NotFound`` instead, so that its existence is not revealed."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class NotFound(Dev8Error):
     code = "not_found"
     http_status = 404
@@ -40,8 +55,20 @@ class Conflict(Dev8Error):
     http_status = 409
 
 
+class MethodNotAllowed(Dev8Error):
+    code = "method_not_allowed"
+    http_status = 405
+
+
 class EngineUnavailable(Dev8Error):
     code = "engine_unavailable"
+    http_status = 503
+
+
+class ServerUnavailable(Dev8Error):
+    """The dev8 server could not be reached (server mode)."""
+
+    code = "server_unavailable"
     http_status = 503
 
 
@@ -82,10 +109,14 @@ ERRORS_BY_CODE: dict[str, type[Dev8Error]] = {
     for cls in (
         Dev8Error,
         InvalidInput,
+        Unauthorized,
+        Forbidden,
         NotFound,
         AlreadyExists,
         Conflict,
+        MethodNotAllowed,
         EngineUnavailable,
+        ServerUnavailable,
         ImageNotFound,
         ImageBuildFailed,
         ProviderError,

@@ -39,7 +39,7 @@ def validate_name(name: str) -> str:
             f"workspace name {name[:20]!r}... is {len(name)} characters; the limit is "
             f"{MAX_NAME_LENGTH}"
         )
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise InvalidInput(
             f"invalid workspace name {name!r}: use lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"

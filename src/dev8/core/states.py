@@ -25,4 +25,6 @@ class ObservedState(str, Enum):
     REMOVED = "removed"
 
 
+# Its container is up: the agent can be asked, commands can be run in it.
+LIVE = frozenset({ObservedState.STARTING, ObservedState.RUNNING, ObservedState.UNHEALTHY})
 TRANSITIONAL = {ObservedState.CREATING, ObservedState.STARTING, ObservedState.STOPPING}

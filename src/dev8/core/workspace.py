@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState, ObservedState
@@ -31,6 +32,9 @@ class Workspace:
     last_activity_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # False when read for a listing: ``secrets`` then maps each name to "" and must not be
+    # written back or given to a container.
+    secrets_loaded: bool = True
 
     @property
     def ide_url(self) -> str | None:
@@ -43,19 +47,45 @@ class Workspace:
         return f"http://127.0.0.1:{port}" if port else None
 
 
+PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
+UNFINISHED = (PENDING, RUNNING)
+
+
 @dataclass
 class Operation:
+    """One change to a workspace: who asked for it, what happened, and when.
+
+    ``started_at`` is when it was asked for; an operation waits as ``pending`` until the
+    server's reconciler runs it (the CLI's local mode runs it at once). ``workspace_id`` is
+    None once the workspace was purged: the record of the purge outlives it.
+    """
+
     id: str
-    workspace_id: str
+    workspace_id: str | None
     action: str
     actor: str
     started_at: datetime
-    result: str = "running"  # running | succeeded | failed
+    result: str = RUNNING  # pending | running | succeeded | failed
     message: str = ""
     finished_at: datetime | None = None
+    owner: str = ""
+    workspace_name: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    outcome: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
 
     @property
     def duration_s(self) -> float | None:
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class OperationEvent:
+    """A progress message of an operation, in the order they happened (``seq`` grows)."""
+
+    seq: int
+    operation_id: str
+    at: datetime
+    message: str

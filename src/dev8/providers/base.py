@@ -196,3 +196,14 @@ class VolumeAccess(Protocol):
 
     def inspect_volume(self, name: str) -> VolumeInfo:
         """One volume by name; ``NotFound`` if there is none."""
+
+
+@runtime_checkable
+class BulkStatus(Protocol):
+    """Optional: the state of every workspace container in one call, so that a server can
+    watch thousands of workspaces without asking about each one."""
+
+    def statuses(self) -> dict[str, RuntimeStatus]:
+        """By workspace id, for every container this backend manages; a workspace missing
+        from the result has no container. Only ``state``, ``container_id``, ``image_id``
+        and ``ports`` are filled in; ``status`` tells the rest."""

@@ -1,7 +1,12 @@
-"""The workspace operations: create, start, stop, restart, rebuild, remove, and queries.
+"""The workspace operations: create, start, stop, restart, rebuild, update, remove, queries.
 
 Every mutating operation takes the workspace's lock, is recorded as an operation (who, what,
-when, result, duration), and leaves the stored state truthful whether it succeeds or fails.
+when, result, duration, and its progress messages as events), and leaves the stored state
+truthful whether it succeeds or fails.
+
+Each operation's work is one ``_do_<action>`` method. The CLI's local mode runs it at once
+(``start``, ``stop``...); the server records the request and its reconciler runs the same
+method later through ``run`` (see ``dev8.service.operations``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from dev8.core.errors import (
     AlreadyExists,
@@ -22,22 +28,25 @@ from dev8.core.errors import (
     InvalidInput,
     NotFound,
     OperationTimeout,
+    ProviderError,
 )
 from dev8.core.naming import new_workspace_id, validate_name
 from dev8.core.quotas import quota_environment
 from dev8.core.resources import Resources
-from dev8.core.states import DesiredState, ObservedState
-from dev8.core.workspace import Operation, Workspace
+from dev8.core.states import LIVE, DesiredState, ObservedState
+from dev8.core.workspace import FAILED, SUCCEEDED, Operation, Workspace
 from dev8.imagebuild.layers import workspace_image
 from dev8.providers.base import Provider, RuntimeStatus, WorkspaceSpec
 from dev8.service.agent_client import AgentClient
 from dev8.service.observe import derive_observed
-from dev8.store.store import Store
+from dev8.store.store import Store, utcnow
 
 Progress = Callable[[str], None]
 HEALTHY_TIMEOUT_S = 120.0
 PACKAGES_TOOL = ["/opt/dev8/venv/bin/python", "-m", "dev8.agent.packages"]
 RESERVED_ENV = {"DEV8_AGENT_TOKEN", "CODE_SERVER_PASSWORD", "ENVIRONMENT_ID", "SSH_PUBLIC_KEY"}
+AGENT_TOKEN = "DEV8_AGENT_TOKEN"
+INTERNAL_SECRETS = (AGENT_TOKEN, "CODE_SERVER_PASSWORD")
 
 
 def _quiet(_message: str) -> None:
@@ -54,9 +63,20 @@ class CreateRequest:
     code_server_password: str | None = None
     host_ports: dict[str, int] = field(default_factory=dict)  # role -> fixed host port
     quotas: dict[str, int] = field(default_factory=dict)  # volume role -> bytes (unset: default)
+    idle_timeout_s: int | None = None  # None: the server's default; 0: never stop when idle
+
+
+@dataclass
+class Observation:
+    workspace: Workspace
+    runtime: RuntimeStatus
+    activity: datetime | None = None  # when the agent last saw someone, if it runs
 
 
 class WorkspaceService:
+    """The operations on the workspaces of ``owner``, recorded as done by ``actor`` (the
+    owner unless, say, an admin or the server acts on them)."""
+
     def __init__(
         self,
         *,
@@ -65,10 +85,12 @@ class WorkspaceService:
         owner: str,
         authorized_keys: Callable[[], str] = lambda: "",
         agent: AgentClient | None = None,
+        actor: str | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
         self.owner = owner
+        self.actor = actor or owner
         self.authorized_keys = authorized_keys
         self.agent = agent or AgentClient()
 
@@ -103,6 +125,31 @@ class WorkspaceService:
         state, message = derive_observed(workspace.desired_state, runtime, health)
         return self._record(workspace, runtime, state, message)
 
+    def observe_activity(
+        self, workspace: Workspace, runtime: RuntimeStatus | None = None, keep_failure: bool = True
+    ) -> Observation:
+        """Like ``observe`` (``runtime`` if the caller already knows it), and for a running
+        workspace also when its agent last saw someone (SSH, IDE, code-server's heartbeat).
+        A recorded failure stays shown until the workspace runs healthy again
+        (``keep_failure``), so that its reason is not lost."""
+        try:
+            runtime = runtime or self.provider.status(workspace.id)
+        except EngineUnavailable as exc:
+            workspace.observed_state, workspace.status_message = ObservedState.UNKNOWN, exc.message
+            return Observation(workspace, RuntimeStatus(state="unknown"))
+        health, activity = None, None
+        if runtime.state == "running":
+            try:
+                status = self.agent.status(_agent_url(runtime), workspace.secrets[AGENT_TOKEN])
+                health, activity = status.get("health"), last_activity(status)
+            except (ProviderError, KeyError, ValueError, TypeError):
+                health = "the agent is not answering"
+        state, message = derive_observed(workspace.desired_state, runtime, health)
+        failed = keep_failure and workspace.observed_state is ObservedState.FAILED
+        if failed and state is not ObservedState.RUNNING:
+            state, message = ObservedState.FAILED, workspace.status_message
+        return Observation(self._record(workspace, runtime, state, message), runtime, activity)
+
     def _record(
         self, workspace: Workspace, runtime: RuntimeStatus, state: ObservedState, message: str
     ) -> Workspace:
@@ -117,38 +164,143 @@ class WorkspaceService:
         workspace.ports, workspace.container_id = ports, runtime.container_id
         if runtime.host_ports and runtime.host_ports != workspace.host_ports:
             workspace.host_ports, changed = dict(runtime.host_ports), True
-        return self.store.save(workspace) if changed else workspace
+        return self.store.save_status(workspace) if changed else workspace
+
+    # Recording operations ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _operation(
+        self, workspace: Workspace, action: str, progress: Progress = _quiet
+    ) -> Iterator[Progress]:
+        """Run the block as the operation ``action``, now, under the workspace's lock."""
+        with self.store.lock(workspace.id):
+            operation = self.store.start_operation(workspace, action, self.actor)
+            with self.recorded(operation, progress) as report:
+                yield report
+
+    @contextlib.contextmanager
+    def recorded(self, operation: Operation, progress: Progress = _quiet) -> Iterator[Progress]:
+        """Finish ``operation`` with the outcome of the block, which gets a progress callback
+        that also records each message as an event. A failure marks the workspace failed
+        with the reason, and is raised again. The caller holds the workspace's lock."""
+
+        def report(message: str) -> None:
+            self.store.add_event(operation.id, message)
+            progress(message)
+
+        try:
+            yield report
+        except BaseException as exc:
+            message = (
+                exc.message
+                if isinstance(exc, Dev8Error)
+                else ("interrupted" if isinstance(exc, KeyboardInterrupt) else repr(exc))
+            )
+            code = exc.code if isinstance(exc, Dev8Error) else Dev8Error.code
+            outcome = {**operation.outcome, "error": code}
+            self.store.finish_operation(operation.id, FAILED, message, outcome)
+            self._mark_failed(operation, message)
+            raise
+        self.store.finish_operation(operation.id, SUCCEEDED, operation.message, operation.outcome)
+
+    def _mark_failed(self, operation: Operation, message: str) -> None:
+        with contextlib.suppress(Dev8Error):
+            current = self.store.get(operation.workspace_id or "")
+            current.observed_state = ObservedState.FAILED
+            current.status_message = f"{operation.action} failed: {message}"
+            self.store.save_status(current)
+
+    def run(
+        self, operation: Operation, progress: Progress = _quiet, max_attempts: int = 3
+    ) -> Workspace | None:
+        """Run a recorded operation (queued by the server, claimed by its reconciler, which
+        holds the lock). Every action is idempotent, so one interrupted by a crash is simply
+        run again, up to ``max_attempts`` times. Returns the workspace, or None once purged."""
+        workspace = self.store.get(operation.workspace_id or "")
+        with self.recorded(operation, progress) as report:
+            if operation.action == "create":
+                with self._undo_failed_create(workspace, operation):
+                    self._run_body(workspace, operation, report, max_attempts)
+            else:
+                self._run_body(workspace, operation, report, max_attempts)
+        if operation.action == "purge":
+            self.store.fail_pending(workspace.id, "not run: the workspace was purged")
+            self.store.delete(workspace.id)
+            return None
+        return workspace
+
+    def _run_body(
+        self, workspace: Workspace, operation: Operation, progress: Progress, max_attempts: int
+    ) -> None:
+        if operation.attempts > 1:
+            if operation.attempts > max_attempts:
+                raise Dev8Error(
+                    f"interrupted {operation.attempts - 1} times (the server stopped while "
+                    "running it); giving up"
+                )
+            progress(f"resuming after an interruption (attempt {operation.attempts})")
+        action, params = operation.action, operation.params
+        if action == "create":
+            self._do_create(workspace, progress)
+        elif action == "start":
+            self._do_start(workspace, progress)
+        elif action == "stop":
+            self._do_stop(workspace, progress)
+        elif action == "restart":
+            self._do_restart(workspace, progress)
+        elif action == "rebuild":
+            self._do_rebuild(workspace, params["image_ref"], params["image_id"], progress)
+        elif action == "update":
+            self._do_update(workspace, progress)
+        elif action in ("remove", "purge"):
+            destroyed = self._do_remove(workspace, action == "purge", progress)
+            operation.outcome = {"destroyed_volumes": destroyed}
+        else:
+            raise InvalidInput(f"unknown operation {action!r}")
+        if action in ("start", "restart", "rebuild", "update"):
+            self.store.touch_activity(workspace.id, utcnow())
+        operation.message = str(params.get("message", ""))
+
+    @contextlib.contextmanager
+    def _undo_failed_create(self, workspace: Workspace, operation: Operation) -> Iterator[None]:
+        """A queued create that fails takes away what it made for a workspace that is new,
+        keeps the record (failed, with the reason) and fails what was queued after it."""
+        try:
+            yield
+        except Exception as exc:
+            if not operation.params.get("adopted"):
+                with contextlib.suppress(Dev8Error):
+                    self.provider.remove(workspace.id)
+                    self.provider.remove_volumes(workspace.id)
+            reason = exc.message if isinstance(exc, Dev8Error) else repr(exc)
+            self.store.fail_pending(workspace.id, f"not run: the create failed ({reason})")
+            raise
 
     # Operations ------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _operation(self, workspace: Workspace, action: str) -> Iterator[Operation]:
-        with self.store.lock(workspace.id):
-            operation = self.store.start_operation(workspace.id, action, self.owner)
-            try:
-                yield operation
-            except BaseException as exc:
-                message = (
-                    exc.message
-                    if isinstance(exc, Dev8Error)
-                    else ("interrupted" if isinstance(exc, KeyboardInterrupt) else repr(exc))
-                )
-                self.store.finish_operation(operation.id, "failed", message)
-                with contextlib.suppress(Dev8Error, NotFound):
-                    current = self.store.get(workspace.id)
-                    current.observed_state, current.status_message = (
-                        ObservedState.FAILED,
-                        (f"{action} failed: {message}"),
-                    )
-                    self.store.save(current)
-                raise
-            self.store.finish_operation(operation.id, "succeeded")
-
     def create(self, request: CreateRequest, progress: Progress = _quiet) -> Workspace:
         """Create a workspace (volumes and a stopped container).
 
         A removed workspace with the same name is brought back on its surviving volumes. A
         failed create leaves nothing behind: no container, no new volumes, no record.
         """
+        workspace, previous = self.prepare_create(request)
+        if previous is not None:
+            progress(f"adopting the volumes of the removed workspace {request.name}")
+            self.store.set_desired(workspace, DesiredState.STOPPED)
+            self.store.save_status(workspace)
+        else:
+            self.store.add(workspace)
+        try:
+            with self._operation(workspace, "create", progress) as report:
+                self._do_create(workspace, report)
+        except BaseException:
+            if previous is None:
+                self._undo_new(workspace)
+            raise
+        return workspace
+
+    def prepare_create(self, request: CreateRequest) -> tuple[Workspace, Workspace | None]:
+        """Check ``request`` and resolve its image; returns the workspace to store and the
+        removed one it adopts, if any. Nothing is written."""
         validate_name(request.name)
         _check_env(request.env, request.secrets)
         previous = self.store.find(self.owner, request.name)
@@ -157,25 +309,16 @@ class WorkspaceService:
                 f"workspace {request.name!r} already exists; `dev8 up {request.name}` starts it"
             )
         image_id = self.provider.image_id(request.image)
-        workspace = previous or self._new_workspace(request, image_id)
-        if previous is not None:
-            progress(f"adopting the volumes of the removed workspace {request.name}")
-            workspace.image_ref, workspace.image_id = request.image, image_id
-            workspace.desired_state = DesiredState.STOPPED
-            self.store.save(workspace)
-        else:
-            self.store.add(workspace)
-        try:
-            with self._operation(workspace, "create"):
-                progress("creating volumes and container")
-                self._create_container(workspace)
-                workspace.observed_state = ObservedState.STOPPED
-                self.store.save(workspace)
-        except BaseException:
-            if previous is None:
-                self._undo_new(workspace)
-            raise
-        return workspace
+        if previous is None:
+            return self._new_workspace(request, image_id), None
+        previous.image_ref, previous.image_id = request.image, image_id
+        return previous, previous
+
+    def _do_create(self, workspace: Workspace, progress: Progress) -> None:
+        progress("creating volumes and container")
+        self._create_container(workspace)
+        workspace.observed_state = ObservedState.STOPPED
+        self.store.save_status(workspace)
 
     def _new_workspace(self, request: CreateRequest, image_id: str) -> Workspace:
         internal = {
@@ -196,6 +339,7 @@ class WorkspaceService:
             host_ports=dict(request.host_ports),
             fixed_ports=dict(request.host_ports),
             quotas=dict(request.quotas),
+            idle_timeout_s=request.idle_timeout_s,
         )
 
     def _undo_new(self, workspace: Workspace) -> None:
@@ -206,6 +350,8 @@ class WorkspaceService:
         self.store.delete(workspace.id)
 
     def _spec(self, workspace: Workspace) -> WorkspaceSpec:
+        if not workspace.secrets_loaded:
+            raise Dev8Error(f"internal: workspace {workspace.name} was read without its secrets")
         env = {**workspace.env, **workspace.secrets, **quota_environment(workspace.quotas)}
         keys = self.authorized_keys()
         if keys:
@@ -249,14 +395,22 @@ class WorkspaceService:
         timeout: float = HEALTHY_TIMEOUT_S,
     ) -> Workspace:
         workspace = self.find(name)
-        with self._operation(workspace, "start"):
-            workspace.desired_state = DesiredState.RUNNING
-            self.store.save(workspace)
-            self._ensure_container(workspace, progress)
-            self._start_container(workspace, progress)
-            if wait:
-                self.wait_until_healthy(workspace, progress, timeout)
+        with self._operation(workspace, "start", progress) as report:
+            self._do_start(workspace, report, wait, timeout)
         return workspace
+
+    def _do_start(
+        self,
+        workspace: Workspace,
+        progress: Progress,
+        wait: bool = True,
+        timeout: float = HEALTHY_TIMEOUT_S,
+    ) -> None:
+        self.store.set_desired(workspace, DesiredState.RUNNING)
+        self._ensure_container(workspace, progress)
+        self._start_container(workspace, progress)
+        if wait:
+            self.wait_until_healthy(workspace, progress, timeout)
 
     def _ensure_container(self, workspace: Workspace, progress: Progress) -> None:
         if self.provider.status(workspace.id).state != "missing":
@@ -276,7 +430,7 @@ class WorkspaceService:
         runtime = self.provider.create(self._spec(workspace))
         workspace.host_ports = dict(runtime.host_ports) or workspace.host_ports
         workspace.container_id = runtime.container_id
-        self.store.save(workspace)
+        self.store.save_status(workspace)
 
     def _start_container(self, workspace: Workspace, progress: Progress) -> None:
         """Start; if a port dev8 picked was taken while the workspace was stopped, move the
@@ -296,13 +450,15 @@ class WorkspaceService:
 
     def stop(self, name: str, progress: Progress = _quiet) -> Workspace:
         workspace = self.find(name)
-        with self._operation(workspace, "stop"):
-            workspace.desired_state = DesiredState.STOPPED
-            self.store.save(workspace)
-            progress("stopping the container")
-            runtime = self.provider.stop(workspace.id)
-            self._record(workspace, runtime, ObservedState.STOPPED, "")
+        with self._operation(workspace, "stop", progress) as report:
+            self._do_stop(workspace, report)
         return workspace
+
+    def _do_stop(self, workspace: Workspace, progress: Progress) -> None:
+        self.store.set_desired(workspace, DesiredState.STOPPED)
+        progress("stopping the container")
+        runtime = self.provider.stop(workspace.id)
+        self._record(workspace, runtime, ObservedState.STOPPED, "")
 
     def restart(
         self,
@@ -312,20 +468,26 @@ class WorkspaceService:
         timeout: float = HEALTHY_TIMEOUT_S,
     ) -> Workspace:
         workspace = self.find(name)
-        with self._operation(workspace, "restart"):
-            workspace.desired_state = DesiredState.RUNNING
-            self.store.save(workspace)
-            if self.provider.status(workspace.id).state == "running":
-                progress("restarting the container")
-                self._record(
-                    workspace, self.provider.restart(workspace.id), ObservedState.STARTING, ""
-                )
-            else:
-                self._ensure_container(workspace, progress)
-                self._start_container(workspace, progress)
-            if wait:
-                self.wait_until_healthy(workspace, progress, timeout)
+        with self._operation(workspace, "restart", progress) as report:
+            self._do_restart(workspace, report, wait, timeout)
         return workspace
+
+    def _do_restart(
+        self,
+        workspace: Workspace,
+        progress: Progress,
+        wait: bool = True,
+        timeout: float = HEALTHY_TIMEOUT_S,
+    ) -> None:
+        self.store.set_desired(workspace, DesiredState.RUNNING)
+        if self.provider.status(workspace.id).state == "running":
+            progress("restarting the container")
+            self._record(workspace, self.provider.restart(workspace.id), ObservedState.STARTING, "")
+        else:
+            self._ensure_container(workspace, progress)
+            self._start_container(workspace, progress)
+        if wait:
+            self.wait_until_healthy(workspace, progress, timeout)
 
     def rebuild(
         self,
@@ -340,19 +502,52 @@ class WorkspaceService:
         workspace = self.find(name)
         reference = image or workspace.image_ref
         image_id = self.provider.image_id(reference)
-        with self._operation(workspace, "rebuild"):
-            workspace.desired_state = DesiredState.RUNNING
-            self.store.save(workspace)
-            self._record_packages(workspace, progress)
-            progress("removing the old container (volumes stay)")
-            self.provider.remove(workspace.id)
-            workspace.image_ref, workspace.image_id = reference, image_id
-            progress(f"creating a new container from {reference} ({image_id[7:19]})")
-            self._create_container(workspace)
-            self._start_container(workspace, progress)
-            if wait:
-                self.wait_until_healthy(workspace, progress, timeout)
+        with self._operation(workspace, "rebuild", progress) as report:
+            self._do_rebuild(workspace, reference, image_id, report, wait, timeout)
         return workspace
+
+    def _do_rebuild(
+        self,
+        workspace: Workspace,
+        reference: str,
+        image_id: str,
+        progress: Progress,
+        wait: bool = True,
+        timeout: float = HEALTHY_TIMEOUT_S,
+    ) -> None:
+        self.store.set_desired(workspace, DesiredState.RUNNING)
+        self._recreate(workspace, reference, image_id, progress)
+        self._start_container(workspace, progress)
+        if wait:
+            self.wait_until_healthy(workspace, progress, timeout)
+
+    def _recreate(
+        self, workspace: Workspace, reference: str, image_id: str, progress: Progress
+    ) -> None:
+        """A new container from ``image_id`` with the workspace's current settings, on the
+        same volumes; apt packages are recorded first so that the new one brings them back."""
+        self._record_packages(workspace, progress)
+        progress("removing the old container (volumes stay)")
+        self.provider.remove(workspace.id)
+        workspace.image_ref, workspace.image_id = reference, image_id
+        progress(f"creating a new container from {reference} ({image_id[7:19]})")
+        self._create_container(workspace)
+
+    def _do_update(
+        self, workspace: Workspace, progress: Progress, timeout: float = HEALTHY_TIMEOUT_S
+    ) -> None:
+        """Apply changed settings (resources, IDE password): a container only gets them when
+        it is made, so an existing one is replaced on the same volumes, and started again
+        if the workspace should run."""
+        if self.provider.status(workspace.id).state == "missing":
+            progress("no container yet; the new settings apply when it is created")
+            return
+        self._recreate(workspace, workspace.image_ref, workspace.image_id, progress)
+        if workspace.desired_state is DesiredState.RUNNING:
+            self._start_container(workspace, progress)
+            self.wait_until_healthy(workspace, progress, timeout)
+        else:
+            self._record(workspace, self.provider.status(workspace.id), ObservedState.STOPPED, "")
 
     def remove(self, name: str, purge: bool = False, progress: Progress = _quiet) -> list[str]:
         """Remove the container; with ``purge`` also the volumes and the record. Returns the
@@ -360,23 +555,24 @@ class WorkspaceService:
         workspace = self.store.find(self.owner, name)
         if workspace is None:
             raise NotFound(f"no workspace named {name!r}; `dev8 ls` lists them")
-        destroyed: list[str] = []
-        with self._operation(workspace, "purge" if purge else "remove"):
-            progress("removing the container")
-            self.provider.remove(workspace.id)
-            workspace.desired_state, workspace.observed_state = (
-                DesiredState.REMOVED,
-                ObservedState.REMOVED,
-            )
-            workspace.ports, workspace.container_id = {}, None
-            workspace.status_message = "container removed; volumes kept"
-            self.store.save(workspace)
-            if purge:
-                progress("destroying the volumes")
-                destroyed = self.provider.remove_volumes(workspace.id)
+        with self._operation(workspace, "purge" if purge else "remove", progress) as report:
+            destroyed = self._do_remove(workspace, purge, report)
         if purge:
             self.store.delete(workspace.id)
         return destroyed
+
+    def _do_remove(self, workspace: Workspace, purge: bool, progress: Progress) -> list[str]:
+        progress("removing the container")
+        self.provider.remove(workspace.id)
+        self.store.set_desired(workspace, DesiredState.REMOVED)
+        workspace.observed_state = ObservedState.REMOVED
+        workspace.ports, workspace.container_id = {}, None
+        workspace.status_message = "container removed; volumes kept"
+        self.store.save_status(workspace)
+        if not purge:
+            return []
+        progress("destroying the volumes")
+        return self.provider.remove_volumes(workspace.id)
 
     # System packages ---------------------------------------------------------------
     def _record_packages(self, workspace: Workspace, progress: Progress) -> None:
@@ -395,15 +591,7 @@ class WorkspaceService:
     def packages(self, name: str, forget: list[str] | None = None) -> dict:
         """The recorded packages and the last restore report; ``forget`` drops packages."""
         workspace = self.get(name)
-        if workspace.observed_state not in (
-            ObservedState.RUNNING,
-            ObservedState.STARTING,
-            ObservedState.UNHEALTHY,
-        ):
-            raise Conflict(
-                f"workspace {name} is {workspace.observed_state.value}; "
-                f"start it with `dev8 start {name}`"
-            )
+        require_live(workspace)
         if forget:
             self._packages_tool(workspace, "forget", *forget)
         return self._packages_tool(workspace, "show")
@@ -469,8 +657,25 @@ class WorkspaceService:
         )
 
     def agent_status(self, name: str) -> dict:
-        workspace = self.get(name)
-        return self.agent.status(workspace.agent_url, workspace.secrets["DEV8_AGENT_TOKEN"])
+        return self.agent_status_of(self.get(name))
+
+    def agent_status_of(self, workspace: Workspace) -> dict:
+        """What the running workspace's agent reports (services, activity, host keys...)."""
+        return self.agent.status(workspace.agent_url, workspace.secrets[AGENT_TOKEN])
+
+    # What the CLI asks of local mode and server mode alike ------------------------------
+    def ping(self) -> None:
+        self.provider.ping()
+
+    def records(self) -> list[Workspace]:
+        """The owner's live workspaces as recorded, without asking the engine."""
+        return self.store.list(self.owner)
+
+    def logs(self, name: str, follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
+        return self.provider.logs(self.find(name).id, follow=follow, tail=tail)
+
+    def ide_password(self, name: str) -> str:
+        return self.find(name).secrets["CODE_SERVER_PASSWORD"]
 
     # For the services that act on a workspace's volumes (backups, volumes, doctor) -------
     def operation(self, workspace: Workspace, action: str) -> contextlib.AbstractContextManager:
@@ -501,6 +706,24 @@ class WorkspaceService:
         self._create_container(workspace)
         if running:
             self.resume(workspace, progress)
+
+
+def require_live(workspace: Workspace) -> None:
+    """``Conflict`` unless the workspace's container is up."""
+    if workspace.observed_state not in LIVE:
+        raise Conflict(
+            f"workspace {workspace.name} is {workspace.observed_state.value}; "
+            f"start it with `dev8 start {workspace.name}`"
+        )
+
+
+def last_activity(agent_status: dict) -> datetime | None:
+    """When the agent last saw someone, from its ``/status``; never later than now (the
+    container's clock is the host's, but a reply is not trusted to move time forward)."""
+    seen = (agent_status.get("activity") or {}).get("last_activity_at")
+    if seen is None:
+        return None
+    return min(datetime.fromtimestamp(float(seen), timezone.utc), utcnow())
 
 
 def _agent_url(runtime: RuntimeStatus) -> str | None:

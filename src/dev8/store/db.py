@@ -5,18 +5,44 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from dev8.core.errors import InvalidInput
+
 # The newest migration in ``migrations/versions``; a test checks it against Alembic's head.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def open_engine(url: str) -> Engine:
-    engine = create_engine(url, future=True)
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3, the driver dev8 ships."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise InvalidInput(
+            "the database URL is not valid; e.g. postgresql://user@host/dev8"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise InvalidInput(
+            f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def open_engine(url: str, pool_size: int | None = None) -> Engine:
+    """An engine for ``url``. ``pool_size`` sizes the connection pool for a server that uses
+    the database from many threads at once."""
+    url = normalize_url(url)
+    options: dict = {"future": True, "pool_pre_ping": url.startswith("postgresql")}
+    if pool_size:
+        options.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=60)
+    engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -50,5 +76,8 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", "dev8.store:migrations")
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Two servers starting at once must not both migrate.
+            connection.execute(text("SELECT pg_advisory_xact_lock(4242424242)"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -3,50 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import OWNER
-
-
-@pytest.fixture
-def dev8(tmp_path: Path, workspace_image: str):
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "DEV8_HOME": str(tmp_path / "data"),
-        "LOGNAME": OWNER,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "COLUMNS": "200",
-    }
-
-    def run(*args: str, check: bool = True, input: str | None = None, **extra_env: str):
-        result = subprocess.run(
-            [sys.executable, "-m", "dev8", *args],
-            capture_output=True,
-            text=True,
-            env={**env, **extra_env},
-            input=input,
-            timeout=300,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"dev8 {' '.join(args)} exited {result.returncode}:\n"
-                f"{result.stdout}\n{result.stderr}"
-            )
-        return result
-
-    run.env = env
-    run.home = home
-    yield run
-    for workspace in json.loads(run("ls", "--json").stdout):
-        run("rm", "--purge", "--yes", workspace["name"], check=False)
 
 
 def one_line_error(result) -> str:

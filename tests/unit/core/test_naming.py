@@ -10,7 +10,19 @@ def test_valid_names_pass(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["", "Demo", "-lead", "trail-", "under_score", "dot.s", "x" * 64, "spa ce", "ünicode"]
+    "name",
+    [
+        "",
+        "Demo",
+        "-lead",
+        "trail-",
+        "under_score",
+        "dot.s",
+        "x" * 64,
+        "spa ce",
+        "ünicode",
+        "demo\n",
+    ],
 )
 def test_invalid_names_are_rejected_with_one_line(name):
     with pytest.raises(InvalidInput) as info:

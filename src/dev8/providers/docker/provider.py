@@ -50,6 +50,7 @@ from dev8.providers.docker.specs import (
     container_spec,
     helper_container_spec,
     published_ports,
+    summary_ports,
     volume_specs,
 )
 from dev8.providers.docker.streams import pump, raw_socket
@@ -271,6 +272,23 @@ class DockerProvider:
             host_ports=published_ports((attrs.get("HostConfig") or {}).get("PortBindings")),
             error=state.get("Error") or "",
         )
+
+    @_engine_errors
+    def statuses(self) -> dict[str, RuntimeStatus]:
+        # The low-level list: one request, no inspect per container.
+        summaries = self.client.api.containers(all=True, filters={"label": LABEL_WORKSPACE_ID})
+        found: dict[str, RuntimeStatus] = {}
+        for summary in summaries:
+            labels = summary.get("Labels") or {}
+            if labels.get(LABEL_ROLE) != "container":
+                continue
+            found[labels[LABEL_WORKSPACE_ID]] = RuntimeStatus(
+                state=summary.get("State") or "unknown",
+                container_id=summary.get("Id"),
+                image_id=summary.get("ImageID"),
+                ports=summary_ports(summary.get("Ports")),
+            )
+        return found
 
     @_engine_errors
     def exec(

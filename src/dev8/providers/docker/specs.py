@@ -123,3 +123,14 @@ def _mount(mount: HelperMount) -> dict[str, Any]:
         # copied in; a helper must never change a volume by merely mounting it.
         entry["VolumeOptions"] = {"NoCopy": True}
     return entry
+
+
+def summary_ports(ports: list[dict[str, Any]] | None) -> dict[str, int]:
+    """Host ports by role, from a container list entry's ``Ports``."""
+    by_container_port = {port: role for role, port in PORTS.items()}
+    found: dict[str, int] = {}
+    for entry in ports or []:
+        role = by_container_port.get(entry.get("PrivatePort"))
+        if role and entry.get("PublicPort") and entry.get("IP") in ("127.0.0.1", "", None):
+            found.setdefault(role, int(entry["PublicPort"]))
+    return found

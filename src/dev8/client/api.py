@@ -1,0 +1,104 @@
+"""The low-level client: one method per HTTP call, errors mapped to dev8's classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from dev8.core.errors import ERRORS_BY_CODE, Dev8Error, ServerUnavailable
+
+
+class Client:
+    """A connection to a dev8 server. ``token`` is an API token (``dev8 login`` makes one);
+    without it only ``login`` and ``health`` work."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        from dev8.client.models import (
+            OperationCollection,
+            TokenCollection,
+            UserCollection,
+            WorkspaceCollection,
+        )
+
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.workspaces = WorkspaceCollection(self)
+        self.operations = OperationCollection(self)
+        self.users = UserCollection(self)
+        self.tokens = TokenCollection(self)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # Calls ------------------------------------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request; any non-2xx answer raises the dev8 error its code names."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ServerUnavailable(f"the dev8 server at {self.base_url} timed out") from exc
+        except httpx.TransportError as exc:
+            raise ServerUnavailable(
+                f"cannot reach the dev8 server at {self.base_url}: {exc}"
+            ) from exc
+        if response.is_success:
+            return response
+        raise error_from(response)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def health(self) -> dict[str, Any]:
+        return self.json("GET", "/healthz")
+
+    def login(
+        self,
+        username: str,
+        password: str,
+        token_name: str = "cli",
+        expires_in_days: int | None = None,
+    ) -> dict[str, Any]:
+        """A new API token for the user (its ``token`` is shown only in this answer)."""
+        body: dict[str, Any] = {"username": username, "password": password}
+        body["token_name"] = token_name
+        if expires_in_days is not None:
+            body["expires_in_days"] = expires_in_days
+        return self.json("POST", "/api/v1/auth/login", json=body)
+
+    def audit(
+        self, limit: int = 100, before: int | None = None, actor: str | None = None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        if actor is not None:
+            params["actor"] = actor
+        return self.json("GET", "/api/v1/audit", params=params)
+
+
+def error_from(response: httpx.Response) -> Dev8Error:
+    """The dev8 error an API answer names, or a generic one for anything else."""
+    try:
+        body = response.json()
+        code, message = body["error"], body["message"]
+    except (ValueError, KeyError, TypeError):
+        text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+        return Dev8Error(f"HTTP {response.status_code} from {response.request.url}: {text}")
+    return ERRORS_BY_CODE.get(str(code), Dev8Error)(str(message))

@@ -1,0 +1,68 @@
+"""The FastAPI application: one factory, used by `dev8 server` and by the tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from dev8 import __version__
+from dev8.providers.base import Provider
+from dev8.server import errors
+from dev8.server.context import ServerContext
+from dev8.server.reconciler import Reconciler
+from dev8.server.recorder import RequestRecorder
+from dev8.server.routes import accounts, operations, system, workspaces
+from dev8.server.settings import Settings
+from dev8.service.agent_client import AgentClient
+
+DESCRIPTION = """Persistent cloud development workspaces.
+
+Authenticate with `Authorization: Bearer <token>`; `POST /api/v1/auth/login` gives a token.
+Changes to a workspace are recorded and answered with 202 and the operations that carry them
+out; follow one with `GET /api/v1/operations/{id}` and its `/events`. Errors are
+`{"error": code, "message": one line}`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    provider: Provider | None = None,
+    background: bool = True,
+    agent: AgentClient | None = None,
+) -> FastAPI:
+    """The application over a freshly opened (and migrated) database. ``background=False``
+    leaves the reconciler off (tests drive it themselves); ``provider`` and ``agent`` are
+    for tests that inject faults."""
+    context = ServerContext.open(settings or Settings(), provider, agent)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        context.bootstrap()
+        reconciler = Reconciler(context)
+        app.state.reconciler = reconciler
+        if background:
+            reconciler.start()
+        try:
+            yield
+        finally:
+            if background:
+                reconciler.stop()
+
+    app = FastAPI(
+        title="dev8",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
+        redoc_url=None,
+    )
+    app.state.context = context
+    errors.install(app)
+    for module in (system, accounts, workspaces, operations):
+        app.include_router(module.router)
+    app.add_middleware(RequestRecorder, context=lambda: context)
+    return app

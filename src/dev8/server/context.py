@@ -1,0 +1,99 @@
+"""Everything a request or the reconciler needs, built once per server process."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from dev8.core.errors import Dev8Error
+from dev8.core.users import User
+from dev8.core.workspace import Operation
+from dev8.providers.base import Provider
+from dev8.server.metrics import Metrics
+from dev8.server.settings import Settings
+from dev8.service.accounts import Accounts
+from dev8.service.agent_client import AgentClient
+from dev8.service.workspaces import WorkspaceService
+from dev8.store.store import Store
+
+
+@dataclass
+class ServerContext:
+    settings: Settings
+    store: Store
+    provider: Provider
+    accounts: Accounts
+    metrics: Metrics
+    agent: AgentClient = field(default_factory=AgentClient)
+    # Set by the running reconciler: a queued operation starts now, not at the next tick.
+    wake: Callable[[], None] = field(default=lambda: None)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        provider: Provider | None = None,
+        agent: AgentClient | None = None,
+    ) -> ServerContext:
+        """Open (and migrate) the database; nothing runs yet."""
+        settings.check()
+        try:
+            store = Store.open(
+                settings.database(),
+                lock_dir=settings.directory() / "locks",
+                secret_box=settings.secret_box(),
+                pool_size=settings.db_pool_size,
+            )
+        except OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            where = make_url(settings.database()).render_as_string(hide_password=True)
+            raise Dev8Error(f"cannot open the database {where}: {reason}") from exc
+        store.check_secret_key()
+        if provider is None:
+            from dev8.providers.docker.provider import DockerProvider
+
+            provider = DockerProvider()
+        return cls(
+            settings, store, provider, Accounts(store), Metrics(store), agent or AgentClient()
+        )
+
+    def bootstrap(self) -> None:
+        """First start: create the admin and show a generated password, once."""
+        self.store.seal_plaintext_secrets()
+        password = self.settings.admin_password
+        user, generated = self.accounts.ensure_admin(
+            self.settings.admin_user, password.get_secret_value() if password else None
+        )
+        if user is not None and generated:
+            # Printed, never logged: this is the only place the password ever appears.
+            print(
+                f"dev8 server: created the admin user {user.name!r} with password {generated}\n"
+                "  (shown this once; `dev8 login URL` with it, then change it)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def service(self, owner: str, actor: str) -> WorkspaceService:
+        """The service over ``owner``'s workspaces, acting as ``actor``."""
+        return WorkspaceService(
+            store=self.store,
+            provider=self.provider,
+            owner=owner,
+            actor=actor,
+            authorized_keys=lambda: self._ssh_keys(owner),
+            agent=self.agent,
+        )
+
+    def service_for(self, operation: Operation) -> WorkspaceService:
+        return self.service(operation.owner, operation.actor)
+
+    def service_as(self, user: User, owner: str | None = None) -> WorkspaceService:
+        return self.service(owner or user.name, user.name)
+
+    def _ssh_keys(self, owner: str) -> str:
+        user = self.store.users.by_name(owner)
+        return user.ssh_keys if user else ""

@@ -1,0 +1,1 @@
+"""The API's routers: thin, they translate HTTP to service calls and records to schemas."""

@@ -1,0 +1,121 @@
+"""/api/v1/auth, /users and /tokens: logging in, users (admins manage them) and API tokens
+(shown once, stored hashed, revocable, expiring)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from dev8.core.errors import Forbidden, NotFound, Unauthorized
+from dev8.core.users import User
+from dev8.server.context import ServerContext
+from dev8.server.deps import AdminUser, Context, CurrentToken, CurrentUser, VisibleUser
+from dev8.server.routes.workspaces import ERRORS
+from dev8.server.schemas import (
+    LoginRequest,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["users and tokens"])
+
+
+def _issue(context: ServerContext, user: User, name: str, days: int | None) -> TokenCreated:
+    token, secret = context.accounts.issue_token(user, name, days or context.settings.token_days)
+    return TokenCreated(**TokenPublic.of(token).model_dump(), token=secret, user=user.name)
+
+
+@router.post("/auth/login", status_code=201, response_model=TokenCreated, responses=ERRORS)
+def login(body: LoginRequest, request: Request, context: Context) -> TokenCreated:
+    """Exchange a user name and password for a new API token (shown once)."""
+    request.state.claimed_user = body.username
+    user = context.accounts.authenticate(body.username, body.password)
+    request.state.user = user
+    return _issue(context, user, body.token_name, body.expires_in_days)
+
+
+@router.get("/users/me", response_model=UserPublic, responses=ERRORS)
+def me(user: CurrentUser) -> UserPublic:
+    return UserPublic.of(user)
+
+
+@router.get("/users", response_model=list[UserPublic], responses=ERRORS)
+def list_users(_admin: AdminUser, context: Context) -> list[UserPublic]:
+    return [UserPublic.of(user) for user in context.store.users.list()]
+
+
+@router.post("/users", status_code=201, response_model=UserPublic, responses=ERRORS)
+def create_user(body: UserCreate, _admin: AdminUser, context: Context) -> UserPublic:
+    return UserPublic.of(context.accounts.create_user(body.name, body.password, body.role))
+
+
+@router.get("/users/{user_name}", response_model=UserPublic, responses=ERRORS)
+def get_user(target: VisibleUser) -> UserPublic:
+    return UserPublic.of(target)
+
+
+@router.patch("/users/{user_name}", response_model=UserPublic, responses=ERRORS)
+def update_user(
+    body: UserUpdate, target: VisibleUser, user: CurrentUser, context: Context
+) -> UserPublic:
+    """Your own password (with ``current_password``) and SSH keys; admins also change roles
+    and reset anyone's password."""
+    if body.role is not None and not user.is_admin:
+        raise Forbidden("only an admin may change roles")
+    if body.password is not None and not user.is_admin:
+        try:
+            context.accounts.authenticate(user.name, body.current_password or "")
+        except Unauthorized:
+            raise Forbidden("current_password is wrong or missing") from None
+    changed = context.accounts.change(
+        target, password=body.password, role=body.role, ssh_keys=body.ssh_keys
+    )
+    return UserPublic.of(changed)
+
+
+@router.delete("/users/{user_name}", status_code=204, responses=ERRORS)
+def delete_user(target: VisibleUser, _admin: AdminUser, context: Context) -> Response:
+    context.accounts.delete_user(target)
+    return Response(status_code=204)
+
+
+@router.get("/tokens", response_model=list[TokenPublic], responses=ERRORS)
+def list_tokens(
+    user: CurrentUser,
+    context: Context,
+    user_name: Annotated[
+        str | None, Query(alias="user", max_length=255, description="Admins: whose tokens.")
+    ] = None,
+) -> list[TokenPublic]:
+    """Your tokens (never the tokens themselves: they were shown once)."""
+    owner = user
+    if user_name is not None and user_name != user.name:
+        if not user.is_admin:
+            raise NotFound(f"no user named {user_name!r}")
+        owner = context.accounts.user(user_name)
+    return [TokenPublic.of(token) for token in context.store.users.tokens(owner.id)]
+
+
+@router.post("/tokens", status_code=201, response_model=TokenCreated, responses=ERRORS)
+def create_token(body: TokenCreate, user: CurrentUser, context: Context) -> TokenCreated:
+    return _issue(context, user, body.name, body.expires_in_days)
+
+
+@router.delete("/tokens/current", status_code=204, responses=ERRORS)
+def revoke_current_token(token: CurrentToken, context: Context) -> Response:
+    """Revoke the token this request carries (`dev8 logout`)."""
+    context.accounts.revoke(token)
+    return Response(status_code=204)
+
+
+@router.delete("/tokens/{token_id}", status_code=204, responses=ERRORS)
+def revoke_token(
+    token_id: Annotated[str, Path(max_length=64)], user: CurrentUser, context: Context
+) -> Response:
+    context.accounts.revoke(context.accounts.token_of(user, token_id))
+    return Response(status_code=204)

@@ -1,0 +1,243 @@
+"""/api/v1/workspaces: the workspaces, their changes (202 + operations) and history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import TypeAdapter
+
+from dev8.core.errors import Conflict, Dev8Error
+from dev8.core.resources import DEFAULT_PRESET, PRESETS, Resources
+from dev8.core.states import LIVE, DesiredState, ObservedState
+from dev8.imagebuild.layers import workspace_image
+from dev8.server.context import ServerContext
+from dev8.server.deps import (
+    Context,
+    KnownWorkspace,
+    ListingScope,
+    OwnedWorkspace,
+    Scoped,
+    WorkspaceName,
+)
+from dev8.server.schemas import (
+    ErrorBody,
+    OperationPublic,
+    RebuildRequest,
+    VolumePublic,
+    WorkspaceAccepted,
+    WorkspaceCreate,
+    WorkspacePage,
+    WorkspacePublic,
+    WorkspaceUpdate,
+    check_env_keys,
+    decode_cursor,
+    encode_cursor,
+    workspace_fields,
+)
+from dev8.service.requests import Accepted
+from dev8.service.workspaces import AGENT_TOKEN, CreateRequest
+from dev8.store.store import UNSET
+
+router = APIRouter(prefix="/api/v1/workspaces", tags=["workspaces"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)
+}
+_PAGE = TypeAdapter(dict[str, Any])
+
+
+def _accepted(accepted: Accepted, context: ServerContext) -> WorkspaceAccepted:
+    if accepted.operations:
+        context.wake()
+    return WorkspaceAccepted(
+        workspace=WorkspacePublic.of(accepted.workspace, context.settings.idle_timeout_s),
+        operations=[OperationPublic.of(operation) for operation in accepted.operations],
+    )
+
+
+def _resources(body: WorkspaceCreate) -> Resources:
+    base = PRESETS[body.size or DEFAULT_PRESET]
+    return Resources(body.cpus or base.cpus, body.memory_mb or base.memory_mb)
+
+
+@router.get("", response_model=WorkspacePage, responses=ERRORS)
+def list_workspaces(
+    scope: ListingScope,
+    context: Context,
+    state: Annotated[list[ObservedState] | None, Query(description="Observed states.")] = None,
+    desired_state: DesiredState | None = None,
+    name_prefix: Annotated[str | None, Query(max_length=63)] = None,
+    include_removed: bool = False,
+    after: Annotated[str | None, Query(max_length=1024)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    """Workspaces in (owner, name) order, a page at a time, with their recorded state (the
+    reconciler keeps it current; no engine is asked)."""
+    found = context.store.page(
+        owner=scope.owner,
+        states=state or (),
+        desired=desired_state,
+        name_prefix=name_prefix,
+        include_removed=include_removed,
+        after=decode_cursor(after) if after else None,
+        limit=limit,
+    )
+    default_idle = context.settings.idle_timeout_s
+    last = found[-1] if len(found) == limit else None
+    page = {
+        "items": [workspace_fields(workspace, default_idle) for workspace in found],
+        "next": encode_cursor(last.owner, last.name) if last else None,
+    }
+    # The fields of ``WorkspacePublic``, from records: valid by construction, so serialised
+    # directly instead of validated again (the hot path of every dashboard and `dev8 ls`).
+    return Response(_PAGE.dump_json(page), media_type="application/json")
+
+
+@router.post("", status_code=202, response_model=WorkspaceAccepted, responses=ERRORS)
+def create_workspace(body: WorkspaceCreate, scope: Scoped, context: Context) -> WorkspaceAccepted:
+    """Record a new workspace and queue its creation (and start, unless ``start`` is
+    false). A removed workspace of the same name is brought back on its volumes."""
+    check_env_keys(body.env)
+    check_env_keys(body.secrets)
+    fixed = {role: port for role, port in (("ide", body.ide_port), ("ssh", body.ssh_port)) if port}
+    request = CreateRequest(
+        name=body.name,
+        image=body.image or workspace_image(),
+        resources=_resources(body),
+        env=body.env,
+        secrets=body.secrets,
+        code_server_password=body.ide_password,
+        host_ports=fixed,
+        idle_timeout_s=body.idle_timeout_s,
+    )
+    return _accepted(scope.requests.create(request, start=body.start), context)
+
+
+@router.get("/{name}", response_model=WorkspacePublic, responses=ERRORS)
+def get_workspace(workspace: OwnedWorkspace, context: Context) -> WorkspacePublic:
+    return WorkspacePublic.of(workspace, context.settings.idle_timeout_s)
+
+
+@router.patch(
+    "/{name}",
+    response_model=WorkspaceAccepted,
+    responses={**ERRORS, 202: {"model": WorkspaceAccepted}},
+)
+def update_workspace(
+    name: WorkspaceName, body: WorkspaceUpdate, scope: Scoped, context: Context
+) -> Any:
+    """Change resources, idle timeout or IDE password. The idle timeout applies at once
+    (200); new resources or password need a new container, made by a queued ``update``
+    operation (202)."""
+    workspace = scope.service.find(name)
+    resources = None
+    if body.cpus is not None or body.memory_mb is not None:
+        resources = Resources(
+            body.cpus or workspace.resources.cpus, body.memory_mb or workspace.resources.memory_mb
+        )
+    accepted = scope.requests.update(
+        name,
+        resources=resources,
+        idle_timeout_s=body.idle_timeout_s if "idle_timeout_s" in body.model_fields_set else UNSET,
+        ide_password=body.ide_password,
+    )
+    result = _accepted(accepted, context)
+    if accepted.operations:
+        return JSONResponse(result.model_dump(mode="json"), status_code=202)
+    return result
+
+
+@router.delete("/{name}", status_code=202, response_model=WorkspaceAccepted, responses=ERRORS)
+def delete_workspace(
+    name: WorkspaceName, scope: Scoped, context: Context, purge: bool = False
+) -> WorkspaceAccepted:
+    """Remove the container (volumes stay; creating the name again adopts them), or with
+    ``purge`` destroy the volumes and the record too."""
+    return _accepted(scope.requests.remove(name, purge=purge), context)
+
+
+def _action(name: str, action: str, scope: Scoped, context: Context, image: str | None = None):
+    return _accepted(scope.requests.action(name, action, image=image), context)
+
+
+@router.post("/{name}/start", status_code=202, response_model=WorkspaceAccepted, responses=ERRORS)
+def start_workspace(name: WorkspaceName, scope: Scoped, context: Context) -> WorkspaceAccepted:
+    return _action(name, "start", scope, context)
+
+
+@router.post("/{name}/stop", status_code=202, response_model=WorkspaceAccepted, responses=ERRORS)
+def stop_workspace(name: WorkspaceName, scope: Scoped, context: Context) -> WorkspaceAccepted:
+    return _action(name, "stop", scope, context)
+
+
+@router.post("/{name}/restart", status_code=202, response_model=WorkspaceAccepted, responses=ERRORS)
+def restart_workspace(name: WorkspaceName, scope: Scoped, context: Context) -> WorkspaceAccepted:
+    return _action(name, "restart", scope, context)
+
+
+@router.post("/{name}/rebuild", status_code=202, response_model=WorkspaceAccepted, responses=ERRORS)
+def rebuild_workspace(
+    name: WorkspaceName, scope: Scoped, context: Context, body: RebuildRequest | None = None
+) -> WorkspaceAccepted:
+    """A new container from the image (default: the workspace's image reference, resolved
+    again) on the same volumes."""
+    return _action(name, "rebuild", scope, context, image=body.image if body else None)
+
+
+@router.get("/{name}/operations", response_model=list[OperationPublic], responses=ERRORS)
+def workspace_history(
+    name: WorkspaceName, scope: Scoped, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[OperationPublic]:
+    """The workspace's operations, newest first (its build history)."""
+    return [OperationPublic.of(operation) for operation in scope.service.history(name, limit)]
+
+
+@router.get("/{name}/volumes", response_model=list[VolumePublic], responses=ERRORS)
+def workspace_volumes(workspace: KnownWorkspace, context: Context) -> list[VolumePublic]:
+    """The workspace's volumes (a removed workspace keeps them until purged), with their
+    usage as its agent measured it when it runs."""
+    usage: dict[str, dict[str, Any]] = {}
+    if workspace.observed_state in LIVE:
+        try:
+            status = context.agent.status(workspace.agent_url, workspace.secrets[AGENT_TOKEN])
+            usage = status.get("disk") or {}
+        except (Dev8Error, KeyError):
+            usage = {}
+    return [
+        VolumePublic(
+            name=volume.name,
+            role=volume.role,
+            **{
+                key: usage.get(volume.role, {}).get(key)
+                for key in ("used_bytes", "measured_at", "fs_total_bytes", "fs_free_bytes")
+            },
+        )
+        for volume in context.provider.volumes(workspace.id)
+    ]
+
+
+@router.get("/{name}/status", responses=ERRORS)
+def workspace_agent_status(workspace: OwnedWorkspace, context: Context) -> dict[str, Any]:
+    """What the workspace's agent reports now: services, activity, disk, SSH host keys,
+    packages. 409 when it is not running."""
+    if workspace.observed_state not in LIVE:
+        raise Conflict(f"workspace {workspace.name} is {workspace.observed_state.value}")
+    return context.agent.status(workspace.agent_url, workspace.secrets[AGENT_TOKEN])
+
+
+@router.get(
+    "/{name}/logs",
+    response_class=PlainTextResponse,
+    responses={**ERRORS, 200: {"content": {"text/plain": {}}}},
+)
+def workspace_logs(
+    workspace: OwnedWorkspace,
+    context: Context,
+    tail: Annotated[int, Query(ge=1, le=10000)] = 200,
+) -> PlainTextResponse:
+    """The last lines of the workspace's output (agent, sshd, code-server)."""
+    if context.provider.status(workspace.id).state == "missing":
+        raise Conflict(f"workspace {workspace.name} has no container")
+    chunks = context.provider.logs(workspace.id, follow=False, tail=tail)
+    return PlainTextResponse(b"".join(chunks).decode(errors="replace"))

@@ -1,0 +1,71 @@
+"""Encrypting workspace secrets at rest with a key only the server holds.
+
+The ``secrets`` column keeps a JSON object. Sealed, it is ``{"$sealed": "<Fernet token>",
+"$names": [...]}`` (``$`` cannot start an environment variable name, so no secret can collide
+with it): the names stay readable, so that listing workspaces, which shows only names, costs
+no decryption. A plain object is read as it is, which is how databases written before a key
+was set keep working.
+Several keys (comma-separated) allow rotation: the first one seals, all of them open.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from dev8.core.errors import Dev8Error, InvalidInput
+
+SEALED = "$sealed"
+NAMES = "$names"
+
+
+def new_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and SEALED in value
+
+
+def secret_names(stored: dict[str, Any] | None) -> list[str]:
+    """The names of the secrets in a stored value, sealed or not, without opening it."""
+    if is_sealed(stored):
+        return list(stored[NAMES])
+    return sorted(stored or {})
+
+
+class SecretBox:
+    def __init__(self, keys: str) -> None:
+        try:
+            self._fernet = MultiFernet(
+                [Fernet(key.strip().encode()) for key in keys.split(",") if key.strip()]
+            )
+        except (ValueError, TypeError):
+            raise InvalidInput(
+                "the secret key is not a valid key; generate one with `dev8 server keygen`"
+            ) from None
+
+    def seal(self, secrets: dict[str, str]) -> dict[str, Any]:
+        token = self._fernet.encrypt(json.dumps(secrets).encode()).decode()
+        return {SEALED: token, NAMES: sorted(secrets)}
+
+    def open(self, stored: dict[str, Any] | None) -> dict[str, str]:
+        if not is_sealed(stored):
+            return dict(stored or {})
+        try:
+            return json.loads(self._fernet.decrypt(stored[SEALED].encode()))
+        except InvalidToken:
+            raise Dev8Error(
+                "workspace secrets were sealed with another key; set DEV8_SECRET_KEY to the key "
+                "they were sealed with (keys may be listed comma-separated)"
+            ) from None
+
+
+def open_without_key(stored: dict[str, Any] | None) -> dict[str, str]:
+    if is_sealed(stored):
+        raise Dev8Error(
+            "workspace secrets are encrypted; only the server that holds the key can read them"
+        )
+    return dict(stored or {})

@@ -1,0 +1,162 @@
+"""Users and API tokens (server mode). Tokens are stored as hashes only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dev8.core.errors import AlreadyExists, NotFound
+from dev8.core.users import ApiToken, Role, User
+from dev8.store.models import ApiTokenRow, UserRow
+
+
+def _to_user(row: UserRow) -> User:
+    return User(
+        id=row.id,
+        name=row.name,
+        role=Role(row.role),
+        password_hash=row.password_hash,
+        ssh_keys=row.ssh_keys,
+        created_at=row.created_at,
+    )
+
+
+def _to_token(row: ApiTokenRow) -> ApiToken:
+    return ApiToken(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class UserStore:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    # Users ------------------------------------------------------------------------------
+    def add(self, user: User, now: datetime) -> User:
+        row = UserRow(
+            id=user.id,
+            name=user.name,
+            role=user.role.value,
+            password_hash=user.password_hash,
+            ssh_keys=user.ssh_keys,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with self._sessions() as session, session.begin():
+                session.add(row)
+        except IntegrityError:
+            raise AlreadyExists(f"a user named {user.name!r} already exists") from None
+        user.created_at = now
+        return user
+
+    def get(self, user_id: str) -> User:
+        with self._sessions() as session:
+            row = session.get(UserRow, user_id)
+            if row is None:
+                raise NotFound(f"no user with id {user_id}")
+            return _to_user(row)
+
+    def by_name(self, name: str) -> User | None:
+        with self._sessions() as session:
+            row = session.scalars(select(UserRow).where(UserRow.name == name)).first()
+            return _to_user(row) if row else None
+
+    def list(self) -> list[User]:
+        with self._sessions() as session:
+            return [
+                _to_user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))
+            ]
+
+    def count(self, role: Role | None = None) -> int:
+        query = select(func.count()).select_from(UserRow)
+        if role is not None:
+            query = query.where(UserRow.role == role.value)
+        with self._sessions() as session:
+            return session.scalar(query) or 0
+
+    def update(self, user_id: str, now: datetime, **values: str) -> None:
+        with self._sessions() as session, session.begin():
+            done = session.execute(
+                update(UserRow).where(UserRow.id == user_id).values(**values, updated_at=now)
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"no user with id {user_id}")
+
+    def delete(self, user_id: str) -> None:
+        with self._sessions() as session, session.begin():
+            row = session.get(UserRow, user_id)
+            if row is not None:
+                session.delete(row)
+
+    # Tokens -----------------------------------------------------------------------------
+    def add_token(self, token: ApiToken, token_hash: str) -> ApiToken:
+        row = ApiTokenRow(
+            id=token.id,
+            user_id=token.user_id,
+            name=token.name,
+            prefix=token.prefix,
+            token_hash=token_hash,
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+        )
+        with self._sessions() as session, session.begin():
+            session.add(row)
+        return token
+
+    def by_token_hash(self, token_hash: str) -> tuple[ApiToken, User] | None:
+        query = (
+            select(ApiTokenRow, UserRow)
+            .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+            .where(ApiTokenRow.token_hash == token_hash)
+        )
+        with self._sessions() as session:
+            found = session.execute(query).first()
+            return (_to_token(found[0]), _to_user(found[1])) if found else None
+
+    def token(self, token_id: str) -> ApiToken | None:
+        with self._sessions() as session:
+            row = session.get(ApiTokenRow, token_id)
+            return _to_token(row) if row else None
+
+    def tokens(self, user_id: str) -> list[ApiToken]:
+        query = (
+            select(ApiTokenRow)
+            .where(ApiTokenRow.user_id == user_id)
+            .order_by(ApiTokenRow.created_at.desc())
+        )
+        with self._sessions() as session:
+            return [_to_token(row) for row in session.scalars(query)]
+
+    def revoke_token(self, token_id: str, now: datetime) -> None:
+        with self._sessions() as session, session.begin():
+            session.execute(
+                update(ApiTokenRow)
+                .where(ApiTokenRow.id == token_id, ApiTokenRow.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+
+    def revoke_all(self, user_id: str, now: datetime, keep: str | None = None) -> None:
+        query = update(ApiTokenRow).where(
+            ApiTokenRow.user_id == user_id, ApiTokenRow.revoked_at.is_(None)
+        )
+        if keep is not None:
+            query = query.where(ApiTokenRow.id != keep)
+        with self._sessions() as session, session.begin():
+            session.execute(query.values(revoked_at=now))
+
+    def touch_token(self, token_id: str, now: datetime) -> None:
+        with self._sessions() as session, session.begin():
+            session.execute(
+                update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_at=now)
+            )

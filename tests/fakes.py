@@ -1,0 +1,174 @@
+"""A fault-injecting provider for tests of the server's logic where no engine is needed.
+
+It keeps containers and volumes in memory, honours the provider contract's idempotency,
+and can be told to fail (``fail``), to be slow (``delay``) or to lose a container
+(``vanish``). Tests that use it say so: everything else they touch (database, HTTP server,
+reconciler threads) is real.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from dev8.core.errors import Dev8Error, ImageNotFound, NotFound, ProviderError
+from dev8.core.naming import VOLUME_ROLES, volume_name
+from dev8.imagebuild.layers import workspace_image
+from dev8.providers.base import ExecResult, RuntimeStatus, VolumeInfo, WorkspaceSpec
+
+IMAGES = {"dev8/workspace:test": "sha256:" + "a" * 64, "dev8/workspace:next": "sha256:" + "b" * 64}
+
+
+@dataclass
+class FakeContainer:
+    spec: WorkspaceSpec
+    state: str = "created"
+    ports: dict[str, int] = field(default_factory=dict)
+
+
+class FakeProvider:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.containers: dict[str, FakeContainer] = {}
+        self.volumes_by_workspace: dict[str, set[str]] = {}
+        self.images = {**IMAGES, workspace_image(): IMAGES["dev8/workspace:test"]}
+        self.failures: dict[str, Dev8Error] = {}
+        self.delays: dict[str, float] = {}
+        self.calls: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._next_port = 40000
+
+    # Fault injection --------------------------------------------------------------------
+    def fail(self, method: str, error: Dev8Error | None = None) -> None:
+        self.failures[method] = error or ProviderError(f"injected: {method} refused")
+
+    def heal(self) -> None:
+        self.failures.clear()
+
+    def delay(self, method: str, seconds: float) -> None:
+        self.delays[method] = seconds
+
+    def vanish(self, workspace_id: str) -> None:
+        self.containers.pop(workspace_id, None)
+
+    def _call(self, method: str, workspace_id: str = "") -> None:
+        self.calls.append((method, workspace_id))
+        if method in self.delays:
+            time.sleep(self.delays[method])
+        if method in self.failures:
+            raise self.failures[method]
+
+    # Contract ---------------------------------------------------------------------------
+    def ping(self) -> None:
+        self._call("ping")
+
+    def image_id(self, reference: str) -> str:
+        self._call("image_id")
+        if reference not in self.images and reference not in self.images.values():
+            raise ImageNotFound(f"image {reference} is not on this engine")
+        return self.images.get(reference, reference)
+
+    def create(self, spec: WorkspaceSpec) -> RuntimeStatus:
+        self._call("create", spec.workspace_id)
+        with self._lock:
+            self.volumes_by_workspace.setdefault(spec.workspace_id, set()).update(
+                volume_name(spec.workspace_id, role) for role in VOLUME_ROLES
+            )
+            if spec.workspace_id not in self.containers:
+                ports = {role: self._port() for role in ("ide", "ssh", "agent")}
+                self.containers[spec.workspace_id] = FakeContainer(spec, ports=ports)
+        return self.status(spec.workspace_id)
+
+    def _port(self) -> int:
+        self._next_port += 1
+        return self._next_port
+
+    def start(self, workspace_id: str) -> RuntimeStatus:
+        self._call("start", workspace_id)
+        container = self.containers.get(workspace_id)
+        if container is None:
+            raise NotFound(f"workspace {workspace_id} has no container")
+        container.state = "running"
+        return self.status(workspace_id)
+
+    def stop(self, workspace_id: str, timeout: int = 10) -> RuntimeStatus:
+        self._call("stop", workspace_id)
+        if workspace_id in self.containers:
+            self.containers[workspace_id].state = "exited"
+        return self.status(workspace_id)
+
+    def restart(self, workspace_id: str, timeout: int = 10) -> RuntimeStatus:
+        self._call("restart", workspace_id)
+        return self.start(workspace_id)
+
+    def remove(self, workspace_id: str) -> None:
+        self._call("remove", workspace_id)
+        self.containers.pop(workspace_id, None)
+
+    def remove_volumes(self, workspace_id: str) -> list[str]:
+        self._call("remove_volumes", workspace_id)
+        return sorted(self.volumes_by_workspace.pop(workspace_id, set()))
+
+    def status(self, workspace_id: str) -> RuntimeStatus:
+        container = self.containers.get(workspace_id)
+        if container is None:
+            return RuntimeStatus(state="missing")
+        running = container.state == "running"
+        return RuntimeStatus(
+            state=container.state,
+            container_id=f"c-{workspace_id}",
+            image_id=container.spec.image,
+            exit_code=0,
+            started_at="2026-01-01T00:00:00Z",
+            ports=dict(container.ports) if running else {},
+            host_ports=dict(container.ports),
+        )
+
+    def statuses(self) -> dict[str, RuntimeStatus]:
+        return {workspace_id: self.status(workspace_id) for workspace_id in list(self.containers)}
+
+    def exec(
+        self, workspace_id: str, argv: Sequence[str], user: str = "dev8", workdir: str | None = None
+    ) -> ExecResult:
+        self._call("exec", workspace_id)
+        return ExecResult(1, b"the fake provider runs nothing")
+
+    def logs(
+        self, workspace_id: str, follow: bool = False, tail: int | None = None
+    ) -> Iterator[bytes]:
+        return iter([b"fake log line\n"])
+
+    def volumes(self, workspace_id: str | None = None) -> list[VolumeInfo]:
+        found = []
+        for owner, names in self.volumes_by_workspace.items():
+            if workspace_id in (None, owner):
+                for name in sorted(names):
+                    found.append(VolumeInfo(name, name.rsplit("-", 1)[1], owner))
+        return found
+
+    def objects(self) -> tuple[set[str], set[str]]:
+        """Workspace ids that have a container, and that have volumes."""
+        return set(self.containers), {k for k, v in self.volumes_by_workspace.items() if v}
+
+
+class FakeAgent:
+    """Answers for the agents of the fake containers: healthy, with settable activity."""
+
+    def __init__(self) -> None:
+        self.last_activity: dict[str, float | None] = {}
+        self.health_reason: str | None = None
+
+    def health(self, agent_url: str | None) -> str | None:
+        return self.health_reason if agent_url else "the agent port is not published"
+
+    def status(self, agent_url: str | None, token: str) -> dict:
+        if not agent_url:
+            raise ProviderError("the workspace is not running (no agent port)")
+        return {
+            "health": self.health_reason,
+            "activity": {"last_activity_at": self.last_activity.get(agent_url)},
+            "ssh_host_keys": [],
+        }

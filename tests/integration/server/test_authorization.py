@@ -1,0 +1,162 @@
+"""The authorization matrix: for every endpoint of the API, what an anonymous caller, the
+member who owns the resource, another member and an admin get. Another member is told the
+resource does not exist (404), never that it is forbidden.
+
+Every endpoint the application serves must be in the table: a new endpoint without a row
+fails the test. Each case starts from fresh resources, so that one caller's change cannot
+decide another's answer. Runs against the real app under uvicorn; the provider and agents
+are the fakes of ``tests.fakes`` (no engine needed).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from starlette.routing import Route
+
+from dev8.core.users import Role
+
+ROLES = ("anonymous", "owner", "other", "admin")
+OK, ACCEPTED, CREATED, GONE = 200, 202, 201, 204
+# (method, path): expected status for anonymous, owner, other member, admin.
+WORKSPACE_READ = (401, OK, 404, OK)
+WORKSPACE_CHANGE = (401, ACCEPTED, 404, ACCEPTED)
+MATRIX: dict[tuple[str, str], tuple[int, int, int, int]] = {
+    ("GET", "/healthz"): (OK, OK, OK, OK),
+    ("GET", "/metrics"): (OK, OK, OK, OK),
+    ("GET", "/api/v1/openapi.json"): (OK, OK, OK, OK),
+    ("GET", "/api/v1/docs"): (OK, OK, OK, OK),
+    ("GET", "/api/v1/docs/oauth2-redirect"): (OK, OK, OK, OK),
+    ("POST", "/api/v1/auth/login"): (CREATED, CREATED, CREATED, CREATED),
+    ("GET", "/api/v1/users/me"): (401, OK, OK, OK),
+    ("GET", "/api/v1/users"): (401, 403, 403, OK),
+    ("POST", "/api/v1/users"): (401, 403, 403, CREATED),
+    ("GET", "/api/v1/users/{user_name}"): (401, OK, 404, OK),
+    ("PATCH", "/api/v1/users/{user_name}"): (401, OK, 404, OK),
+    ("DELETE", "/api/v1/users/{user_name}"): (401, 403, 404, 409),  # 409: owns a workspace
+    ("GET", "/api/v1/tokens"): (401, OK, OK, OK),
+    ("POST", "/api/v1/tokens"): (401, CREATED, CREATED, CREATED),
+    ("DELETE", "/api/v1/tokens/current"): (401, GONE, GONE, GONE),
+    ("DELETE", "/api/v1/tokens/{token_id}"): (401, GONE, 404, GONE),
+    ("GET", "/api/v1/audit"): (401, 403, 403, OK),
+    ("GET", "/api/v1/workspaces"): WORKSPACE_READ,
+    ("POST", "/api/v1/workspaces"): WORKSPACE_CHANGE,
+    ("GET", "/api/v1/workspaces/{name}"): WORKSPACE_READ,
+    ("PATCH", "/api/v1/workspaces/{name}"): WORKSPACE_READ,  # idle timeout only: 200
+    ("DELETE", "/api/v1/workspaces/{name}"): WORKSPACE_CHANGE,
+    ("POST", "/api/v1/workspaces/{name}/start"): WORKSPACE_CHANGE,
+    ("POST", "/api/v1/workspaces/{name}/stop"): WORKSPACE_CHANGE,
+    ("POST", "/api/v1/workspaces/{name}/restart"): WORKSPACE_CHANGE,
+    ("POST", "/api/v1/workspaces/{name}/rebuild"): WORKSPACE_CHANGE,
+    ("GET", "/api/v1/workspaces/{name}/operations"): WORKSPACE_READ,
+    ("GET", "/api/v1/workspaces/{name}/volumes"): WORKSPACE_READ,
+    ("GET", "/api/v1/workspaces/{name}/status"): WORKSPACE_READ,
+    ("GET", "/api/v1/workspaces/{name}/logs"): WORKSPACE_READ,
+    ("GET", "/api/v1/operations/{operation_id}"): WORKSPACE_READ,
+    ("GET", "/api/v1/operations/{operation_id}/events"): WORKSPACE_READ,
+}
+BODIES = {
+    ("POST", "/api/v1/users"): lambda case: {"name": f"new-{case.n}", "password": "x" * 12},
+    ("PATCH", "/api/v1/users/{user_name}"): lambda case: {"ssh_keys": ""},
+    ("POST", "/api/v1/tokens"): lambda case: {"name": "matrix"},
+    ("POST", "/api/v1/workspaces"): lambda case: {"name": f"new-{case.n}", "image": IMAGE},
+    ("PATCH", "/api/v1/workspaces/{name}"): lambda case: {"idle_timeout_s": 60},
+}
+IMAGE = "dev8/workspace:test"
+counter = itertools.count()
+
+
+def served_endpoints(app) -> set[tuple[str, str]]:
+    """Every (method, path) served: the API's from its OpenAPI schema, plus the plain
+    routes (the schema and its docs page)."""
+    found = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    }
+    for route in app.routes:
+        if isinstance(route, Route):
+            found |= {(method, route.path) for method in route.methods or () if method != "HEAD"}
+    return found
+
+
+@dataclass
+class Case:
+    """Fresh resources for one request: a member who owns a running workspace (with an
+    operation in its history) and a token, plus another member and an admin."""
+
+    n: int
+    owner: str
+    workspace: str
+    operation_id: str
+    token_id: str
+    tokens: dict[str, str | None]
+
+    def login_body(self) -> dict:
+        return {"username": self.owner, "password": f"{self.owner}-password"}
+
+
+def make_case(api, bob, admin_user) -> Case:
+    accounts = api.context.accounts
+    n = next(counter)
+    owner = accounts.create_user(f"owner-{n}", f"owner-{n}-password", Role.MEMBER)
+    owner_token = accounts.issue_token(owner, "matrix", 1)
+    tokens = {
+        "anonymous": None,
+        "owner": owner_token[1],
+        "other": accounts.issue_token(bob, "matrix", 1)[1],
+        "admin": accounts.issue_token(admin_user, "matrix", 1)[1],
+    }
+    with httpx.Client(base_url=api.url, headers=auth(tokens["owner"])) as client:
+        accepted = client.post("/api/v1/workspaces", json={"name": "w", "image": IMAGE}).json()
+        api.settle(client, accepted)
+    return Case(n, owner.name, "w", accepted["operations"][0]["id"], owner_token[0].id, tokens)
+
+
+def auth(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def request_for(case: Case, method: str, path: str) -> tuple[str, dict, dict | None]:
+    concrete = path.format(
+        name=case.workspace,
+        user_name=case.owner,
+        token_id=case.token_id,
+        operation_id=case.operation_id,
+    )
+    params = {"owner": case.owner} if path.startswith("/api/v1/workspaces") else {}
+    body = BODIES.get((method, path), lambda _case: None)(case)
+    if path == "/api/v1/auth/login":
+        body = case.login_body()
+    return concrete, params, body
+
+
+@pytest.fixture(scope="module")
+def api(module_api):
+    module_api.context.accounts.create_user("bob", "bob-password-1", Role.MEMBER)
+    return module_api
+
+
+def test_every_endpoint_is_in_the_matrix(api):
+    assert served_endpoints(api.live.app) == set(MATRIX)
+
+
+@pytest.mark.parametrize("endpoint", sorted(MATRIX), ids=lambda e: f"{e[0]} {e[1]}")
+def test_authorization(api, endpoint):
+    method, path = endpoint
+    bob = api.context.accounts.user("bob")
+    admin_user = api.context.accounts.user("admin")
+    answers = []
+    for role in ROLES:
+        case = make_case(api, bob, admin_user)
+        concrete, params, body = request_for(case, method, path)
+        with httpx.Client(base_url=api.url, headers=auth(case.tokens[role])) as client:
+            answer = client.request(method, concrete, params=params, json=body)
+        answers.append(answer.status_code)
+        if answer.status_code >= 400:
+            error = answer.json()
+            assert set(error) == {"error", "message"}, answer.text
+    assert tuple(answers) == MATRIX[endpoint], dict(zip(ROLES, answers, strict=True))

@@ -1,0 +1,79 @@
+"""End to end against the real engine and image, through a real `dev8 server` process: log
+in, create and start a workspace through the API, SSH in with the OpenSSH client, and watch
+the server stop it once it has been idle for its (short) timeout, an open SSH session
+postponing the stop."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from dev8.imagebuild.layers import workspace_image
+from tests.integration.conftest import OWNER, remove_owned
+from tests.integration.helpers import SSH_OPTIONS, ssh
+from tests.integration.server.process import ServerProcess
+
+IDLE_TIMEOUT_S = 12
+
+
+@pytest.fixture
+def server(tmp_path, client, workspace_image):
+    process = ServerProcess(tmp_path).start()
+    yield process
+    process.stop()
+
+
+def wait_state(workspace, states, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if workspace.reload().state in states:
+            return workspace
+        time.sleep(0.5)
+    raise AssertionError(f"{workspace.name} is {workspace.state}, not {states}, after {timeout} s")
+
+
+def test_idle_workspace_is_stopped_by_the_server_and_ssh_postpones_it(server, client, ssh_key):
+    owner = f"{OWNER}-e2e"
+    try:
+        run(server, client, ssh_key, owner)
+    finally:
+        server.stop()  # first: a running server would bring back what it should run
+        remove_owned(client, owner)
+
+
+def run(server, docker, ssh_key, owner):
+    me = server.user(owner, ssh_key.with_suffix(".pub").read_text())
+    change = me.workspaces.create("idler", image=workspace_image(), idle_timeout_s=IDLE_TIMEOUT_S)
+    workspace = change.wait()
+    assert workspace.state == "running" and workspace.owner == owner
+    port = workspace.attrs["ports"]["ssh"]
+    assert ssh(port, ssh_key, "id -un").stdout.strip() == b"dev8"
+
+    # An SSH session held open for well over the idle timeout keeps the workspace running.
+    session = subprocess.Popen(
+        ["ssh", *SSH_OPTIONS, "-i", str(ssh_key), "-p", str(port), "dev8@127.0.0.1", "sleep 25"]
+    )
+    held_until = time.monotonic() + 25
+    while session.poll() is None:
+        assert workspace.reload().state == "running", "stopped while an SSH session was open"
+        time.sleep(1)
+    assert session.returncode == 0
+    ended = time.monotonic()
+    assert ended >= held_until - 1
+
+    wait_state(workspace, {"stopped"}, timeout=IDLE_TIMEOUT_S + 60)
+    stopped_after = time.monotonic() - ended
+    assert stopped_after >= IDLE_TIMEOUT_S - 2, "stopped before its idle timeout had passed"
+    last = workspace.history()[0].attrs
+    assert (last["action"], last["actor"], last["result"]) == ("stop", "idle-timeout", "succeeded")
+    assert last["message"].startswith(f"stopped after {IDLE_TIMEOUT_S} s without activity")
+    container = docker.containers.get(f"dev8-{workspace.id}")
+    assert container.status == "exited"
+
+    # The server is not fighting the user: a start is a start, and lasts.
+    started = workspace.start().wait()
+    assert started.state == "running"
+    assert ssh(started.attrs["ports"]["ssh"], ssh_key, "echo back").stdout.strip() == b"back"
+    workspace.remove(purge=True).wait()
