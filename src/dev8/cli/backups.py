@@ -17,6 +17,7 @@ from dev8.core.errors import InvalidInput
 from dev8.core.quotas import format_bytes
 
 if TYPE_CHECKING:
+    from dev8.cli.remote_backups import RemoteBackups
     from dev8.service.backups import BackupService
 
 NAME = typer.Argument(..., help="Workspace name.")
@@ -28,6 +29,17 @@ def backups() -> BackupService:
     from dev8.service.backups import BackupService
 
     return BackupService(service())
+
+
+def remote_backups() -> RemoteBackups | None:
+    """In server mode, the server's backups; None in local mode."""
+    from dev8.cli.context import in_server_mode, service
+
+    if not in_server_mode():
+        return None
+    from dev8.cli.remote_backups import RemoteBackups
+
+    return RemoteBackups(service())
 
 
 def backup(
@@ -58,10 +70,16 @@ def backup(
 
     Each volume streams through a short-lived helper container that mounts it read-only.
     A backup of a running workspace is crash-consistent; `--stop` makes it consistent.
+    In server mode the server makes the backup and keeps it (`dev8 backups NAME`); its
+    archives are downloaded here too.
     """
     started = time.monotonic()
+    remote, kept_as = remote_backups(), None
     with transfer() as progress:
-        results = backups().backup(name, volume, output, archive_format, stop, progress)
+        if remote is not None:
+            kept_as, results = remote.backup(name, volume, output, archive_format, stop, progress)
+        else:
+            results = backups().backup(name, volume, output, archive_format, stop, progress)
     if as_json:
         print_json(
             [
@@ -90,6 +108,8 @@ def backup(
         f"[green]✓[/] Backed up {name} ({len(results)} volume(s)) "
         f"[dim]({time.monotonic() - started:.1f} s)[/]"
     )
+    if kept_as:
+        console.print(f"  The server keeps it as {kept_as}: `dev8 restore {name} --from {kept_as}`")
 
 
 def restore(
@@ -97,7 +117,10 @@ def restore(
         ..., help="Workspace to restore (created if it does not exist, or the model for --as)."
     ),
     sources: list[Path] = typer.Option(
-        ..., "--from", help="Archive to restore (repeat for several volumes)."
+        ...,
+        "--from",
+        help="Archive to restore (repeat for several volumes); in server mode, the id of a "
+        "backup the server keeps.",
     ),
     volume: str | None = typer.Option(
         None,
@@ -129,6 +152,17 @@ def restore(
             )
         typer.confirm(f"Replace the data of {name} with the archive's?", abort=True)
     started = time.monotonic()
+    remote = remote_backups()
+    if remote is not None:
+        if as_name:
+            raise InvalidInput("--as works in local mode only")
+        with transfer() as progress:
+            roles = remote.restore(name, sources, volume, progress)
+        console.print(
+            f"[green]✓[/] Restored {', '.join(roles)} from backup {sources[0]} into {name} "
+            f"[dim]({time.monotonic() - started:.1f} s)[/]"
+        )
+        return
     with transfer() as progress:
         result = backups().restore(name, sources, volume, as_name, progress)
     what = ", ".join(f"{role} ({result.entries[role]} entries)" for role in result.roles)
@@ -186,7 +220,46 @@ def verify(
     )
 
 
+def backups_command(
+    name: str = NAME,
+    remove: list[str] = typer.Option([], "--rm", help="Delete this kept backup (repeatable)."),
+    as_json: bool = JSON,
+) -> None:
+    """Server mode: the backups the server keeps of a workspace (made by `dev8 backup`), to
+    restore with `dev8 restore NAME --from ID`; --rm ID deletes one."""
+    remote = remote_backups()
+    if remote is None:
+        raise InvalidInput(
+            "`dev8 backups` lists what a dev8 server keeps; in local mode the archives are "
+            "the files `dev8 backup` wrote"
+        )
+    for backup_id in remove:
+        remote.delete(name, backup_id)
+        console.print(f"[green]✓[/] Deleted backup {backup_id} of {name}")
+    if remove:
+        return
+    kept = remote.list(name)
+    if as_json:
+        print_json(kept)
+        return
+    if not kept:
+        console.print(f"The server keeps no backups of {name} yet: `dev8 backup {name}`.")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("ID", "CREATED", "VOLUMES", "SIZE"):
+        table.add_column(column)
+    for backup in kept:
+        table.add_row(
+            backup["id"],
+            backup["created_at"][:19].replace("T", " "),
+            ", ".join(str(a["volume"]) for a in backup["archives"]),
+            format_bytes(sum(a["size_bytes"] for a in backup["archives"])),
+        )
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(backup)
+    app.command("backups")(backups_command)
     app.command()(restore)
     app.command()(verify)

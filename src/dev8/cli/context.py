@@ -41,3 +41,12 @@ def in_server_mode() -> bool:
     from dev8.cli.remote import saved_login
 
     return saved_login() is not None
+
+
+def local_service(command: str, instead: str):
+    """The local service; in server mode, one line saying what to do instead."""
+    from dev8.core.errors import InvalidInput
+
+    if in_server_mode():
+        raise InvalidInput(f"`dev8 {command}` works in local mode only; in server mode {instead}")
+    return service()

@@ -28,10 +28,11 @@ def doctor(
     named volumes (not bind mounts), /home/dev8 and /workspace belong to UID 1000, volumes
     against their quotas (and what uses the space), leftovers of a restore, published ports
     answering. Exits 1 when a check fails."""
-    from dev8.cli.context import service
+    from dev8.cli.context import local_service
     from dev8.service.doctor import FAIL, Doctor
 
-    checks = Doctor(service()).run(name, fix)
+    svc = local_service("doctor", "`dev8 logout` first: it checks this machine's workspaces")
+    checks = Doctor(svc).run(name, fix)
     if as_json:
         print_json([asdict(check) for check in checks])
     else:

@@ -16,6 +16,7 @@ from dev8.core.errors import InvalidInput
 from dev8.core.quotas import format_bytes
 
 if TYPE_CHECKING:
+    from dev8.cli.remote_backups import RemoteBackups
     from dev8.service.snapshots import SnapshotService
 
 NAME = typer.Argument(..., help="Workspace name.")
@@ -29,11 +30,21 @@ app = typer.Typer(
 )
 
 
-def snapshots() -> SnapshotService:
-    from dev8.cli.context import service
+def snapshots(command: str | None = None) -> SnapshotService:
+    """The local snapshot service; ``command`` names one that has no server mode."""
+    from dev8.cli.context import local_service, service
     from dev8.service.snapshots import SnapshotService
 
-    return SnapshotService(service())
+    if command is None:
+        return SnapshotService(service())
+    instead = "the server's administrator manages its snapshot repository"
+    return SnapshotService(local_service(f"snapshot {command}", instead))
+
+
+def remote_snapshots() -> RemoteBackups | None:
+    from dev8.cli.backups import remote_backups
+
+    return remote_backups()
 
 
 @app.command()
@@ -46,8 +57,14 @@ def create(
     """Snapshot all three volumes. Only what changed since the last snapshot is read and
     stored; with --keep-..., older snapshots the policy does not keep are removed."""
     started = time.monotonic()
+    remote = remote_snapshots()
     with transfer() as progress:
-        result = snapshots().create(name, keep_last, keep_daily, keep_weekly, progress)
+        if remote is not None:
+            retention = {"keep_last": keep_last, "keep_daily": keep_daily}
+            retention["keep_weekly"] = keep_weekly
+            result = remote.snapshot(name, retention, progress)
+        else:
+            result = snapshots().create(name, keep_last, keep_daily, keep_weekly, progress)
     console.print(
         f"[green]✓[/] Snapshot {result.snapshot_id} of {name}: {result.files_new} new, "
         f"{result.files_changed} changed, {result.files_unmodified} unchanged files; "
@@ -61,7 +78,8 @@ def create(
 @app.command("ls")
 def ls(name: str = NAME, as_json: bool = JSON) -> None:
     """A workspace's snapshots, oldest first."""
-    found = snapshots().list(name)
+    remote = remote_snapshots()
+    found = remote.snapshots(name) if remote is not None else snapshots().list(name)
     if as_json:
         print_json([{**asdict(s), "volumes": s.roles} for s in found])
         return
@@ -94,10 +112,17 @@ def restore(
             )
         typer.confirm(f"Replace the data of {name} with snapshot {snapshot}?", abort=True)
     started = time.monotonic()
+    remote = remote_snapshots()
+    if remote is not None and as_name:
+        raise InvalidInput("--as works in local mode only")
     with transfer() as progress:
-        workspace, roles = snapshots().restore(name, snapshot, volume, as_name, progress)
+        if remote is not None:
+            target, roles = name, remote.restore_snapshot(name, snapshot, volume, progress)
+        else:
+            workspace, roles = snapshots().restore(name, snapshot, volume, as_name, progress)
+            target = workspace.name
     console.print(
-        f"[green]✓[/] Restored {', '.join(roles)} of snapshot {snapshot} into {workspace.name} "
+        f"[green]✓[/] Restored {', '.join(roles)} of snapshot {snapshot} into {target} "
         f"[dim]({time.monotonic() - started:.1f} s)[/]"
     )
     if as_name:
@@ -114,7 +139,7 @@ def rm(
 ) -> None:
     """Remove snapshots by id, or every one a retention policy does not keep; the space
     they alone used is freed (restic prune)."""
-    removed = snapshots().remove(name, snapshot or [], keep_last, keep_daily, keep_weekly)
+    removed = snapshots("rm").remove(name, snapshot or [], keep_last, keep_daily, keep_weekly)
     console.print(
         f"[green]✓[/] Removed {len(removed)} snapshot(s)"
         + (f": {', '.join(removed)}" if removed else "")
@@ -128,7 +153,7 @@ def check(
     ),
 ) -> None:
     """Verify the repository's structure and checksums (restic check)."""
-    console.print(f"[green]✓[/] {snapshots().check(read_data)}")
+    console.print(f"[green]✓[/] {snapshots('check').check(read_data)}")
 
 
 @app.command()
@@ -141,7 +166,7 @@ def repo(
     ),
 ) -> None:
     """Show or set where snapshots are stored (DEV8_SNAPSHOT_REPOSITORY overrides it)."""
-    svc = snapshots()
+    svc = snapshots("repo")
     repository = svc.set_repository(url) if url else svc.repository
     console.print(f"{'Snapshots now go to' if url else 'Snapshots go to'} {repository.url}")
 

@@ -26,11 +26,12 @@ app = typer.Typer(help="dev8's volumes: list and inspect them.", no_args_is_help
 LEVEL_STYLE = {"ok": "", "warning": "yellow", "critical": "red", "over": "bold red"}
 
 
-def volumes() -> VolumeService:
-    from dev8.cli.context import service
+def volumes(command: str) -> VolumeService:
+    from dev8.cli.context import local_service
     from dev8.service.volumes import VolumeService
 
-    return VolumeService(service())
+    instead = "`dev8 status NAME` shows how full the volumes are"
+    return VolumeService(local_service(command, instead))
 
 
 def _row_dict(row: VolumeRow) -> dict:
@@ -78,7 +79,7 @@ def ls(
     as_json: bool = JSON,
 ) -> None:
     """Every dev8 volume with its workspace, role, size and quota use."""
-    rows = volumes().list(orphans=orphans)
+    rows = volumes("volume ls").list(orphans=orphans)
     if as_json:
         print_json([_row_dict(row) for row in rows])
     elif not rows:
@@ -93,7 +94,7 @@ def inspect(
     as_json: bool = JSON,
 ) -> None:
     """A volume's details: workspace, role, size, quota, driver, mount point and labels."""
-    rows = volumes().inspect(name)
+    rows = volumes("volume inspect").inspect(name)
     if as_json:
         print_json([_row_dict(row) for row in rows])
         return
@@ -121,7 +122,7 @@ def du(
     as_json: bool = JSON,
 ) -> None:
     """What uses the space: bytes per volume and the largest directories, measured now."""
-    svc = volumes()
+    svc = volumes("du")
     usages = svc.du(name, depth=depth, top=top)
     limits = effective_quotas(svc.workspaces.find(name).quotas)
     if as_json:
@@ -150,7 +151,7 @@ def quota(
     """
     from dev8.cli.workspaces import _progress
 
-    svc = volumes()
+    svc = volumes("quota")
     limits = {
         role: parse_quota(value)
         for role, value in (("home", home), ("workspace", workspace))
@@ -182,7 +183,7 @@ def quota(
 def clean(name: str = NAME, as_json: bool = JSON) -> None:
     """Empty the package-manager caches the seed lists (npm, pip, cargo, apt) and report
     the bytes reclaimed. The apt package pool that restores packages after a rebuild stays."""
-    cleaned = volumes().clean(name)
+    cleaned = volumes("clean").clean(name)
     if as_json:
         print_json([{**asdict(c), "reclaimed": c.reclaimed} for c in cleaned])
         return

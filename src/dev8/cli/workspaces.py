@@ -15,6 +15,7 @@ import typer
 from rich.status import Status
 from rich.table import Table
 
+from dev8.cli.context import local_service
 from dev8.cli.output import console, err_console, print_json
 from dev8.cli.render import (
     disk_dict,
@@ -464,7 +465,7 @@ def packages(
 ) -> None:
     """System packages you installed with apt that come back after `dev8 rebuild`, and how
     the last restore went. `--forget PKG` drops one from the record."""
-    data = _local_only("packages", "`dev8 status NAME` shows the package record").packages(
+    data = local_service("packages", "`dev8 status NAME` shows the package record").packages(
         name, forget or None
     )
     if as_json:
@@ -532,7 +533,7 @@ def exec_(
 ) -> None:
     """Run a command in the workspace as dev8 (in /workspace), e.g. `dev8 exec NAME -- ls -la`.
     The exit code is the command's. Local mode only (in server mode: `dev8 ssh NAME -- CMD`)."""
-    svc = _local_only("exec", "use `dev8 ssh NAME -- CMD`")
+    svc = local_service("exec", "use `dev8 ssh NAME -- CMD`")
     workspace = svc.get(name)
     _require_running(workspace)
     user = "root" if root else "dev8"
@@ -559,16 +560,6 @@ def exec_(
     result = svc.provider.exec(workspace.id, command, user=user, workdir="/workspace")
     sys.stdout.buffer.write(result.output)
     raise typer.Exit(result.exit_code)
-
-
-def _local_only(command: str, instead: str):
-    """The local service; in server mode, one line saying what to do instead."""
-    from dev8.service.workspaces import WorkspaceService
-
-    svc = service()
-    if not isinstance(svc, WorkspaceService):
-        raise InvalidInput(f"`dev8 {command}` works in local mode only; in server mode {instead}")
-    return svc
 
 
 def _require_running(workspace: Workspace) -> None:

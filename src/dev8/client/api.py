@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from dev8.core.errors import ERRORS_BY_CODE, Dev8Error, ServerUnavailable
+from dev8.core.errors import ERRORS_BY_CODE, AlreadyExists, Dev8Error, ServerUnavailable
 
 
 class Client:
@@ -64,6 +66,29 @@ class Client:
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
         return response.json() if response.content else None
+
+    def download(self, path: str, destination: Path, **kwargs: Any) -> Path:
+        """Stream ``path`` into ``destination`` through a temporary file beside it, so that
+        an interrupted download leaves nothing that looks complete."""
+        if destination.exists():
+            raise AlreadyExists(f"{destination} exists; choose another name or directory")
+        partial = destination.with_name(f".{destination.name}.partial")
+        try:
+            with self._http.stream("GET", path, **kwargs) as response:
+                if not response.is_success:
+                    response.read()
+                    raise error_from(response)
+                with partial.open("wb") as handle:
+                    for chunk in response.iter_bytes(1 << 20):
+                        handle.write(chunk)
+            os.link(partial, destination)  # fails rather than overwrite
+        except httpx.TransportError as exc:
+            raise ServerUnavailable(f"downloading from {self.base_url} failed: {exc}") from exc
+        except FileExistsError:
+            raise AlreadyExists(f"{destination} appeared meanwhile; nothing overwritten") from None
+        finally:
+            partial.unlink(missing_ok=True)
+        return destination
 
     def health(self) -> dict[str, Any]:
         return self.json("GET", "/healthz")

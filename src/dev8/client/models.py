@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dev8.core import workspace as core
@@ -201,6 +202,38 @@ class Workspace(Model):
     def logs(self, tail: int = 200) -> str:
         params = {**self._owner, "tail": tail}
         return self.client.request("GET", self._path + "/logs", params=params).text
+
+    # Backups and snapshots, made and kept by the server --------------------------------
+    def backup(self, volume: str = "all", format: str = "tar.zst", stop: bool = False) -> Change:
+        """Queue a backup; once done, its operation's ``outcome`` names it (``backup_id``)."""
+        body = {"volume": volume, "format": format, "stop": stop}
+        return self._change("POST", "/backups", json=body)
+
+    def backups(self) -> list[dict[str, Any]]:
+        return self.client.json("GET", self._path + "/backups", params=self._owner)
+
+    def download_archive(self, backup_id: str, file: str, destination: Path) -> Path:
+        """Save one archive of a kept backup as ``destination`` (never over an existing
+        file)."""
+        path = f"{self._path}/backups/{backup_id}/{file}"
+        return self.client.download(path, destination, params=self._owner)
+
+    def delete_backup(self, backup_id: str) -> None:
+        self.client.request("DELETE", f"{self._path}/backups/{backup_id}", params=self._owner)
+
+    def restore_backup(self, backup_id: str, volume: str = "all") -> Change:
+        return self._change("POST", f"/backups/{backup_id}/restore", json={"volume": volume})
+
+    def snapshot(self, **retention: int | None) -> Change:
+        """Queue a snapshot; ``keep_last``, ``keep_daily``, ``keep_weekly`` prune after."""
+        body = {key: value for key, value in retention.items() if value is not None}
+        return self._change("POST", "/snapshots", json=body)
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        return self.client.json("GET", self._path + "/snapshots", params=self._owner)
+
+    def restore_snapshot(self, snapshot_id: str, volume: str = "all") -> Change:
+        return self._change("POST", f"/snapshots/{snapshot_id}/restore", json={"volume": volume})
 
     def to_workspace(self) -> core.Workspace:
         """As a ``dev8.core`` record (secret values are never sent: names only)."""

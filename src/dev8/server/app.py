@@ -13,7 +13,7 @@ from dev8.server import errors
 from dev8.server.context import ServerContext
 from dev8.server.reconciler import Reconciler
 from dev8.server.recorder import RequestRecorder
-from dev8.server.routes import accounts, operations, system, workspaces
+from dev8.server.routes import accounts, backups, operations, system, workspaces
 from dev8.server.settings import Settings
 from dev8.service.agent_client import AgentClient
 
@@ -62,7 +62,7 @@ def create_app(
     )
     app.state.context = context
     errors.install(app)
-    for module in (system, accounts, workspaces, operations):
+    for module in (system, accounts, workspaces, backups, operations):
         app.include_router(module.router)
     app.add_middleware(RequestRecorder, context=lambda: context)
     return app

@@ -17,6 +17,7 @@ from dev8.server.metrics import Metrics
 from dev8.server.settings import Settings
 from dev8.service.accounts import Accounts
 from dev8.service.agent_client import AgentClient
+from dev8.service.kept_backups import KeptBackups
 from dev8.service.workspaces import WorkspaceService
 from dev8.store.store import Store
 
@@ -29,6 +30,7 @@ class ServerContext:
     accounts: Accounts
     metrics: Metrics
     agent: AgentClient = field(default_factory=AgentClient)
+    backups: KeptBackups | None = None  # in the server's directory unless given
     # Set by the running reconciler: a queued operation starts now, not at the next tick.
     wake: Callable[[], None] = field(default=lambda: None)
 
@@ -86,7 +88,15 @@ class ServerContext:
             actor=actor,
             authorized_keys=lambda: self._ssh_keys(owner),
             agent=self.agent,
+            handlers=self.kept_backups.handlers(),
         )
+
+    @property
+    def kept_backups(self) -> KeptBackups:
+        if self.backups is None:
+            directory = self.settings.directory()
+            self.backups = KeptBackups(directory / "backups", snapshot_home=directory)
+        return self.backups
 
     def service_for(self, operation: Operation) -> WorkspaceService:
         return self.service(operation.owner, operation.actor)

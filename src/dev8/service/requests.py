@@ -117,6 +117,13 @@ class WorkspaceRequests:
             operations.append(operation)
         return Accepted(self.store.get(workspace.id), operations)
 
+    def job(self, workspace: Workspace, action: str, params: dict) -> Accepted:
+        """Queue work on the workspace's volumes (backup, restore, snapshot...), whose
+        parameters the caller checked; the desired state stays what it is."""
+        operation = new_operation(workspace, action, self.service.actor, params=params)
+        self.store.queue(workspace, [operation])
+        return Accepted(workspace, [operation])
+
     def _refuse_if_busy(self, workspace: Workspace) -> None:
         pending = self.store.next_operation(workspace.id)
         if pending is not None:

@@ -15,7 +15,7 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -66,6 +66,10 @@ class CreateRequest:
     idle_timeout_s: int | None = None  # None: the server's default; 0: never stop when idle
 
 
+# A queued action's work: (service, workspace, the operation's params, progress) -> outcome.
+ActionHandler = Callable[["WorkspaceService", Workspace, dict, Progress], dict | None]
+
+
 @dataclass
 class Observation:
     workspace: Workspace
@@ -86,6 +90,7 @@ class WorkspaceService:
         authorized_keys: Callable[[], str] = lambda: "",
         agent: AgentClient | None = None,
         actor: str | None = None,
+        handlers: Mapping[str, ActionHandler] | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
@@ -93,6 +98,9 @@ class WorkspaceService:
         self.actor = actor or owner
         self.authorized_keys = authorized_keys
         self.agent = agent or AgentClient()
+        # Queued actions beyond the lifecycle ones (the server's backups and snapshots).
+        self.handlers = dict(handlers or {})
+        self._running: Operation | None = None  # the queued operation ``run`` is carrying out
 
     # Queries ---------------------------------------------------------------------------
     def find(self, name: str) -> Workspace:
@@ -216,12 +224,16 @@ class WorkspaceService:
         holds the lock). Every action is idempotent, so one interrupted by a crash is simply
         run again, up to ``max_attempts`` times. Returns the workspace, or None once purged."""
         workspace = self.store.get(operation.workspace_id or "")
-        with self.recorded(operation, progress) as report:
-            if operation.action == "create":
-                with self._undo_failed_create(workspace, operation):
+        self._running = operation
+        try:
+            with self.recorded(operation, progress) as report:
+                if operation.action == "create":
+                    with self._undo_failed_create(workspace, operation):
+                        self._run_body(workspace, operation, report, max_attempts)
+                else:
                     self._run_body(workspace, operation, report, max_attempts)
-            else:
-                self._run_body(workspace, operation, report, max_attempts)
+        finally:
+            self._running = None
         if operation.action == "purge":
             self.store.fail_pending(workspace.id, "not run: the workspace was purged")
             self.store.delete(workspace.id)
@@ -254,6 +266,8 @@ class WorkspaceService:
         elif action in ("remove", "purge"):
             destroyed = self._do_remove(workspace, action == "purge", progress)
             operation.outcome = {"destroyed_volumes": destroyed}
+        elif action in self.handlers:
+            operation.outcome = self.handlers[action](self, workspace, params, progress) or {}
         else:
             raise InvalidInput(f"unknown operation {action!r}")
         if action in ("start", "restart", "rebuild", "update"):
@@ -679,7 +693,11 @@ class WorkspaceService:
 
     # For the services that act on a workspace's volumes (backups, volumes, doctor) -------
     def operation(self, workspace: Workspace, action: str) -> contextlib.AbstractContextManager:
-        """Lock ``workspace`` and record ``action`` in its history while the block runs."""
+        """Lock ``workspace`` and record ``action`` in its history while the block runs;
+        within the queued operation ``run`` carries out for it, that one already is."""
+        running = self._running
+        if running is not None and running.workspace_id == workspace.id:
+            return contextlib.nullcontext()
         return self._operation(workspace, action)
 
     def stop_for(self, workspace: Workspace, why: str, progress: Progress = _quiet) -> bool:

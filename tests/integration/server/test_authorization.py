@@ -18,6 +18,7 @@ import pytest
 from starlette.routing import Route
 
 from dev8.core.users import Role
+from tests.archives import member, write_archive
 
 ROLES = ("anonymous", "owner", "other", "admin")
 OK, ACCEPTED, CREATED, GONE = 200, 202, 201, 204
@@ -55,6 +56,14 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/api/v1/workspaces/{name}/volumes"): WORKSPACE_READ,
     ("GET", "/api/v1/workspaces/{name}/status"): WORKSPACE_READ,
     ("GET", "/api/v1/workspaces/{name}/logs"): WORKSPACE_READ,
+    ("GET", "/api/v1/workspaces/{name}/backups"): WORKSPACE_READ,
+    ("POST", "/api/v1/workspaces/{name}/backups"): WORKSPACE_CHANGE,
+    ("GET", "/api/v1/workspaces/{name}/backups/{backup_id}/{file}"): WORKSPACE_READ,
+    ("DELETE", "/api/v1/workspaces/{name}/backups/{backup_id}"): (401, GONE, 404, GONE),
+    ("POST", "/api/v1/workspaces/{name}/backups/{backup_id}/restore"): WORKSPACE_CHANGE,
+    ("GET", "/api/v1/workspaces/{name}/snapshots"): WORKSPACE_READ,
+    ("POST", "/api/v1/workspaces/{name}/snapshots"): WORKSPACE_CHANGE,
+    ("POST", "/api/v1/workspaces/{name}/snapshots/{snapshot_id}/restore"): WORKSPACE_CHANGE,
     ("GET", "/api/v1/operations/{operation_id}"): WORKSPACE_READ,
     ("GET", "/api/v1/operations/{operation_id}/events"): WORKSPACE_READ,
 }
@@ -86,7 +95,8 @@ def served_endpoints(app) -> set[tuple[str, str]]:
 @dataclass
 class Case:
     """Fresh resources for one request: a member who owns a running workspace (with an
-    operation in its history) and a token, plus another member and an admin."""
+    operation in its history and a backup the server keeps) and a token, plus another
+    member and an admin."""
 
     n: int
     owner: str
@@ -94,6 +104,8 @@ class Case:
     operation_id: str
     token_id: str
     tokens: dict[str, str | None]
+    backup_id: str
+    archive: str
 
     def login_body(self) -> dict:
         return {"username": self.owner, "password": f"{self.owner}-password"}
@@ -113,7 +125,23 @@ def make_case(api, bob, admin_user) -> Case:
     with httpx.Client(base_url=api.url, headers=auth(tokens["owner"])) as client:
         accepted = client.post("/api/v1/workspaces", json={"name": "w", "image": IMAGE}).json()
         api.settle(client, accepted)
-    return Case(n, owner.name, "w", accepted["operations"][0]["id"], owner_token[0].id, tokens)
+    backup_id, archive = kept_backup(api, accepted["workspace"])
+    operation_id = accepted["operations"][0]["id"]
+    return Case(n, owner.name, "w", operation_id, owner_token[0].id, tokens, backup_id, archive)
+
+
+def kept_backup(api, workspace: dict) -> tuple[str, str]:
+    """A backup as the server keeps it, written here: the fake provider cannot make one."""
+    backup_id = "20261126T120000Z-abc123"
+    folder = api.context.kept_backups.root / workspace["id"] / backup_id
+    folder.mkdir(parents=True)
+    archive = write_archive(
+        folder / "w-home-20261126T120000Z.tar.zst",
+        [member("notes.txt", data=b"kept")],
+        workspace_id=workspace["id"],
+        workspace_name=workspace["name"],
+    )
+    return backup_id, archive.name
 
 
 def auth(token: str | None) -> dict[str, str]:
@@ -126,6 +154,9 @@ def request_for(case: Case, method: str, path: str) -> tuple[str, dict, dict | N
         user_name=case.owner,
         token_id=case.token_id,
         operation_id=case.operation_id,
+        backup_id=case.backup_id,
+        file=case.archive,
+        snapshot_id="latest",
     )
     params = {"owner": case.owner} if path.startswith("/api/v1/workspaces") else {}
     body = BODIES.get((method, path), lambda _case: None)(case)

@@ -41,7 +41,7 @@ def server(tmp_path, client, workspace_image):
     remove_owned(client, f"{OWNER}-cli")
 
 
-def test_login_commands_through_the_server_and_logout(server, dev8):
+def test_login_commands_through_the_server_and_logout(server, dev8, tmp_path):
     user = f"{OWNER}-cli"
     bad = dev8("login", server.url, "-u", user, "--password-stdin", input="wrong\n", check=False)
     assert "wrong user name or password" in one_line_error(bad)
@@ -59,10 +59,14 @@ def test_login_commands_through_the_server_and_logout(server, dev8):
     assert "ghp_cli" not in json.dumps(status)
     assert dev8("ssh", "remote", "--", "hostname").stdout.strip() == "remote"
     assert len(dev8("password", "remote").stdout.strip()) >= 20
+    check_backups(dev8, tmp_path / "archives")
     dev8("stop", "remote")
     history = json.loads(dev8("history", "remote", "--json").stdout)
     assert [(h["action"], h["actor"], h["result"]) for h in history] == [
         ("stop", user, "succeeded"),
+        ("snapshot", user, "succeeded"),
+        ("restore", user, "succeeded"),
+        ("backup", user, "succeeded"),
         ("start", user, "succeeded"),
         ("create", user, "succeeded"),
     ]
@@ -79,3 +83,27 @@ def test_login_commands_through_the_server_and_logout(server, dev8):
     with server.admin() as admin:
         cli_tokens = [t for t in admin.tokens.list() if t.attrs["name"].startswith("dev8 CLI")]
     assert len(cli_tokens) == 1 and cli_tokens[0].attrs["revoked_at"] is not None
+
+
+def check_backups(dev8, archives):
+    """`dev8 backup` makes the backup on the server, which keeps it, and downloads its
+    archives here; `dev8 restore --from ID` restores a kept one; snapshots go through the
+    server too; the commands that only make sense locally say so in one line."""
+    archives.mkdir()
+    out = dev8("backup", "remote", "--volume", "home", "-o", f"{archives}/").stdout
+    assert "Backed up remote (1 volume(s))" in out and "The server keeps it as" in out
+    [archive] = archives.iterdir()
+    assert archive.name.startswith("remote-home-") and archive.name.endswith(".tar.zst")
+    assert "matches the manifest" in dev8("verify", str(archive)).stdout
+    [kept] = json.loads(dev8("backups", "remote", "--json").stdout)
+    assert kept["id"] in out and [a["volume"] for a in kept["archives"]] == ["home"]
+    assert kept["id"] in dev8("backups", "remote").stdout
+    restored = dev8("restore", "remote", "--from", kept["id"], "--yes").stdout
+    assert f"Restored home from backup {kept['id']} into remote" in restored
+    assert "Snapshot" in dev8("snapshot", "create", "remote").stdout
+    [snapshot] = json.loads(dev8("snapshot", "ls", "remote", "--json").stdout)
+    assert sorted(snapshot["volumes"]) == ["home", "system", "workspace"]
+    upload = dev8("restore", "remote", "--from", str(archive), "--yes", check=False)
+    assert "the id of a backup the server keeps" in one_line_error(upload)
+    for command in (["du", "remote"], ["doctor"], ["snapshot", "check"], ["clean", "remote"]):
+        assert "works in local mode only" in one_line_error(dev8(*command, check=False))

@@ -3,7 +3,7 @@
 import subprocess
 
 import pytest
-from tests.unit.backup.conftest import manifest_for, member, write_archive
+from tests.archives import manifest_for, member, write_archive
 
 from dev8.backup.archive import open_archive
 from dev8.backup.manifest import MAX_TRAILER, Manifest, find_trailer, trailer

@@ -3,7 +3,7 @@
 import tarfile
 
 import pytest
-from tests.unit.backup.conftest import member, write_archive
+from tests.archives import member, write_archive
 
 from dev8.backup.archive import open_archive
 from dev8.backup.safety import normalise, scan

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from tests.unit.backup.conftest import manifest_for
+from tests.archives import manifest_for
 
 from dev8.backup.archive import ArchiveFile
 from dev8.core.errors import InvalidInput

@@ -47,7 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 _PAGE = TypeAdapter(dict[str, Any])
 
 
-def _accepted(accepted: Accepted, context: ServerContext) -> WorkspaceAccepted:
+def accepted_response(accepted: Accepted, context: ServerContext) -> WorkspaceAccepted:
     if accepted.operations:
         context.wake()
     return WorkspaceAccepted(
@@ -111,7 +111,7 @@ def create_workspace(body: WorkspaceCreate, scope: Scoped, context: Context) -> 
         host_ports=fixed,
         idle_timeout_s=body.idle_timeout_s,
     )
-    return _accepted(scope.requests.create(request, start=body.start), context)
+    return accepted_response(scope.requests.create(request, start=body.start), context)
 
 
 @router.get("/{name}", response_model=WorkspacePublic, responses=ERRORS)
@@ -142,7 +142,7 @@ def update_workspace(
         idle_timeout_s=body.idle_timeout_s if "idle_timeout_s" in body.model_fields_set else UNSET,
         ide_password=body.ide_password,
     )
-    result = _accepted(accepted, context)
+    result = accepted_response(accepted, context)
     if accepted.operations:
         return JSONResponse(result.model_dump(mode="json"), status_code=202)
     return result
@@ -154,11 +154,11 @@ def delete_workspace(
 ) -> WorkspaceAccepted:
     """Remove the container (volumes stay; creating the name again adopts them), or with
     ``purge`` destroy the volumes and the record too."""
-    return _accepted(scope.requests.remove(name, purge=purge), context)
+    return accepted_response(scope.requests.remove(name, purge=purge), context)
 
 
 def _action(name: str, action: str, scope: Scoped, context: Context, image: str | None = None):
-    return _accepted(scope.requests.action(name, action, image=image), context)
+    return accepted_response(scope.requests.action(name, action, image=image), context)
 
 
 @router.post("/{name}/start", status_code=202, response_model=WorkspaceAccepted, responses=ERRORS)
