@@ -163,6 +163,7 @@ class RemoteWorkspaces:
             secrets=request.secrets,
             ide_password=password,
             idle_timeout_s=request.idle_timeout_s,
+            quotas=request.quotas or None,
             ide_port=request.host_ports.get("ide"),
             ssh_port=request.host_ports.get("ssh"),
             start=start,

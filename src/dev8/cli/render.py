@@ -82,11 +82,12 @@ LEVEL_STYLE = {"warning": "yellow", "critical": "red", "over": "bold red"}
 
 
 def disk_uses(workspace: Workspace, agent: dict | None) -> list[QuotaUse]:
-    """Use of the quota'd volumes, from what the agent measured and the stored limits."""
+    """Use of the quota'd volumes, from what the agent measured, against the limits it
+    runs with (what the workspace was created with; the stored ones if it does not say)."""
     disk = (agent or {}).get("disk") or {}
     limits = effective_quotas(workspace.quotas)
     return [
-        QuotaUse(role, int(disk[role]["used_bytes"]), limit)
+        QuotaUse(role, int(disk[role]["used_bytes"]), int(disk[role].get("quota_bytes", limit)))
         for role, limit in limits.items()
         if "used_bytes" in (disk.get(role) or {})
     ]

@@ -8,13 +8,14 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dev8.backup.archive import ArchiveFile
 from dev8.core.audit import AuditEntry
 from dev8.core.errors import InvalidInput
+from dev8.core.quotas import MIN_QUOTA
 from dev8.core.resources import PRESETS
 from dev8.core.users import ApiToken, Role, User
 from dev8.core.workspace import Operation, OperationEvent, Workspace
@@ -29,6 +30,7 @@ IMAGE_REF = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$"
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 Size = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
+QuotaBytes = Annotated[int, Field(ge=MIN_QUOTA, le=1 << 50)]
 
 
 class Input(BaseModel):
@@ -61,6 +63,11 @@ class WorkspaceCreate(Input):
     idle_timeout_s: int | None = Field(None, ge=0, le=MAX_IDLE_TIMEOUT_S)
     ide_port: int | None = Field(None, ge=1024, le=65535)
     ssh_port: int | None = Field(None, ge=1024, le=65535)
+    quotas: dict[Literal["home", "workspace"], QuotaBytes] = Field(
+        default_factory=dict,
+        description="Size limits in bytes (default 20 GiB home, 100 GiB workspace); warned "
+        "about at 80% and 95%, not enforced by the local engine.",
+    )
     start: bool = Field(True, description="Start it once created (like `dev8 up`).")
 
 

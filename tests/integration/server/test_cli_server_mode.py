@@ -49,7 +49,16 @@ def test_login_commands_through_the_server_and_logout(server, dev8, tmp_path):
     login_file = dev8.data / "server.json"
     assert oct(login_file.stat().st_mode & 0o777) == "0o600"
 
-    out = dev8("up", "remote", "--idle-timeout", "45m", "--secret", "GITHUB_TOKEN=ghp_cli").stdout
+    out = dev8(
+        "up",
+        "remote",
+        "--idle-timeout",
+        "45m",
+        "--secret",
+        "GITHUB_TOKEN=ghp_cli",
+        "--home-quota",
+        "30g",
+    ).stdout
     assert "is running" in out and "dev8 ssh remote" in out
     listed = json.loads(dev8("ls", "--json").stdout)
     assert [(w["name"], w["state"], w["owner"]) for w in listed] == [("remote", "running", user)]
@@ -57,6 +66,7 @@ def test_login_commands_through_the_server_and_logout(server, dev8, tmp_path):
     status = json.loads(dev8("status", "remote", "--json").stdout)
     assert status["agent"]["services"]["sshd"]["state"] == "running"
     assert "ghp_cli" not in json.dumps(status)
+    assert status["agent"]["disk"]["home"]["quota_bytes"] == 30 * 1024**3  # sent to the server
     assert dev8("ssh", "remote", "--", "hostname").stdout.strip() == "remote"
     assert len(dev8("password", "remote").stdout.strip()) >= 20
     check_backups(dev8, tmp_path / "archives")

@@ -95,3 +95,6 @@ def test_disk_use_from_the_agent_and_the_stored_limits():
         "used_bytes": 85, "quota_bytes": 100, "percent": 85, "level": "warning",
     }  # fmt: skip
     assert disk_uses(ws, None) == []
+    # The agent's own limit wins: in server mode the CLI does not know the stored one.
+    agent["disk"]["home"]["quota_bytes"] = 1000
+    assert [(u.limit, u.level) for u in disk_uses(ws, agent)] == [(1000, "ok")]

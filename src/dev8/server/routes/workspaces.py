@@ -110,6 +110,7 @@ def create_workspace(body: WorkspaceCreate, scope: Scoped, context: Context) -> 
         code_server_password=body.ide_password,
         host_ports=fixed,
         idle_timeout_s=body.idle_timeout_s,
+        quotas=dict(body.quotas),
     )
     return accepted_response(scope.requests.create(request, start=body.start), context)
 
