@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from dev8.cli.output import console, err_console, print_json
+from dev8.cli.output import confirm_replace, console, err_console, print_json
 from dev8.cli.progress import transfer
 from dev8.core.errors import InvalidInput
 from dev8.core.quotas import format_bytes
@@ -145,12 +144,7 @@ def restore(
     target = as_name or name
     in_place = as_name is None and _exists(service(), name)
     if in_place and not yes:
-        if not sys.stdin.isatty():
-            raise InvalidInput(
-                f"restoring replaces {name}'s current data; confirm with --yes when not "
-                "on a terminal"
-            )
-        typer.confirm(f"Replace the data of {name} with the archive's?", abort=True)
+        confirm_replace(name, f"Replace the data of {name} with the archive's?")
     started = time.monotonic()
     remote = remote_backups()
     if remote is not None:

@@ -22,3 +22,16 @@ def error_line(message: str) -> None:
 
 def step(message: str) -> None:
     err_console.print(f"[dim]•[/] {message}", highlight=False)
+
+
+def confirm_replace(name: str, question: str) -> None:
+    """Ask before a restore replaces ``name``'s data; off a terminal, ``--yes`` is needed."""
+    import typer
+
+    from dev8.core.errors import InvalidInput
+
+    if not sys.stdin.isatty():
+        raise InvalidInput(
+            f"restoring replaces {name}'s current data; confirm with --yes when not on a terminal"
+        )
+    typer.confirm(question, abort=True)

@@ -7,14 +7,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from dev8.backup.archive import FORMATS, open_archive
+from dev8.backup.archive import open_archive
 from dev8.backup.progress import TransferProgress
 from dev8.cli.remote import RemoteWorkspaces
 from dev8.client.models import Change, Progress
 from dev8.client.models import Workspace as RemoteWorkspace
 from dev8.core.errors import InvalidInput
 from dev8.core.naming import VOLUME_MOUNTS
-from dev8.service.backups import BackupResult, plan_outputs, roles_for
+from dev8.service.backups import BackupResult, compression_for, plan_outputs, roles_for
 from dev8.service.kept_backups import BACKUP_ID
 from dev8.service.snapshots import Snapshot, SnapshotResult
 
@@ -53,11 +53,9 @@ class RemoteBackups:
     ) -> tuple[str, list[BackupResult]]:
         """Make a backup on the server and download its archives to ``output``; returns
         the id the server keeps it under and the local files."""
-        roles = roles_for(volume)
-        if archive_format not in FORMATS:
-            raise InvalidInput(f"unknown format {archive_format!r}; use {' or '.join(FORMATS)}")
+        roles, compression = roles_for(volume), compression_for(archive_format)
         # Checked before the server does any work: the same rules as in local mode.
-        planned = plan_outputs(name, roles, FORMATS[archive_format], output, "stamp")
+        planned = plan_outputs(name, roles, compression, output, "stamp")
         one_file = output is not None and len(roles) == 1 and planned[roles[0]] == Path(output)
         model = self._model(name)
         outcome = _outcome(model.backup(volume, archive_format, stop), progress.message)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING
@@ -10,13 +9,13 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from dev8.cli.output import console, print_json
+from dev8.cli.backups import remote_backups
+from dev8.cli.output import confirm_replace, console, print_json
 from dev8.cli.progress import transfer
 from dev8.core.errors import InvalidInput
 from dev8.core.quotas import format_bytes
 
 if TYPE_CHECKING:
-    from dev8.cli.remote_backups import RemoteBackups
     from dev8.service.snapshots import SnapshotService
 
 NAME = typer.Argument(..., help="Workspace name.")
@@ -41,12 +40,6 @@ def snapshots(command: str | None = None) -> SnapshotService:
     return SnapshotService(local_service(f"snapshot {command}", instead))
 
 
-def remote_snapshots() -> RemoteBackups | None:
-    from dev8.cli.backups import remote_backups
-
-    return remote_backups()
-
-
 @app.command()
 def create(
     name: str = NAME,
@@ -57,7 +50,7 @@ def create(
     """Snapshot all three volumes. Only what changed since the last snapshot is read and
     stored; with --keep-..., older snapshots the policy does not keep are removed."""
     started = time.monotonic()
-    remote = remote_snapshots()
+    remote = remote_backups()
     with transfer() as progress:
         if remote is not None:
             retention = {"keep_last": keep_last, "keep_daily": keep_daily}
@@ -78,7 +71,7 @@ def create(
 @app.command("ls")
 def ls(name: str = NAME, as_json: bool = JSON) -> None:
     """A workspace's snapshots, oldest first."""
-    remote = remote_snapshots()
+    remote = remote_backups()
     found = remote.snapshots(name) if remote is not None else snapshots().list(name)
     if as_json:
         print_json([{**asdict(s), "volumes": s.roles} for s in found])
@@ -105,14 +98,9 @@ def restore(
     """Put a snapshot back. As with `dev8 restore`, the data is staged first and swapped in
     only when every volume was restored; the previous data stays until then."""
     if as_name is None and not yes:
-        if not sys.stdin.isatty():
-            raise InvalidInput(
-                f"restoring replaces {name}'s current data; confirm with --yes when not on a "
-                "terminal"
-            )
-        typer.confirm(f"Replace the data of {name} with snapshot {snapshot}?", abort=True)
+        confirm_replace(name, f"Replace the data of {name} with snapshot {snapshot}?")
     started = time.monotonic()
-    remote = remote_snapshots()
+    remote = remote_backups()
     if remote is not None and as_name:
         raise InvalidInput("--as works in local mode only")
     with transfer() as progress:

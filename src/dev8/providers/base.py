@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from dev8.core.errors import ProviderError
 from dev8.core.resources import Resources
 
 PORTS = {"ide": 8080, "ssh": 2222, "agent": 9000}
@@ -207,3 +208,11 @@ class BulkStatus(Protocol):
         """By workspace id, for every container this backend manages; a workspace missing
         from the result has no container. Only ``state``, ``container_id``, ``image_id``
         and ``ports`` are filled in; ``status`` tells the rest."""
+
+
+def volume_access(provider: Provider, purpose: str) -> VolumeAccess:
+    """``provider`` as a ``VolumeAccess``, or a ``ProviderError`` saying it cannot do
+    ``purpose`` (e.g. "run backups")."""
+    if not isinstance(provider, VolumeAccess):
+        raise ProviderError(f"the {provider.name} backend cannot {purpose}")
+    return provider

@@ -29,8 +29,8 @@ class ServerContext:
     provider: Provider
     accounts: Accounts
     metrics: Metrics
+    kept_backups: KeptBackups  # backups and snapshots, in the server's directory
     agent: AgentClient = field(default_factory=AgentClient)
-    backups: KeptBackups | None = None  # in the server's directory unless given
     # Set by the running reconciler: a queued operation starts now, not at the next tick.
     wake: Callable[[], None] = field(default=lambda: None)
 
@@ -59,8 +59,10 @@ class ServerContext:
             from dev8.providers.docker.provider import DockerProvider
 
             provider = DockerProvider()
+        directory = settings.directory()
+        kept = KeptBackups(directory / "backups", snapshot_home=directory)
         return cls(
-            settings, store, provider, Accounts(store), Metrics(store), agent or AgentClient()
+            settings, store, provider, Accounts(store), Metrics(store), kept, agent or AgentClient()
         )
 
     def bootstrap(self) -> None:
@@ -90,13 +92,6 @@ class ServerContext:
             agent=self.agent,
             handlers=self.kept_backups.handlers(),
         )
-
-    @property
-    def kept_backups(self) -> KeptBackups:
-        if self.backups is None:
-            directory = self.settings.directory()
-            self.backups = KeptBackups(directory / "backups", snapshot_home=directory)
-        return self.backups
 
     def service_for(self, operation: Operation) -> WorkspaceService:
         return self.service(operation.owner, operation.actor)

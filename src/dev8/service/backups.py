@@ -39,7 +39,7 @@ from dev8.core.quotas import format_bytes
 from dev8.core.states import DesiredState
 from dev8.core.workspace import Workspace
 from dev8.imagebuild.layers import LAYERS, workspace_image
-from dev8.providers.base import HelperJob, HelperMount, Provider, VolumeAccess
+from dev8.providers.base import HelperJob, HelperMount, Provider, VolumeAccess, volume_access
 from dev8.service.workspaces import CreateRequest, WorkspaceService
 
 READ_SIZE = 1 << 20
@@ -200,10 +200,7 @@ class BackupService:
 
     @property
     def access(self) -> VolumeAccess:
-        provider = self.workspaces.provider
-        if not isinstance(provider, VolumeAccess):
-            raise ProviderError(f"the {provider.name} backend cannot run backups")
-        return provider
+        return volume_access(self.workspaces.provider, "run backups")
 
     def _local_access(self) -> VolumeAccess:
         access = self.access

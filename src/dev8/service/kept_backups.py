@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dev8.backup.archive import FORMATS, SUFFIXES, ArchiveFile, open_archive
+from dev8.backup.archive import SUFFIXES, ArchiveFile, open_archive
 from dev8.backup.progress import TransferProgress
 from dev8.core.errors import InvalidInput, NotFound
 from dev8.core.workspace import Workspace
-from dev8.service.backups import BackupService, roles_for
+from dev8.service.backups import BackupService, compression_for, roles_for
 from dev8.service.snapshots import SnapshotService
 from dev8.service.workspaces import ActionHandler, Progress, WorkspaceService
 
@@ -114,8 +114,7 @@ class KeptBackups:
     @staticmethod
     def new_backup_params(volume: str, archive_format: str, stop: bool) -> dict:
         roles_for(volume)
-        if archive_format not in FORMATS:
-            raise InvalidInput(f"unknown format {archive_format!r}; use {' or '.join(FORMATS)}")
+        compression_for(archive_format)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         return {
             "backup_id": f"{stamp}-{secrets.token_hex(3)}",

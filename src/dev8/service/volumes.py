@@ -9,7 +9,7 @@ from dev8.core.errors import InvalidInput, NotFound, ProviderError
 from dev8.core.naming import LABEL_OWNER, VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.quotas import QUOTA_ROLES, QuotaUse, effective_quotas
 from dev8.core.workspace import Workspace
-from dev8.providers.base import HelperJob, HelperMount, VolumeAccess, VolumeInfo
+from dev8.providers.base import HelperJob, HelperMount, VolumeAccess, VolumeInfo, volume_access
 from dev8.service.backups import helper_image_id
 from dev8.service.workspaces import Progress, WorkspaceService
 
@@ -61,10 +61,7 @@ class VolumeService:
 
     @property
     def access(self) -> VolumeAccess:
-        provider = self.workspaces.provider
-        if not isinstance(provider, VolumeAccess):
-            raise ProviderError(f"the {provider.name} backend cannot inspect volumes")
-        return provider
+        return volume_access(self.workspaces.provider, "inspect volumes")
 
     def _helper(self, workspace_id: str, purpose: str, argv: list[str], mounts) -> bytes:
         job = HelperJob(
