@@ -8,8 +8,8 @@ import time
 
 import httpx
 
+from dev8.core.images import workspace_image
 from dev8.core.naming import LABEL_OWNER
-from dev8.imagebuild.layers import workspace_image
 from dev8.providers.docker.client import connect
 
 GOAL_MB = 30.0

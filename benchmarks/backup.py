@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from dev8.core.images import helper_image
 from dev8.core.naming import LABEL_OWNER
-from dev8.imagebuild.layers import LAYERS
 from dev8.providers.docker.client import connect
 
 OWNER = f"bench-{secrets.token_hex(3)}"
@@ -106,7 +106,7 @@ def main() -> None:
     out = work / "out"
     out.mkdir()
     env = {**os.environ, "DEV8_HOME": str(work / "data"), "LOGNAME": OWNER}
-    image = LAYERS[0].tag
+    image = helper_image()
     label = {"label": f"{LABEL_OWNER}={OWNER}"}
 
     def dev8(*argv: str) -> str:

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from dev8.core.images import workspace_image
 from dev8.core.naming import LABEL_OWNER
-from dev8.imagebuild.layers import workspace_image
 from dev8.providers.docker.client import connect
 from dev8.providers.docker.provider import DockerProvider
 from dev8.service.workspaces import WorkspaceService

@@ -12,19 +12,22 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from dev8.core.errors import Dev8Error, ImageNotFound, NotFound, ProviderError
+from dev8.core.images import workspace_image
 from dev8.core.naming import VOLUME_ROLES, volume_name
-from dev8.imagebuild.layers import workspace_image
+from dev8.core.states import ContainerState
 from dev8.providers.base import ExecResult, RuntimeStatus, VolumeInfo, WorkspaceSpec
 
+STARTED_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
 IMAGES = {"dev8/workspace:test": "sha256:" + "a" * 64, "dev8/workspace:next": "sha256:" + "b" * 64}
 
 
 @dataclass
 class FakeContainer:
     spec: WorkspaceSpec
-    state: str = "created"
+    state: ContainerState = ContainerState.CREATED
     ports: dict[str, int] = field(default_factory=dict)
 
 
@@ -91,13 +94,13 @@ class FakeProvider:
         container = self.containers.get(workspace_id)
         if container is None:
             raise NotFound(f"workspace {workspace_id} has no container")
-        container.state = "running"
+        container.state = ContainerState.RUNNING
         return self.status(workspace_id)
 
     def stop(self, workspace_id: str, timeout: int = 10) -> RuntimeStatus:
         self._call("stop", workspace_id)
         if workspace_id in self.containers:
-            self.containers[workspace_id].state = "exited"
+            self.containers[workspace_id].state = ContainerState.EXITED
         return self.status(workspace_id)
 
     def restart(self, workspace_id: str, timeout: int = 10) -> RuntimeStatus:
@@ -115,16 +118,17 @@ class FakeProvider:
     def status(self, workspace_id: str) -> RuntimeStatus:
         container = self.containers.get(workspace_id)
         if container is None:
-            return RuntimeStatus(state="missing")
-        running = container.state == "running"
+            return RuntimeStatus(ContainerState.MISSING)
+        running = container.state is ContainerState.RUNNING
         return RuntimeStatus(
             state=container.state,
             container_id=f"c-{workspace_id}",
             image_id=container.spec.image,
             exit_code=0,
-            started_at="2026-01-01T00:00:00Z",
+            started_at=STARTED_AT,
             ports=dict(container.ports) if running else {},
             host_ports=dict(container.ports),
+            agent_url=f"http://127.0.0.1:{container.ports['agent']}" if running else None,
         )
 
     def statuses(self) -> dict[str, RuntimeStatus]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
+from dev8.core.environment import user_secret_names
 from dev8.core.quotas import QuotaUse, effective_quotas
 from dev8.core.states import ObservedState
 from dev8.core.workspace import Operation, Workspace
@@ -39,9 +40,7 @@ def workspace_dict(workspace: Workspace) -> dict[str, Any]:
         "ports": workspace.ports,
         "ide_url": workspace.ide_url,
         "env": workspace.env,
-        "secret_names": sorted(
-            k for k in workspace.secrets if not k.startswith(("DEV8_", "CODE_SERVER"))
-        ),
+        "secret_names": user_secret_names(workspace.secrets),
         "quotas": effective_quotas(workspace.quotas),
         "created_at": workspace.created_at,
         "updated_at": workspace.updated_at,

@@ -28,11 +28,11 @@ from dev8.cli.render import (
     workspace_table,
 )
 from dev8.core.errors import InvalidInput
+from dev8.core.images import workspace_image
 from dev8.core.quotas import parse_quota
 from dev8.core.resources import PRESETS, resolve_resources
 from dev8.core.states import LIVE, ObservedState
 from dev8.core.workspace import Workspace
-from dev8.imagebuild.layers import workspace_image
 from dev8.sshconfig import HostEntry, pin_host_keys, ssh_argv, write_ssh_config
 
 if TYPE_CHECKING:

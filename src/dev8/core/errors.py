@@ -104,24 +104,52 @@ class CorruptArchive(InvalidInput):
     code = "corrupt_archive"
 
 
-ERRORS_BY_CODE: dict[str, type[Dev8Error]] = {
-    cls.code: cls
-    for cls in (
-        Dev8Error,
-        InvalidInput,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        AlreadyExists,
-        Conflict,
-        MethodNotAllowed,
-        EngineUnavailable,
-        ServerUnavailable,
-        ImageNotFound,
-        ImageBuildFailed,
-        ProviderError,
-        OperationTimeout,
-        UnsafeArchive,
-        CorruptArchive,
-    )
-}
+class WorkspaceCrashed(ProviderError):
+    """The workspace's container exited or kept restarting instead of becoming healthy."""
+
+    code = "workspace_crashed"
+
+
+class CommandFailed(ProviderError):
+    """A command dev8 runs inside a workspace (its package tool, say) failed."""
+
+    code = "command_failed"
+
+
+class OperationAbandoned(Dev8Error):
+    """A queued operation was interrupted (the server died while running it) too often."""
+
+    code = "operation_abandoned"
+    http_status = 500
+
+
+class DatabaseUnavailable(Dev8Error):
+    """The database could not be opened or reached."""
+
+    code = "database_unavailable"
+    http_status = 503
+
+
+class SecretsUnreadable(Dev8Error):
+    """Workspace secrets sealed with a key this process does not hold, or read without
+    them where they are needed."""
+
+    code = "secrets_unreadable"
+    http_status = 500
+
+
+def _with_subclasses(cls: type[Dev8Error]) -> list[type[Dev8Error]]:
+    return [cls, *(sub for child in cls.__subclasses__() for sub in _with_subclasses(child))]
+
+
+def errors_by_code() -> dict[str, type[Dev8Error]]:
+    """Every error class by its stable code, derived from the hierarchy so that a new class
+    is known to the API and the SDK the moment it is defined."""
+    found: dict[str, type[Dev8Error]] = {}
+    for cls in _with_subclasses(Dev8Error):
+        if found.setdefault(cls.code, cls) is not cls:
+            raise TypeError(f"{cls.__name__} reuses the error code {cls.code!r}")
+    return found
+
+
+ERRORS_BY_CODE: dict[str, type[Dev8Error]] = errors_by_code()

@@ -27,4 +27,24 @@ class ObservedState(str, Enum):
 
 # Its container is up: the agent can be asked, commands can be run in it.
 LIVE = frozenset({ObservedState.STARTING, ObservedState.RUNNING, ObservedState.UNHEALTHY})
-TRANSITIONAL = {ObservedState.CREATING, ObservedState.STARTING, ObservedState.STOPPING}
+
+
+class ContainerState(str, Enum):
+    """What a backend reports of a workspace's container, in its own provider-neutral words.
+
+    Each backend maps its engine's vocabulary to these; nothing above ``providers/`` ever sees
+    the engine's own strings."""
+
+    RUNNING = "running"
+    RESTARTING = "restarting"  # the engine is bringing a crashed container back
+    PAUSED = "paused"
+    CREATED = "created"  # made, never started
+    EXITED = "exited"  # stopped, by request or by itself
+    MISSING = "missing"  # no container
+    UNKNOWN = "unknown"  # the backend reported something it does not know
+
+
+# Its processes may run: it must be stopped before its volumes are worked on offline.
+ACTIVE_CONTAINER = frozenset(
+    {ContainerState.RUNNING, ContainerState.RESTARTING, ContainerState.PAUSED}
+)

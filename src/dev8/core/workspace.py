@@ -25,6 +25,8 @@ class Workspace:
     status_message: str = ""
     container_id: str | None = None
     ports: dict[str, int] = field(default_factory=dict)  # published now (empty when stopped)
+    # Where the server reaches the agent while the container runs: the provider's answer.
+    agent_url: str | None = None
     host_ports: dict[str, int] = field(default_factory=dict)  # pinned for every container
     fixed_ports: dict[str, int] = field(default_factory=dict)  # the ones the user asked for
     quotas: dict[str, int] = field(default_factory=dict)  # volume role -> bytes (unset: default)
@@ -40,11 +42,6 @@ class Workspace:
     def ide_url(self) -> str | None:
         port = self.ports.get("ide")
         return f"http://127.0.0.1:{port}/" if port else None
-
-    @property
-    def agent_url(self) -> str | None:
-        port = self.ports.get("agent")
-        return f"http://127.0.0.1:{port}" if port else None
 
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"

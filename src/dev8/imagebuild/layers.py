@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from dev8.core.images import image_tag, workspace_image
 
-def image_tag() -> str:
-    """The tag every layer is built under: ``DEV8_IMAGE_TAG``, default ``latest`` (lets two
-    checkouts or channels build side by side; shared layers still come from the cache)."""
-    return os.environ.get("DEV8_IMAGE_TAG") or "latest"
-
-
-def workspace_image() -> str:
-    """The image workspaces run unless told otherwise."""
-    return f"dev8/workspace:{image_tag()}"
+__all__ = ["LAYERS", "Layer", "image_tag", "workspace_image"]
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from dev8.core.errors import ProviderError
 from dev8.core.resources import Resources
+from dev8.core.states import ContainerState
 
 PORTS = {"ide": 8080, "ssh": 2222, "agent": 9000}
 
@@ -33,19 +35,25 @@ class WorkspaceSpec:
 
 @dataclass
 class RuntimeStatus:
-    """What the backend sees. ``state`` is one of: running, restarting, exited, created,
-    paused, missing (no container)."""
+    """What the backend sees of a workspace's container, in provider-neutral terms."""
 
-    state: str
+    state: ContainerState
     container_id: str | None = None
     image_id: str | None = None
     exit_code: int | None = None
     oom_killed: bool = False
     restart_count: int = 0
-    started_at: str | None = None
+    started_at: datetime | None = None  # aware, UTC; None if it never started
     ports: dict[str, int] = field(default_factory=dict)  # published now
     host_ports: dict[str, int] = field(default_factory=dict)  # configured, even when stopped
+    # Where the server reaches the workspace's agent while it runs (the one door into a
+    # workspace): the backend's answer, e.g. a port published on 127.0.0.1, or a Pod's IP.
+    agent_url: str | None = None
     error: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.state is ContainerState.RUNNING
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,7 @@ class Provider(Protocol):
         """Destroy the workspace's volumes; returns the names removed. Missing: no-op."""
 
     def status(self, workspace_id: str) -> RuntimeStatus:
-        """The container's current state (``missing`` when there is none)."""
+        """The container's current state (``ContainerState.MISSING`` when there is none)."""
 
     def exec(
         self, workspace_id: str, argv: Sequence[str], user: str = "dev8", workdir: str | None = None
@@ -208,6 +216,18 @@ class BulkStatus(Protocol):
         """By workspace id, for every container this backend manages; a workspace missing
         from the result has no container. Only ``state``, ``container_id``, ``image_id``
         and ``ports`` are filled in; ``status`` tells the rest."""
+
+
+@runtime_checkable
+class InteractiveExec(Protocol):
+    """Optional: run a command in a workspace attached to this terminal (``dev8 exec``)."""
+
+    def exec_argv(
+        self, workspace_id: str, argv: Sequence[str], *, user: str, workdir: str, tty: bool
+    ) -> list[str]:
+        """The local command line that runs ``argv`` in the running workspace with this
+        process's stdin, stdout and stderr (and a terminal if ``tty``); the caller execs it.
+        ``Conflict`` unless the workspace runs."""
 
 
 def volume_access(provider: Provider, purpose: str) -> VolumeAccess:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from dev8.core.errors import Dev8Error
+from dev8.core.errors import DatabaseUnavailable
 from dev8.core.users import User
 from dev8.core.workspace import Operation
 from dev8.providers.base import Provider
@@ -53,7 +53,7 @@ class ServerContext:
         except OperationalError as exc:
             reason = str(exc.orig or exc).strip().splitlines()[0]
             where = make_url(settings.database()).render_as_string(hide_password=True)
-            raise Dev8Error(f"cannot open the database {where}: {reason}") from exc
+            raise DatabaseUnavailable(f"cannot open the database {where}: {reason}") from exc
         store.check_secret_key()
         if provider is None:
             from dev8.providers.docker.provider import DockerProvider

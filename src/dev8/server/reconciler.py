@@ -20,7 +20,7 @@ import threading
 import time
 
 from dev8.core.errors import Conflict, Dev8Error
-from dev8.core.states import DesiredState, ObservedState
+from dev8.core.states import ACTIVE_CONTAINER, ContainerState, DesiredState, ObservedState
 from dev8.core.workspace import FAILED, Workspace
 from dev8.providers.base import BulkStatus, RuntimeStatus
 from dev8.server.context import ServerContext
@@ -29,8 +29,6 @@ from dev8.service.operations import OperationRunner
 from dev8.store.store import new_operation, utcnow
 
 log = logging.getLogger("dev8.reconciler")
-RUNNING_CONTAINER = ("running", "restarting", "paused")
-STOPPED_CONTAINER = ("exited", "created", "dead", "missing")
 
 
 class Reconciler:
@@ -128,12 +126,14 @@ class Reconciler:
                     continue
             known = None
             if summaries is not None:
-                known = summaries.get(workspace.id) or RuntimeStatus(state="missing")
+                known = summaries.get(workspace.id) or RuntimeStatus(ContainerState.MISSING)
                 if _settled(workspace, known):
                     self._correct_drift(workspace, known.state)
                     continue
             try:
-                self.observe(workspace, known if known and known.state == "missing" else None)
+                self.observe(
+                    workspace, known if known and known.state is ContainerState.MISSING else None
+                )
             except Dev8Error as exc:
                 log.warning("observing workspace %s: %s", workspace.name, exc.message)
 
@@ -177,11 +177,11 @@ class Reconciler:
         self._wake.set()
         return True
 
-    def _correct_drift(self, workspace: Workspace, container: str) -> None:
+    def _correct_drift(self, workspace: Workspace, container: ContainerState) -> None:
         desired = workspace.desired_state
-        if desired is DesiredState.RUNNING and container in STOPPED_CONTAINER:
+        if desired is DesiredState.RUNNING and container not in ACTIVE_CONTAINER:
             action = "start"
-        elif desired is DesiredState.STOPPED and container in RUNNING_CONTAINER:
+        elif desired is DesiredState.STOPPED and container in ACTIVE_CONTAINER:
             action = "stop"
         else:
             return
@@ -204,12 +204,11 @@ class Reconciler:
 
 # What a container's listed state may go with, among recorded states: nothing to look at.
 _SETTLED = {
-    "missing": (ObservedState.MISSING, ObservedState.REMOVED, ObservedState.FAILED),
-    "exited": (ObservedState.STOPPED, ObservedState.CRASHED, ObservedState.FAILED),
-    "created": (ObservedState.STOPPED, ObservedState.FAILED),
-    "dead": (ObservedState.STOPPED, ObservedState.CRASHED, ObservedState.FAILED),
-    "restarting": (ObservedState.CRASHED,),
-    "paused": (ObservedState.UNHEALTHY,),
+    ContainerState.MISSING: (ObservedState.MISSING, ObservedState.REMOVED, ObservedState.FAILED),
+    ContainerState.EXITED: (ObservedState.STOPPED, ObservedState.CRASHED, ObservedState.FAILED),
+    ContainerState.CREATED: (ObservedState.STOPPED, ObservedState.FAILED),
+    ContainerState.RESTARTING: (ObservedState.CRASHED,),
+    ContainerState.PAUSED: (ObservedState.UNHEALTHY,),
 }
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dev8.backup.archive import ArchiveFile
 from dev8.core.audit import AuditEntry
+from dev8.core.environment import check_env_name, user_secret_names
 from dev8.core.errors import InvalidInput
 from dev8.core.quotas import MIN_QUOTA
 from dev8.core.resources import PRESETS
@@ -28,7 +29,6 @@ NAME = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-
 # characters (the engine gets it in a URL).
 IMAGE_REF = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$"
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 Size = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
 QuotaBytes = Annotated[int, Field(ge=MIN_QUOTA, le=1 << 50)]
 
@@ -138,7 +138,7 @@ def workspace_fields(workspace: Workspace, default_idle_s: int) -> dict[str, Any
 
 
 def public_secret_names(secrets: dict[str, str]) -> list[str]:
-    return sorted(k for k in secrets if not k.startswith(("DEV8_", "CODE_SERVER")))
+    return user_secret_names(secrets)
 
 
 class WorkspacePage(BaseModel):
@@ -403,10 +403,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 def check_env_keys(values: dict[str, str]) -> None:
-    import re
-
     for key, value in values.items():
-        if not re.match(ENV_KEY, key):
-            raise InvalidInput(f"invalid environment variable name {key[:40]!r}")
+        check_env_name(key)
         if "\x00" in value:
             raise InvalidInput(f"the value of {key} contains a NUL character")

@@ -25,6 +25,7 @@ from dev8.backup.archive import FORMATS, SUFFIXES, ArchiveFile, open_archive
 from dev8.backup.manifest import Manifest, trailer
 from dev8.backup.progress import TransferProgress
 from dev8.backup.safety import ScanResult, scan
+from dev8.core.environment import INTERNAL_SECRETS
 from dev8.core.errors import (
     AlreadyExists,
     CorruptArchive,
@@ -34,22 +35,16 @@ from dev8.core.errors import (
     NotFound,
     ProviderError,
 )
+from dev8.core.images import helper_image, workspace_image
 from dev8.core.naming import VOLUME_ROLES, volume_name
 from dev8.core.quotas import format_bytes
-from dev8.core.states import DesiredState
+from dev8.core.states import ContainerState, DesiredState
 from dev8.core.workspace import Workspace
-from dev8.imagebuild.layers import LAYERS, workspace_image
 from dev8.providers.base import HelperJob, HelperMount, Provider, VolumeAccess, volume_access
 from dev8.service.workspaces import CreateRequest, WorkspaceService
 
 READ_SIZE = 1 << 20
 STAGING = "/target"
-
-
-def helper_image() -> str:
-    """Helpers run the base layer: it has tar, zstd, pigz, restic and python3, and every
-    engine that runs workspaces has it (no registry needed)."""
-    return LAYERS[0].tag
 
 
 def helper_image_id(provider: Provider) -> str:
@@ -237,8 +232,8 @@ class BackupService:
                 workspace, "for a consistent backup", progress.message
             )
             live = not stopped and self.workspaces.provider.status(workspace.id).state in (
-                "running",
-                "restarting",
+                ContainerState.RUNNING,
+                ContainerState.RESTARTING,
             )
             if live:
                 progress.message(
@@ -443,11 +438,7 @@ class BackupService:
                 image=template.image_ref,
                 resources=template.resources,
                 env=dict(template.env),
-                secrets={
-                    k: v
-                    for k, v in template.secrets.items()
-                    if k not in ("DEV8_AGENT_TOKEN", "CODE_SERVER_PASSWORD")
-                },
+                secrets={k: v for k, v in template.secrets.items() if k not in INTERNAL_SECRETS},
                 quotas=dict(template.quotas),
             )
         image = workspace_image()

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 from dev8.backup import scripts
 from dev8.core.errors import Dev8Error, ImageNotFound
+from dev8.core.images import helper_image, workspace_image
 from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.quotas import ENFORCEMENT_NOTE, QUOTA_ROLES, QuotaUse, effective_quotas, format_bytes
 from dev8.core.workspace import Workspace
-from dev8.imagebuild.layers import workspace_image
 from dev8.providers.base import HelperJob, HelperMount
 from dev8.service.agent_client import AgentClient
-from dev8.service.backups import helper_image, helper_image_id
+from dev8.service.backups import helper_image_id
 from dev8.service.volumes import VolumeService
 from dev8.service.workspaces import WorkspaceService
 

@@ -4,24 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from dev8.core.states import DesiredState, ObservedState
+from dev8.core.states import ContainerState, DesiredState, ObservedState
 from dev8.providers.base import RuntimeStatus
 
 STARTUP_WINDOW_S = 90.0
-
-
-def _seconds_since(timestamp: str | None, now: datetime) -> float | None:
-    if not timestamp or timestamp.startswith("0001-"):
-        return None
-    try:
-        # Docker gives nanoseconds; fromisoformat takes at most microseconds.
-        head, _, rest = timestamp.rstrip("Z").partition(".")
-        started = datetime.fromisoformat(head + ("." + rest[:6] if rest else "")).replace(
-            tzinfo=timezone.utc
-        )
-    except ValueError:
-        return None
-    return (now - started).total_seconds()
 
 
 def derive_observed(
@@ -34,28 +20,28 @@ def derive_observed(
     """
     now = now or datetime.now(timezone.utc)
     state = runtime.state
-    if state == "missing":
+    if state is ContainerState.MISSING:
         if desired is DesiredState.REMOVED:
             return ObservedState.REMOVED, "container removed; volumes kept"
         return (
             ObservedState.MISSING,
             "the container is gone; `dev8 start` recreates it on the same volumes",
         )
-    if state == "running":
+    if state is ContainerState.RUNNING:
         if health is None:
             return ObservedState.RUNNING, ""
-        age = _seconds_since(runtime.started_at, now)
-        if age is not None and age < STARTUP_WINDOW_S:
+        started = runtime.started_at
+        if started is not None and (now - started).total_seconds() < STARTUP_WINDOW_S:
             return ObservedState.STARTING, health
         return ObservedState.UNHEALTHY, health
-    if state == "restarting":
+    if state is ContainerState.RESTARTING:
         return ObservedState.CRASHED, (
             f"exited with code {runtime.exit_code}; the engine is restarting it "
             f"(restarted {runtime.restart_count} times)"
         )
-    if state == "paused":
+    if state is ContainerState.PAUSED:
         return ObservedState.UNHEALTHY, "the container is paused"
-    if state in ("exited", "created", "dead"):
+    if state in (ContainerState.EXITED, ContainerState.CREATED):
         if desired is not DesiredState.RUNNING:
             return ObservedState.STOPPED, ""
         if runtime.oom_killed:
@@ -63,4 +49,4 @@ def derive_observed(
         if runtime.exit_code:
             return ObservedState.CRASHED, f"exited with code {runtime.exit_code}"
         return ObservedState.STOPPED, "stopped outside dev8; `dev8 start` starts it"
-    return ObservedState.UNKNOWN, f"the engine reports state {state!r}"
+    return ObservedState.UNKNOWN, "the backend reports a state dev8 does not know"

@@ -8,6 +8,7 @@ from dev8.backup import scripts
 from dev8.core.errors import InvalidInput, NotFound, ProviderError
 from dev8.core.naming import LABEL_OWNER, VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.quotas import QUOTA_ROLES, QuotaUse, effective_quotas
+from dev8.core.states import ContainerState
 from dev8.core.workspace import Workspace
 from dev8.providers.base import HelperJob, HelperMount, VolumeAccess, VolumeInfo, volume_access
 from dev8.service.backups import helper_image_id
@@ -175,7 +176,7 @@ class VolumeService:
         with self.workspaces.operation(workspace, "quota"):
             workspace.quotas = {**workspace.quotas, **limits}
             self.workspaces.store.save(workspace)
-            if self.workspaces.provider.status(workspace.id).state != "missing":
+            if self.workspaces.provider.status(workspace.id).state is not ContainerState.MISSING:
                 self.workspaces.recreate_container(workspace, progress or (lambda _m: None))
         return workspace
 
@@ -183,7 +184,7 @@ class VolumeService:
     def clean(self, name: str) -> list[Cleaned]:
         """Empty the npm, pip, cargo and apt download caches; what each held and holds now."""
         workspace = self.workspaces.find(name)
-        if self.workspaces.provider.status(workspace.id).state == "running":
+        if self.workspaces.provider.status(workspace.id).running:
             result = self.workspaces.provider.exec(workspace.id, scripts.clean_argv(), user="root")
             if result.exit_code != 0:
                 raise ProviderError(

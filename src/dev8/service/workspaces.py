@@ -19,23 +19,28 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from dev8.core.environment import AGENT_TOKEN, IDE_PASSWORD, check_env_name
 from dev8.core.errors import (
     AlreadyExists,
+    CommandFailed,
     Conflict,
     Dev8Error,
     EngineUnavailable,
     ImageNotFound,
     InvalidInput,
     NotFound,
+    OperationAbandoned,
     OperationTimeout,
     ProviderError,
+    SecretsUnreadable,
+    WorkspaceCrashed,
 )
+from dev8.core.images import short_image_id, workspace_image
 from dev8.core.naming import new_workspace_id, validate_name
 from dev8.core.quotas import quota_environment
 from dev8.core.resources import Resources
-from dev8.core.states import LIVE, DesiredState, ObservedState
+from dev8.core.states import ACTIVE_CONTAINER, LIVE, ContainerState, DesiredState, ObservedState
 from dev8.core.workspace import FAILED, SUCCEEDED, Operation, Workspace
-from dev8.imagebuild.layers import workspace_image
 from dev8.providers.base import Provider, RuntimeStatus, WorkspaceSpec
 from dev8.service.agent_client import AgentClient
 from dev8.service.observe import derive_observed
@@ -44,9 +49,6 @@ from dev8.store.store import Store, utcnow
 Progress = Callable[[str], None]
 HEALTHY_TIMEOUT_S = 120.0
 PACKAGES_TOOL = ["/opt/dev8/venv/bin/python", "-m", "dev8.agent.packages"]
-RESERVED_ENV = {"DEV8_AGENT_TOKEN", "CODE_SERVER_PASSWORD", "ENVIRONMENT_ID", "SSH_PUBLIC_KEY"}
-AGENT_TOKEN = "DEV8_AGENT_TOKEN"
-INTERNAL_SECRETS = (AGENT_TOKEN, "CODE_SERVER_PASSWORD")
 
 
 def _quiet(_message: str) -> None:
@@ -129,7 +131,7 @@ class WorkspaceService:
         except EngineUnavailable as exc:
             workspace.observed_state, workspace.status_message = ObservedState.UNKNOWN, exc.message
             return workspace
-        health = self.agent.health(_agent_url(runtime)) if runtime.state == "running" else None
+        health = self.agent.health(runtime.agent_url) if runtime.running else None
         state, message = derive_observed(workspace.desired_state, runtime, health)
         return self._record(workspace, runtime, state, message)
 
@@ -144,11 +146,11 @@ class WorkspaceService:
             runtime = runtime or self.provider.status(workspace.id)
         except EngineUnavailable as exc:
             workspace.observed_state, workspace.status_message = ObservedState.UNKNOWN, exc.message
-            return Observation(workspace, RuntimeStatus(state="unknown"))
+            return Observation(workspace, RuntimeStatus(ContainerState.UNKNOWN))
         health, activity = None, None
-        if runtime.state == "running":
+        if runtime.running:
             try:
-                status = self.agent.status(_agent_url(runtime), workspace.secrets[AGENT_TOKEN])
+                status = self.agent.status(runtime.agent_url, workspace.secrets[AGENT_TOKEN])
                 health, activity = status.get("health"), last_activity(status)
             except (ProviderError, KeyError, ValueError, TypeError):
                 health = "the agent is not answering"
@@ -161,15 +163,17 @@ class WorkspaceService:
     def _record(
         self, workspace: Workspace, runtime: RuntimeStatus, state: ObservedState, message: str
     ) -> Workspace:
-        ports = runtime.ports if runtime.state == "running" else {}
+        ports = runtime.ports if runtime.running else {}
         changed = (
             workspace.observed_state,
             workspace.status_message,
             workspace.ports,
             workspace.container_id,
-        ) != (state, message, ports, runtime.container_id)
+            workspace.agent_url,
+        ) != (state, message, ports, runtime.container_id, runtime.agent_url)
         workspace.observed_state, workspace.status_message = state, message
         workspace.ports, workspace.container_id = ports, runtime.container_id
+        workspace.agent_url = runtime.agent_url
         if runtime.host_ports and runtime.host_ports != workspace.host_ports:
             workspace.host_ports, changed = dict(runtime.host_ports), True
         return self.store.save_status(workspace) if changed else workspace
@@ -245,7 +249,7 @@ class WorkspaceService:
     ) -> None:
         if operation.attempts > 1:
             if operation.attempts > max_attempts:
-                raise Dev8Error(
+                raise OperationAbandoned(
                     f"interrupted {operation.attempts - 1} times (the server stopped while "
                     "running it); giving up"
                 )
@@ -316,7 +320,8 @@ class WorkspaceService:
         """Check ``request`` and resolve its image; returns the workspace to store and the
         removed one it adopts, if any. Nothing is written."""
         validate_name(request.name)
-        _check_env(request.env, request.secrets)
+        for key in [*request.env, *request.secrets]:
+            check_env_name(key)
         previous = self.store.find(self.owner, request.name)
         if previous is not None and previous.desired_state is not DesiredState.REMOVED:
             raise AlreadyExists(
@@ -336,8 +341,8 @@ class WorkspaceService:
 
     def _new_workspace(self, request: CreateRequest, image_id: str) -> Workspace:
         internal = {
-            "DEV8_AGENT_TOKEN": secrets.token_urlsafe(32),
-            "CODE_SERVER_PASSWORD": request.code_server_password or secrets.token_urlsafe(18),
+            AGENT_TOKEN: secrets.token_urlsafe(32),
+            IDE_PASSWORD: request.code_server_password or secrets.token_urlsafe(18),
         }
         return Workspace(
             id=new_workspace_id(),
@@ -365,7 +370,9 @@ class WorkspaceService:
 
     def _spec(self, workspace: Workspace) -> WorkspaceSpec:
         if not workspace.secrets_loaded:
-            raise Dev8Error(f"internal: workspace {workspace.name} was read without its secrets")
+            raise SecretsUnreadable(
+                f"internal: workspace {workspace.name} was read without its secrets"
+            )
         env = {**workspace.env, **workspace.secrets, **quota_environment(workspace.quotas)}
         keys = self.authorized_keys()
         if keys:
@@ -427,7 +434,7 @@ class WorkspaceService:
             self.wait_until_healthy(workspace, progress, timeout)
 
     def _ensure_container(self, workspace: Workspace, progress: Progress) -> None:
-        if self.provider.status(workspace.id).state != "missing":
+        if self.provider.status(workspace.id).state is not ContainerState.MISSING:
             return
         progress("the container is missing; recreating it on the same volumes")
         try:
@@ -435,7 +442,7 @@ class WorkspaceService:
         except ImageNotFound:
             raise ImageNotFound(
                 f"workspace {workspace.name} was made from {workspace.image_ref} "
-                f"({workspace.image_id[7:19]}), which is no longer on this engine; "
+                f"({short_image_id(workspace.image_id)}), which is no longer on this engine; "
                 f"`dev8 rebuild {workspace.name}` recreates it from {workspace.image_ref} "
                 "on the same volumes"
             ) from None
@@ -494,7 +501,7 @@ class WorkspaceService:
         timeout: float = HEALTHY_TIMEOUT_S,
     ) -> None:
         self.store.set_desired(workspace, DesiredState.RUNNING)
-        if self.provider.status(workspace.id).state == "running":
+        if self.provider.status(workspace.id).running:
             progress("restarting the container")
             self._record(workspace, self.provider.restart(workspace.id), ObservedState.STARTING, "")
         else:
@@ -544,7 +551,7 @@ class WorkspaceService:
         progress("removing the old container (volumes stay)")
         self.provider.remove(workspace.id)
         workspace.image_ref, workspace.image_id = reference, image_id
-        progress(f"creating a new container from {reference} ({image_id[7:19]})")
+        progress(f"creating a new container from {reference} ({short_image_id(image_id)})")
         self._create_container(workspace)
 
     def _do_update(
@@ -553,7 +560,7 @@ class WorkspaceService:
         """Apply changed settings (resources, IDE password): a container only gets them when
         it is made, so an existing one is replaced on the same volumes, and started again
         if the workspace should run."""
-        if self.provider.status(workspace.id).state == "missing":
+        if self.provider.status(workspace.id).state is ContainerState.MISSING:
             progress("no container yet; the new settings apply when it is created")
             return
         self._recreate(workspace, workspace.image_ref, workspace.image_id, progress)
@@ -591,7 +598,7 @@ class WorkspaceService:
     # System packages ---------------------------------------------------------------
     def _record_packages(self, workspace: Workspace, progress: Progress) -> None:
         """Record installed packages in the old container just before it goes away."""
-        if self.provider.status(workspace.id).state != "running":
+        if not self.provider.status(workspace.id).running:
             return
         progress("recording installed system packages")
         try:
@@ -613,7 +620,7 @@ class WorkspaceService:
     def _packages_tool(self, workspace: Workspace, *args: str) -> dict:
         result = self.provider.exec(workspace.id, [*PACKAGES_TOOL, *args], user="root")
         if result.exit_code != 0:
-            raise Dev8Error(
+            raise CommandFailed(
                 f"the package tool in {workspace.name} failed: "
                 f"{result.output.decode(errors='replace').strip()[-200:]}"
             )
@@ -653,17 +660,17 @@ class WorkspaceService:
                 if restarts_at_start is None:
                     restarts_at_start = runtime.restart_count
                 if runtime.restart_count > restarts_at_start + 1:
-                    raise Dev8Error(
+                    raise WorkspaceCrashed(
                         f"workspace {workspace.name} keeps crashing while starting (exit code "
                         f"{runtime.exit_code}); see `dev8 logs {workspace.name}`"
                     )
-                if runtime.state not in ("running", "restarting"):
+                if runtime.state not in (ContainerState.RUNNING, ContainerState.RESTARTING):
                     _, message = derive_observed(workspace.desired_state, runtime, reason)
-                    raise Dev8Error(
+                    raise WorkspaceCrashed(
                         f"workspace {workspace.name} stopped while starting: "
-                        f"{message or runtime.state}; see `dev8 logs {workspace.name}`"
+                        f"{message or runtime.state.value}; see `dev8 logs {workspace.name}`"
                     )
-                agent_url = _agent_url(runtime) or agent_url
+                agent_url = runtime.agent_url or agent_url
             time.sleep(0.05)
         raise OperationTimeout(
             f"workspace {workspace.name} was not healthy after {timeout:.0f} s "
@@ -689,7 +696,7 @@ class WorkspaceService:
         return self.provider.logs(self.find(name).id, follow=follow, tail=tail)
 
     def ide_password(self, name: str) -> str:
-        return self.find(name).secrets["CODE_SERVER_PASSWORD"]
+        return self.find(name).secrets[IDE_PASSWORD]
 
     # For the services that act on a workspace's volumes (backups, volumes, doctor) -------
     def operation(self, workspace: Workspace, action: str) -> contextlib.AbstractContextManager:
@@ -703,7 +710,7 @@ class WorkspaceService:
     def stop_for(self, workspace: Workspace, why: str, progress: Progress = _quiet) -> bool:
         """Stop the container inside an operation; True if it was running (so the caller
         starts it again with ``resume``)."""
-        if self.provider.status(workspace.id).state not in ("running", "restarting"):
+        if self.provider.status(workspace.id).state not in ACTIVE_CONTAINER:
             return False
         progress(f"stopping the workspace {why}")
         runtime = self.provider.stop(workspace.id)
@@ -742,20 +749,3 @@ def last_activity(agent_status: dict) -> datetime | None:
     if seen is None:
         return None
     return min(datetime.fromtimestamp(float(seen), timezone.utc), utcnow())
-
-
-def _agent_url(runtime: RuntimeStatus) -> str | None:
-    port = runtime.ports.get("agent")
-    return f"http://127.0.0.1:{port}" if port else None
-
-
-def _check_env(env: dict[str, str], secret_values: dict[str, str]) -> None:
-    for key in [*env, *secret_values]:
-        if (
-            not key
-            or not (key[0].isalpha() or key[0] == "_")
-            or not all(c.isalnum() or c == "_" for c in key)
-        ):
-            raise InvalidInput(f"invalid environment variable name {key!r}")
-        if key in RESERVED_ENV:
-            raise InvalidInput(f"{key} is set by dev8 and cannot be overridden")

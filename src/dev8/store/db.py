@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from dev8.core.errors import InvalidInput
 
 # The newest migration in ``migrations/versions``; a test checks it against Alembic's head.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 
 def sqlite_url(path: Path) -> str:

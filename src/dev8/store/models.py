@@ -59,6 +59,7 @@ class WorkspaceRow(Base):
     status_message: Mapped[str] = mapped_column(Text, default="")
     container_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    agent_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
     host_ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     fixed_ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     quotas: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)

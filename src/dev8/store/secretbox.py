@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from dev8.core.errors import Dev8Error, InvalidInput
+from dev8.core.errors import InvalidInput, SecretsUnreadable
 
 SEALED = "$sealed"
 NAMES = "$names"
@@ -57,7 +57,7 @@ class SecretBox:
         try:
             return json.loads(self._fernet.decrypt(stored[SEALED].encode()))
         except InvalidToken:
-            raise Dev8Error(
+            raise SecretsUnreadable(
                 "workspace secrets were sealed with another key; set DEV8_SECRET_KEY to the key "
                 "they were sealed with (keys may be listed comma-separated)"
             ) from None
@@ -65,7 +65,7 @@ class SecretBox:
 
 def open_without_key(stored: dict[str, Any] | None) -> dict[str, str]:
     if is_sealed(stored):
-        raise Dev8Error(
+        raise SecretsUnreadable(
             "workspace secrets are encrypted; only the server that holds the key can read them"
         )
     return dict(stored or {})

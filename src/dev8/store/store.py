@@ -133,6 +133,7 @@ class Store:
             status_message=values["status_message"],
             container_id=values["container_id"],
             ports=dict(values["ports"] or {}),
+            agent_url=values.get("agent_url"),
             host_ports=dict(values.get("host_ports") or {}),
             fixed_ports=dict(values.get("fixed_ports") or {}),
             quotas=dict(values.get("quotas") or {}),
@@ -567,3 +568,4 @@ def _fill_status(row: WorkspaceRow, workspace: Workspace) -> None:
     row.status_message = workspace.status_message
     row.container_id, row.ports = workspace.container_id, dict(workspace.ports)
     row.host_ports = dict(workspace.host_ports)
+    row.agent_url = workspace.agent_url

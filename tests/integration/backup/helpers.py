@@ -6,8 +6,8 @@ import json
 
 import docker
 
+from dev8.core.images import helper_image
 from dev8.core.naming import LABEL_OWNER
-from dev8.imagebuild.layers import LAYERS
 from tests.integration.conftest import OWNER
 
 # Every entry under a root: type and mode bits, owner, times, link target, content hash,
@@ -92,10 +92,6 @@ for directory, dirs, files in os.walk(root, topdown=False):
                  follow_symlinks=False)
 os.utime(root, ns=(1_600_000_001_000_000_001, 1_600_000_001_000_000_001))
 """
-
-
-def helper_image() -> str:
-    return LAYERS[0].tag
 
 
 def run_python(

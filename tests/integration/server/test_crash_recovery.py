@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from dev8.core.images import workspace_image
 from dev8.core.naming import LABEL_OWNER, LABEL_WORKSPACE_ID
 from dev8.core.workspace import RUNNING
-from dev8.imagebuild.layers import workspace_image
 from dev8.store.db import sqlite_url
 from dev8.store.secretbox import SecretBox
 from dev8.store.store import Store

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from dev8.imagebuild.layers import workspace_image
+from dev8.core.images import workspace_image
 from tests.integration.conftest import OWNER, remove_owned
 from tests.integration.helpers import SSH_OPTIONS, ssh
 from tests.integration.server.process import ServerProcess

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import TypeAdapter
 
+from dev8.core.environment import AGENT_TOKEN
 from dev8.core.errors import Conflict, Dev8Error
+from dev8.core.images import workspace_image
 from dev8.core.resources import DEFAULT_PRESET, PRESETS, Resources
-from dev8.core.states import LIVE, DesiredState, ObservedState
-from dev8.imagebuild.layers import workspace_image
+from dev8.core.states import LIVE, ContainerState, DesiredState, ObservedState
 from dev8.server.context import ServerContext
 from dev8.server.deps import (
     Context,
@@ -37,7 +38,7 @@ from dev8.server.schemas import (
     workspace_fields,
 )
 from dev8.service.requests import Accepted
-from dev8.service.workspaces import AGENT_TOKEN, CreateRequest
+from dev8.service.workspaces import CreateRequest
 from dev8.store.store import UNSET
 
 router = APIRouter(prefix="/api/v1/workspaces", tags=["workspaces"])
@@ -238,7 +239,7 @@ def workspace_logs(
     tail: Annotated[int, Query(ge=1, le=10000)] = 200,
 ) -> PlainTextResponse:
     """The last lines of the workspace's output (agent, sshd, code-server)."""
-    if context.provider.status(workspace.id).state == "missing":
+    if context.provider.status(workspace.id).state is ContainerState.MISSING:
         raise Conflict(f"workspace {workspace.name} has no container")
     chunks = context.provider.logs(workspace.id, follow=False, tail=tail)
     return PlainTextResponse(b"".join(chunks).decode(errors="replace"))

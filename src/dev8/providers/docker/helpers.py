@@ -1,0 +1,166 @@
+"""Helper containers on a workspace's volumes (the ``VolumeAccess`` capability): short-lived
+jobs for backup, restore, du, clean and snapshots, and what they need to know of volumes and
+mounts."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+import docker
+from docker.errors import DockerException
+from docker.errors import NotFound as DockerNotFound
+from docker.models.containers import Container
+
+from dev8.core.errors import NotFound, ProviderError
+from dev8.core.naming import HELPER_ROLE, LABEL_ROLE, LABEL_WORKSPACE_ID, container_name
+from dev8.providers.base import HelperJob, HelperResult, MountInfo, VolumeInfo
+from dev8.providers.docker.errors import engine_errors
+from dev8.providers.docker.specs import LABEL_CLIENT, client_label, helper_container_spec
+from dev8.providers.docker.streams import pump, raw_socket
+
+STDERR_KEPT = 64 * 1024
+
+
+class DockerHelperJobs:
+    """Mixed into ``DockerProvider``: everything here works through ``self.client``."""
+
+    client: docker.DockerClient
+
+    def image_id(self, reference: str) -> str:
+        raise NotImplementedError
+
+    @engine_errors
+    def run_helper(
+        self, job: HelperJob, on_stderr: Callable[[str], None] | None = None
+    ) -> HelperResult:
+        self.image_id(job.image)
+        for mount in job.mounts:
+            if mount.volume:
+                self.inspect_volume(mount.volume)  # never let the engine make an unlabelled one
+        spec = helper_container_spec(job, client_label(socket.gethostname(), os.getpid()))
+        container = self.client.containers.create(**spec)
+        try:
+            return self._run_attached(container, job, on_stderr)
+        finally:
+            with suppress(DockerException):
+                container.remove(force=True)
+
+    def _run_attached(
+        self, container: Container, job: HelperJob, on_stderr: Callable[[str], None] | None
+    ) -> HelperResult:
+        params = {"stdout": 1, "stderr": 1, "stream": 1, "stdin": int(job.stdin is not None)}
+        sock = raw_socket(self.client.api.attach_socket(container.id, params=params))
+        stdout, stderr = bytearray(), _LineSplitter(on_stderr)
+        try:
+            container.start()
+            writer_error = pump(
+                sock, stdout.extend, stderr.feed, None if job.stdin is None else [job.stdin]
+            )
+        finally:
+            sock.close()
+        stderr.flush()
+        exit_code = container.wait()["StatusCode"]
+        if writer_error is not None and exit_code != 0:
+            raise ProviderError(
+                f"could not give the {job.purpose} job its input: {writer_error}"
+            ) from writer_error
+        return HelperResult(exit_code, bytes(stdout), bytes(stderr.kept))
+
+    @engine_errors
+    def remove_stale_helpers(self, workspace_id: str) -> list[str]:
+        filters = {"label": [f"{LABEL_WORKSPACE_ID}={workspace_id}", f"{LABEL_ROLE}={HELPER_ROLE}"]}
+        removed = []
+        for container in self.client.containers.list(all=True, filters=filters):
+            client = (container.labels or {}).get(LABEL_CLIENT, "")
+            if _client_alive(client):
+                continue
+            with suppress(DockerNotFound):
+                container.remove(force=True)
+                removed.append(container.name)
+        return removed
+
+    def host_paths_visible(self) -> bool:
+        # A remote engine (tcp://, ssh://) would mount its own machine's paths.
+        return os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
+
+    @engine_errors
+    def container_mounts(self, workspace_id: str) -> list[MountInfo]:
+        try:
+            container = self.client.containers.get(container_name(workspace_id))
+        except DockerNotFound:
+            return []
+        return [
+            MountInfo(
+                destination=m.get("Destination", ""),
+                type=m.get("Type", ""),
+                name=m.get("Name"),
+                source=m.get("Source"),
+                read_write=bool(m.get("RW", True)),
+            )
+            for m in container.attrs.get("Mounts") or []
+        ]
+
+    @engine_errors
+    def inspect_volume(self, name: str) -> VolumeInfo:
+        try:
+            return volume_info(self.client.volumes.get(name).attrs)
+        except DockerNotFound as exc:
+            raise NotFound(f"no volume named {name}") from exc
+
+
+def volume_info(attrs: dict[str, Any]) -> VolumeInfo:
+    volume_labels = attrs.get("Labels") or {}
+    return VolumeInfo(
+        name=attrs["Name"],
+        role=volume_labels.get(LABEL_ROLE, "?"),
+        workspace_id=volume_labels.get(LABEL_WORKSPACE_ID, ""),
+        mountpoint=attrs.get("Mountpoint"),
+        created_at=attrs.get("CreatedAt"),
+        driver=attrs.get("Driver", "local"),
+        labels=dict(volume_labels),
+        options=dict(attrs.get("Options") or {}),
+    )
+
+
+def _client_alive(client: str) -> bool:
+    """Whether the dev8 process named by a helper's client label still runs. A helper of
+    another machine's dev8 (same engine, other host) is never touched."""
+    hostname, _, pid = client.rpartition(":")
+    if hostname != socket.gethostname():
+        return bool(hostname)
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _LineSplitter:
+    """Hands complete stderr lines to a callback and keeps the last bytes for error messages."""
+
+    def __init__(self, on_line: Callable[[str], None] | None) -> None:
+        self.on_line = on_line
+        self.kept = bytearray()
+        self._partial = b""
+
+    def feed(self, data: bytes) -> None:
+        self.kept.extend(data)
+        del self.kept[:-STDERR_KEPT]
+        if self.on_line is None:
+            return
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for line in lines:
+            self.on_line(line.decode(errors="replace"))
+
+    def flush(self) -> None:
+        if self.on_line is not None and self._partial:
+            self.on_line(self._partial.decode(errors="replace"))
+        self._partial = b""
