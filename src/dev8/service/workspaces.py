@@ -15,7 +15,7 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -41,7 +41,14 @@ from dev8.core.quotas import quota_environment
 from dev8.core.resources import Resources
 from dev8.core.states import ACTIVE_CONTAINER, LIVE, ContainerState, DesiredState, ObservedState
 from dev8.core.workspace import FAILED, SUCCEEDED, Operation, Workspace
-from dev8.providers.base import Provider, RuntimeStatus, WorkspaceSpec
+from dev8.providers.base import (
+    ExecResult,
+    InteractiveExec,
+    Provider,
+    RuntimeStatus,
+    VolumeInfo,
+    WorkspaceSpec,
+)
 from dev8.service.agent_client import AgentClient
 from dev8.service.observe import derive_observed
 from dev8.store.store import Store, utcnow
@@ -681,8 +688,43 @@ class WorkspaceService:
         return self.agent_status_of(self.get(name))
 
     def agent_status_of(self, workspace: Workspace) -> dict:
-        """What the running workspace's agent reports (services, activity, host keys...)."""
+        """What the running workspace's agent reports (services, activity, host keys...);
+        ``Conflict`` unless its container is up."""
+        require_live(workspace)
         return self.agent.status(workspace.agent_url, workspace.secrets[AGENT_TOKEN])
+
+    def disk_usage(self, workspace: Workspace) -> dict[str, dict]:
+        """Each volume role's usage as the running workspace's agent last measured it;
+        empty when it does not run or does not answer."""
+        if workspace.observed_state not in LIVE:
+            return {}
+        try:
+            return dict(self.agent_status_of(workspace).get("disk") or {})
+        except (Dev8Error, KeyError, AttributeError):
+            return {}
+
+    def volumes_of(self, workspace: Workspace) -> list[VolumeInfo]:
+        """The workspace's volumes (a removed workspace keeps them until purged)."""
+        return self.provider.volumes(workspace.id)
+
+    def exec(self, name: str, argv: Sequence[str], *, root: bool = False) -> ExecResult:
+        """Run ``argv`` in the running workspace (as dev8 in /workspace, or root) and wait."""
+        workspace = self.get(name)
+        require_live(workspace)
+        user = "root" if root else "dev8"
+        return self.provider.exec(workspace.id, argv, user=user, workdir="/workspace")
+
+    def exec_argv(
+        self, name: str, argv: Sequence[str], *, root: bool = False, tty: bool = False
+    ) -> list[str] | None:
+        """The local command line that runs ``argv`` attached to this terminal, or None if
+        the backend cannot attach one (then ``exec`` runs it without a terminal)."""
+        workspace = self.get(name)
+        require_live(workspace)
+        if not isinstance(self.provider, InteractiveExec):
+            return None
+        user = "root" if root else "dev8"
+        return self.provider.exec_argv(workspace.id, argv, user=user, workdir="/workspace", tty=tty)
 
     # What the CLI asks of local mode and server mode alike ------------------------------
     def ping(self) -> None:
@@ -693,7 +735,11 @@ class WorkspaceService:
         return self.store.list(self.owner)
 
     def logs(self, name: str, follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
-        return self.provider.logs(self.find(name).id, follow=follow, tail=tail)
+        """The container's output; ``Conflict`` when it has no container."""
+        workspace = self.find(name)
+        if self.provider.status(workspace.id).state is ContainerState.MISSING:
+            raise Conflict(f"workspace {workspace.name} has no container")
+        return self.provider.logs(workspace.id, follow=follow, tail=tail)
 
     def ide_password(self, name: str) -> str:
         return self.find(name).secrets[IDE_PASSWORD]
