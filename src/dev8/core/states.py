@@ -43,6 +43,9 @@ class ContainerState(str, Enum):
     MISSING = "missing"  # no container
     UNKNOWN = "unknown"  # the backend reported something it does not know
 
+    def __str__(self) -> str:
+        return self.value
+
 
 # Its processes may run: it must be stopped before its volumes are worked on offline.
 ACTIVE_CONTAINER = frozenset(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from dev8.core.resources import Resources
@@ -44,6 +45,28 @@ class Workspace:
         return f"http://127.0.0.1:{port}/" if port else None
 
 
+class Action(str, Enum):
+    """What an operation does to a workspace. The service's action table says how each is
+    carried out and which state it wants."""
+
+    CREATE = "create"
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+    REBUILD = "rebuild"
+    UPDATE = "update"  # apply changed settings: a new container on the same volumes
+    REMOVE = "remove"
+    PURGE = "purge"
+    # Work on the volumes, queued by the server and carried out by the backup services.
+    BACKUP = "backup"
+    RESTORE = "restore"
+    SNAPSHOT = "snapshot"
+    SNAPSHOT_RESTORE = "snapshot-restore"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
 UNFINISHED = (PENDING, RUNNING)
 
@@ -70,6 +93,9 @@ class Operation:
     params: dict[str, Any] = field(default_factory=dict)
     outcome: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+
+    def __post_init__(self) -> None:
+        self.action = str(self.action)  # an ``Action`` is stored as its plain name
 
     @property
     def duration_s(self) -> float | None:

@@ -21,7 +21,7 @@ import time
 
 from dev8.core.errors import Conflict, Dev8Error
 from dev8.core.states import ACTIVE_CONTAINER, ContainerState, DesiredState, ObservedState
-from dev8.core.workspace import FAILED, Workspace
+from dev8.core.workspace import FAILED, Action, Workspace
 from dev8.providers.base import BulkStatus, RuntimeStatus
 from dev8.server.context import ServerContext
 from dev8.service.idle import describe_idle, effective_timeout_s, idle_deadline
@@ -180,9 +180,9 @@ class Reconciler:
     def _correct_drift(self, workspace: Workspace, container: ContainerState) -> None:
         desired = workspace.desired_state
         if desired is DesiredState.RUNNING and container not in ACTIVE_CONTAINER:
-            action = "start"
+            action = Action.START
         elif desired is DesiredState.STOPPED and container in ACTIVE_CONTAINER:
-            action = "stop"
+            action = Action.STOP
         else:
             return
         if self.store.next_operation(workspace.id) is not None:

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dev8.core.environment import IDE_PASSWORD
 from dev8.core.errors import Conflict, InvalidInput, NotFound
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState
-from dev8.core.workspace import Operation, Workspace
-from dev8.service.workspaces import CreateRequest, WorkspaceService
+from dev8.core.workspace import Action, Operation, Workspace
+from dev8.service.workspaces import (
+    LIFECYCLE_ACTIONS,
+    REQUESTABLE,
+    CreateRequest,
+    WorkspaceService,
+)
 from dev8.store.store import UNSET, new_operation
 
-ACTION_TARGETS = {
-    "start": DesiredState.RUNNING,
-    "stop": DesiredState.STOPPED,
-    "restart": DesiredState.RUNNING,
-    "rebuild": DesiredState.RUNNING,
-}
 MAX_IDLE_TIMEOUT_S = 7 * 24 * 3600
 
 
@@ -42,9 +42,11 @@ class WorkspaceRequests:
         workspace, previous = self.service.prepare_create(request)
         desired = DesiredState.RUNNING if start else DesiredState.STOPPED
         actor = self.service.actor
-        operations = [new_operation(workspace, "create", actor, params={"adopted": bool(previous)})]
+        operations = [
+            new_operation(workspace, Action.CREATE, actor, params={"adopted": bool(previous)})
+        ]
         if start:
-            operations.append(new_operation(workspace, "start", actor, offset=1))
+            operations.append(new_operation(workspace, Action.START, actor, offset=1))
         if previous is None:
             workspace.desired_state = desired
             self.store.add(workspace, operations)
@@ -55,17 +57,18 @@ class WorkspaceRequests:
         return Accepted(workspace, operations)
 
     def action(self, name: str, action: str, image: str | None = None) -> Accepted:
-        if action not in ACTION_TARGETS:
-            raise InvalidInput(f"unknown action {action!r}; use {', '.join(ACTION_TARGETS)}")
+        if action not in REQUESTABLE:
+            choices = ", ".join(a.value for a in REQUESTABLE)
+            raise InvalidInput(f"unknown action {action!r}; use {choices}")
         workspace = self.service.find(name)
         params = {}
-        if action == "rebuild":
+        if action == Action.REBUILD:
             reference = image or workspace.image_ref
             params = {"image_ref": reference, "image_id": self.service.provider.image_id(reference)}
         elif image is not None:
             raise InvalidInput("only a rebuild takes an image")
         operation = new_operation(workspace, action, self.service.actor, params=params)
-        self.store.queue(workspace, [operation], ACTION_TARGETS[action])
+        self.store.queue(workspace, [operation], LIFECYCLE_ACTIONS[action].target)
         return Accepted(workspace, [operation])
 
     def remove(self, name: str, purge: bool = False) -> Accepted:
@@ -74,7 +77,7 @@ class WorkspaceRequests:
         workspace = self.store.find(self.service.owner, name)
         if workspace is None or (workspace.desired_state is DesiredState.REMOVED and not purge):
             raise NotFound(f"no workspace named {name!r}")
-        action = "purge" if purge else "remove"
+        action = Action.PURGE if purge else Action.REMOVE
         operation = new_operation(workspace, action, self.service.actor)
         self.store.queue(workspace, [operation], DesiredState.REMOVED)
         return Accepted(workspace, [operation])
@@ -94,7 +97,7 @@ class WorkspaceRequests:
             check_idle_timeout(idle_timeout_s)
         secrets = None
         if ide_password is not None:
-            secrets = {**workspace.secrets, "CODE_SERVER_PASSWORD": ide_password}
+            secrets = {**workspace.secrets, IDE_PASSWORD: ide_password}
         changed = [
             label
             for label, value in (("resources", resources), ("IDE password", ide_password))
@@ -109,7 +112,7 @@ class WorkspaceRequests:
         if changed:
             operation = new_operation(
                 workspace,
-                "update",
+                Action.UPDATE,
                 self.service.actor,
                 params={"message": f"applied new {' and '.join(changed)}"},
             )

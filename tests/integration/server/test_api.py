@@ -92,7 +92,10 @@ def test_operations_carry_their_progress_events(api):
     accepted = create(admin, "events")
     created, started = api.settle(admin, accepted)
     detail = admin.get(f"/api/v1/operations/{created['id']}").json()
-    assert [e["message"] for e in detail["events"]] == ["creating volumes and container"]
+    assert [e["message"] for e in detail["events"]] == [
+        "creating volumes and container",
+        "state creating -> stopped",
+    ]
     events = admin.get(f"/api/v1/operations/{started['id']}/events").json()
     assert "starting the container" in [e["message"] for e in events]
     later = admin.get(f"/api/v1/operations/{started['id']}/events?after={events[0]['seq']}")

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 from dev8.core.states import ContainerState as C
 from dev8.core.states import DesiredState, ObservedState
 from dev8.providers.base import RuntimeStatus
-from dev8.service.observe import derive_observed
+from dev8.service.workspaces import derive_observed
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 

@@ -59,7 +59,7 @@ class DockerProvider(DockerHelperJobs):
     def __init__(self, client: docker.DockerClient | None = None) -> None:
         self._client = client
 
-    @property  # type: ignore[override]
+    @property
     def client(self) -> docker.DockerClient:
         if self._client is None:
             self._client = connect()

@@ -130,7 +130,7 @@ def summary_ports(ports: list[dict[str, Any]] | None) -> dict[str, int]:
     by_container_port = {port: role for role, port in PORTS.items()}
     found: dict[str, int] = {}
     for entry in ports or []:
-        role = by_container_port.get(entry.get("PrivatePort"))
+        role = by_container_port.get(int(entry.get("PrivatePort") or 0))
         if role and entry.get("PublicPort") and entry.get("IP") in ("127.0.0.1", "", None):
             found.setdefault(role, int(entry["PublicPort"]))
     return found

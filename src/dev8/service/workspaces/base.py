@@ -1,0 +1,73 @@
+"""What every part of the workspace service shares: its collaborators, who it acts for, and
+finding a workspace by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dev8.core.errors import NotFound
+from dev8.core.images import workspace_image
+from dev8.core.resources import Resources
+from dev8.core.states import DesiredState
+from dev8.core.workspace import Operation, Workspace
+from dev8.providers.base import Provider
+from dev8.service.agent_client import AgentClient
+from dev8.store.store import Store
+
+Progress = Callable[[str], None]
+HEALTHY_TIMEOUT_S = 120.0
+
+
+def quiet(_message: str) -> None:
+    pass
+
+
+@dataclass
+class CreateRequest:
+    name: str
+    image: str = field(default_factory=workspace_image)
+    resources: Resources = field(default_factory=lambda: Resources(2, 4096))
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    code_server_password: str | None = None
+    host_ports: dict[str, int] = field(default_factory=dict)  # role -> fixed host port
+    quotas: dict[str, int] = field(default_factory=dict)  # volume role -> bytes (unset: default)
+    idle_timeout_s: int | None = None  # None: the server's default; 0: never stop when idle
+
+
+class ServiceBase:
+    """The operations on the workspaces of ``owner``, recorded as done by ``actor`` (the
+    owner unless, say, an admin or the server acts on them)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        provider: Provider,
+        owner: str,
+        authorized_keys: Callable[[], str] = lambda: "",
+        agent: AgentClient | None = None,
+        actor: str | None = None,
+    ) -> None:
+        self.store = store
+        self.provider = provider
+        self.owner = owner
+        self.actor = actor or owner
+        self.authorized_keys = authorized_keys
+        self.agent = agent or AgentClient()
+        self._running: Operation | None = None  # the operation under way in this service
+
+    def find(self, name: str) -> Workspace:
+        """The live workspace ``name``, without asking the engine."""
+        workspace = self.store.find(self.owner, name)
+        if workspace is None or workspace.desired_state is DesiredState.REMOVED:
+            raise NotFound(f"no workspace named {name!r}; `dev8 ls` lists them")
+        return workspace
+
+    def find_known(self, name: str) -> Workspace:
+        """Like ``find``, and also a removed workspace whose volumes were kept."""
+        workspace = self.store.find(self.owner, name)
+        if workspace is None:
+            raise NotFound(f"no workspace named {name!r}; `dev8 ls --all` lists them")
+        return workspace
