@@ -47,9 +47,6 @@ class ApiToken:
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
 
-    def usable_at(self, now: datetime) -> bool:
-        return self.revoked_at is None and now < self.expires_at
-
 
 def validate_user_name(name: str) -> str:
     if not USER_NAME_PATTERN.fullmatch(name or ""):

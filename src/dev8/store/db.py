@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from dev8.core.errors import InvalidInput
 
@@ -22,10 +23,10 @@ def normalize_url(url: str) -> str:
     """``postgresql://`` and ``postgres://`` mean psycopg 3, the driver dev8 ships."""
     try:
         parsed = make_url(url)
-    except Exception:
+    except (ArgumentError, ValueError) as exc:  # unparsable, or a port that is no number
         raise InvalidInput(
-            "the database URL is not valid; e.g. postgresql://user@host/dev8"
-        ) from None
+            f"the database URL is not valid ({exc}); e.g. postgresql://user@host/dev8"
+        ) from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
@@ -39,7 +40,7 @@ def open_engine(url: str, pool_size: int | None = None) -> Engine:
     """An engine for ``url``. ``pool_size`` sizes the connection pool for a server that uses
     the database from many threads at once."""
     url = normalize_url(url)
-    options: dict = {"future": True, "pool_pre_ping": url.startswith("postgresql")}
+    options: dict[str, Any] = {"future": True, "pool_pre_ping": url.startswith("postgresql")}
     if pool_size:
         options.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=60)
     engine = create_engine(url, **options)
@@ -48,7 +49,7 @@ def open_engine(url: str, pool_size: int | None = None) -> Engine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; commits skip an fsync

@@ -11,7 +11,7 @@ Several keys (comma-separated) allow rotation: the first one seals, all of them 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -25,7 +25,7 @@ def new_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def is_sealed(value: Any) -> bool:
+def is_sealed(value: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(value, dict) and SEALED in value
 
 
@@ -42,10 +42,10 @@ class SecretBox:
             self._fernet = MultiFernet(
                 [Fernet(key.strip().encode()) for key in keys.split(",") if key.strip()]
             )
-        except (ValueError, TypeError):
+        except (ValueError, TypeError) as exc:  # the cause says what is wrong with it
             raise InvalidInput(
                 "the secret key is not a valid key; generate one with `dev8 server keygen`"
-            ) from None
+            ) from exc
 
     def seal(self, secrets: dict[str, str]) -> dict[str, Any]:
         token = self._fernet.encrypt(json.dumps(secrets).encode()).decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dev8.core.errors import AlreadyExists, NotFound
 from dev8.core.users import ApiToken, Role, User
 from dev8.store.models import ApiTokenRow, UserRow
+from dev8.store.tables import changed
 
 
 def _to_user(row: UserRow) -> User:
@@ -55,8 +57,8 @@ class UserStore:
         try:
             with self._sessions() as session, session.begin():
                 session.add(row)
-        except IntegrityError:
-            raise AlreadyExists(f"a user named {user.name!r} already exists") from None
+        except IntegrityError as exc:
+            raise AlreadyExists(f"a user named {user.name!r} already exists") from exc
         user.created_at = now
         return user
 
@@ -86,11 +88,9 @@ class UserStore:
             return session.scalar(query) or 0
 
     def update(self, user_id: str, now: datetime, **values: str) -> None:
+        statement = update(UserRow).where(UserRow.id == user_id).values(**values, updated_at=now)
         with self._sessions() as session, session.begin():
-            done = session.execute(
-                update(UserRow).where(UserRow.id == user_id).values(**values, updated_at=now)
-            )
-            if done.rowcount == 0:
+            if changed(session, statement) == 0:
                 raise NotFound(f"no user with id {user_id}")
 
     def delete(self, user_id: str) -> None:
@@ -129,7 +129,7 @@ class UserStore:
             row = session.get(ApiTokenRow, token_id)
             return _to_token(row) if row else None
 
-    def tokens(self, user_id: str) -> list[ApiToken]:
+    def tokens(self, user_id: str) -> builtins.list[ApiToken]:
         query = (
             select(ApiTokenRow)
             .where(ApiTokenRow.user_id == user_id)
@@ -145,15 +145,6 @@ class UserStore:
                 .where(ApiTokenRow.id == token_id, ApiTokenRow.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
-
-    def revoke_all(self, user_id: str, now: datetime, keep: str | None = None) -> None:
-        query = update(ApiTokenRow).where(
-            ApiTokenRow.user_id == user_id, ApiTokenRow.revoked_at.is_(None)
-        )
-        if keep is not None:
-            query = query.where(ApiTokenRow.id != keep)
-        with self._sessions() as session, session.begin():
-            session.execute(query.values(revoked_at=now))
 
     def touch_token(self, token_id: str, now: datetime) -> None:
         with self._sessions() as session, session.begin():

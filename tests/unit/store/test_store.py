@@ -58,7 +58,7 @@ def test_removed_workspaces_are_hidden_but_findable(store):
 
 def test_operations_are_recorded_and_deleted_with_the_workspace(store):
     ws = store.add(make())
-    op = store.start_operation(ws.id, "start", "alice")
+    op = store.start_operation(ws, "start", "alice")
     store.finish_operation(op.id, "failed", "boom")
     [recorded] = store.operations(ws.id)
     assert (recorded.action, recorded.result, recorded.message) == ("start", "failed", "boom")
