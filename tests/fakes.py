@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from dev8.core.errors import Dev8Error, ImageNotFound, NotFound, ProviderError
+from dev8.core.errors import Conflict, Dev8Error, ImageNotFound, NotFound, ProviderError
 from dev8.core.images import workspace_image
 from dev8.core.naming import VOLUME_ROLES, volume_name
 from dev8.core.states import ContainerState
@@ -76,6 +76,7 @@ class FakeProvider:
 
     def create(self, spec: WorkspaceSpec) -> RuntimeStatus:
         self._call("create", spec.workspace_id)
+        self.image_id(spec.image)  # a missing image is refused before anything is made
         with self._lock:
             self.volumes_by_workspace.setdefault(spec.workspace_id, set()).update(
                 volume_name(spec.workspace_id, role) for role in VOLUME_ROLES
@@ -138,11 +139,15 @@ class FakeProvider:
         self, workspace_id: str, argv: Sequence[str], user: str = "dev8", workdir: str | None = None
     ) -> ExecResult:
         self._call("exec", workspace_id)
+        if not self.status(workspace_id).running:
+            raise Conflict(f"workspace {workspace_id} is not running")
         return ExecResult(1, b"the fake provider runs nothing")
 
     def logs(
         self, workspace_id: str, follow: bool = False, tail: int | None = None
     ) -> Iterator[bytes]:
+        if workspace_id not in self.containers:
+            raise NotFound(f"workspace {workspace_id} has no container")
         return iter([b"fake log line\n"])
 
     def volumes(self, workspace_id: str | None = None) -> list[VolumeInfo]:
