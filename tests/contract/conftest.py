@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from dev8.core.errors import Dev8Error
 from dev8.core.images import workspace_image
 from dev8.core.naming import new_workspace_id
 from dev8.core.resources import Resources
@@ -47,7 +48,7 @@ def _docker() -> Iterator[Backend]:
     provider = DockerProvider()
     try:
         provider.image_id(workspace_image())
-    except Exception as exc:  # noqa: BLE001 - any reason the image is unusable ends the run
+    except Dev8Error as exc:
         pytest.fail(f"the Docker contract needs {workspace_image()}: `dev8 image build` ({exc})")
     backend = Backend(provider, workspace_image())
     yield backend
