@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite, as CI runs it: sets up everything it needs (virtualenv, PostgreSQL, Docker
-# engine, workspace image, Azurite), lints, then runs unit and integration tests. Extra
+# engine, workspace image, Azurite), lints and type-checks, then runs every test. Extra
 # arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,4 +15,5 @@ fi
 ./scripts/test-tools.sh
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
+.venv/bin/mypy
 .venv/bin/pytest "$@"
