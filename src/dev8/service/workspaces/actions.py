@@ -9,14 +9,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dev8.core.clock import utcnow
 from dev8.core.errors import Dev8Error, InvalidInput, OperationAbandoned
 from dev8.core.states import DesiredState
 from dev8.core.workspace import Action, Operation, Workspace
+from dev8.providers.base import Provider
+from dev8.service.agent_client import AgentClient
 from dev8.service.workspaces.base import Progress, quiet
 from dev8.service.workspaces.lifecycle import Lifecycle
+from dev8.store.store import Store
 
 if TYPE_CHECKING:
     from dev8.service.workspaces import WorkspaceService
@@ -79,8 +82,25 @@ REQUESTABLE = (Action.START, Action.STOP, Action.RESTART, Action.REBUILD)
 
 
 class Actions(Lifecycle):
-    def __init__(self, *, handlers: Mapping[str, ActionHandler] | None = None, **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        store: Store,
+        provider: Provider,
+        owner: str,
+        authorized_keys: Callable[[], str] = lambda: "",
+        agent: AgentClient | None = None,
+        actor: str | None = None,
+        handlers: Mapping[str, ActionHandler] | None = None,
+    ) -> None:
+        super().__init__(
+            store=store,
+            provider=provider,
+            owner=owner,
+            authorized_keys=authorized_keys,
+            agent=agent,
+            actor=actor,
+        )
         self.actions: dict[str, ActionSpec] = {
             **LIFECYCLE_ACTIONS,
             **{name: ActionSpec(handler) for name, handler in (handlers or {}).items()},
