@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dev8.core.environment import IDE_PASSWORD
-from dev8.core.errors import Conflict, InvalidInput, NotFound
+from dev8.core.errors import Conflict, InvalidInput
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState
 from dev8.core.workspace import Action, Operation, Workspace
@@ -74,9 +74,7 @@ class WorkspaceRequests:
     def remove(self, name: str, purge: bool = False) -> Accepted:
         """Remove the container (volumes stay), or with ``purge`` destroy everything. A
         removed workspace can still be purged."""
-        workspace = self.store.find(self.service.owner, name)
-        if workspace is None or (workspace.desired_state is DesiredState.REMOVED and not purge):
-            raise NotFound(f"no workspace named {name!r}")
+        workspace = self.service.find_known(name) if purge else self.service.find(name)
         action = Action.PURGE if purge else Action.REMOVE
         operation = new_operation(workspace, action, self.service.actor)
         self.store.queue(workspace, [operation], DesiredState.REMOVED)

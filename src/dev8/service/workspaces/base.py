@@ -59,15 +59,20 @@ class ServiceBase:
         self._running: Operation | None = None  # the operation under way in this service
 
     def find(self, name: str) -> Workspace:
-        """The live workspace ``name``, without asking the engine."""
-        workspace = self.store.find(self.owner, name)
-        if workspace is None or workspace.desired_state is DesiredState.REMOVED:
-            raise NotFound(f"no workspace named {name!r}; `dev8 ls` lists them")
+        """The live workspace ``name``, without asking the engine; ``NotFound`` if there
+        is none (a removed one included)."""
+        workspace = self.find_known(name)
+        if workspace.desired_state is DesiredState.REMOVED:
+            raise _not_found(name)
         return workspace
 
     def find_known(self, name: str) -> Workspace:
         """Like ``find``, and also a removed workspace whose volumes were kept."""
         workspace = self.store.find(self.owner, name)
         if workspace is None:
-            raise NotFound(f"no workspace named {name!r}; `dev8 ls --all` lists them")
+            raise _not_found(name)
         return workspace
+
+
+def _not_found(name: str) -> NotFound:
+    return NotFound(f"no workspace named {name!r}; `dev8 ls` lists them")
