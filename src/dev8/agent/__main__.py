@@ -19,7 +19,7 @@ from dev8.agent.disk import DiskUsage, motd_text
 from dev8.agent.httpapi import AgentHTTPServer
 from dev8.agent.motd import Motd
 from dev8.agent.packages.layout import Layout
-from dev8.agent.packages_phase import PackageRestore
+from dev8.agent.packages.phase import PackageRestore
 from dev8.agent.probes import http_ok, ssh_banner
 from dev8.agent.supervisor import ServiceSpec, Supervisor
 
