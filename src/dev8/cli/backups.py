@@ -8,37 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from dev8.cli.output import confirm_replace, console, err_console, print_json
+from dev8.cli.context import archive_checker, backups, server_backups, workspaces
+from dev8.cli.output import confirm_replace, console, err_console, print_json, took
 from dev8.cli.progress import transfer
-from dev8.core.errors import InvalidInput
+from dev8.core.errors import NotFound
 from dev8.core.quotas import format_bytes
 
 if TYPE_CHECKING:
-    from dev8.cli.remote_backups import RemoteBackups
-    from dev8.service.backups import BackupService
+    from dev8.service.backups import BackupResult
 
 NAME = typer.Argument(..., help="Workspace name.")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
-
-
-def backups() -> BackupService:
-    from dev8.cli.context import service
-    from dev8.service.backups import BackupService
-
-    return BackupService(service())
-
-
-def remote_backups() -> RemoteBackups | None:
-    """In server mode, the server's backups; None in local mode."""
-    from dev8.cli.context import in_server_mode, service
-
-    if not in_server_mode():
-        return None
-    from dev8.cli.remote_backups import RemoteBackups
-
-    return RemoteBackups(service())
 
 
 def backup(
@@ -72,13 +53,19 @@ def backup(
     In server mode the server makes the backup and keeps it (`dev8 backups NAME`); its
     archives are downloaded here too.
     """
+    from dev8.cli.backends import KeepsBackups
+
     started = time.monotonic()
-    remote, kept_as = remote_backups(), None
+    backend = backups()
     with transfer() as progress:
-        if remote is not None:
-            kept_as, results = remote.backup(name, volume, output, archive_format, stop, progress)
-        else:
-            results = backups().backup(name, volume, output, archive_format, stop, progress)
+        results = backend.backup(
+            name,
+            volume=volume,
+            output=output,
+            archive_format=archive_format,
+            stop=stop,
+            progress=progress,
+        )
     if as_json:
         print_json(
             [
@@ -87,6 +74,16 @@ def backup(
             ]
         )
         return
+    _print_archives(results)
+    console.print(f"[green]✓[/] Backed up {name} ({len(results)} volume(s)) {took(started)}")
+    kept_as = backend.kept_as if isinstance(backend, KeepsBackups) else None
+    if kept_as:
+        console.print(f"  The server keeps it as {kept_as}: `dev8 restore {name} --from {kept_as}`")
+
+
+def _print_archives(results: list[BackupResult]) -> None:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("VOLUME", "ARCHIVE", "SIZE", "FILES", "DATA", "SHA-256"):
         table.add_column(column, overflow="fold")
@@ -103,12 +100,6 @@ def backup(
     for r in results:
         for warning in r.warnings:
             err_console.print(f"[yellow]warning[/] {r.role}: {warning}", highlight=False)
-    console.print(
-        f"[green]✓[/] Backed up {name} ({len(results)} volume(s)) "
-        f"[dim]({time.monotonic() - started:.1f} s)[/]"
-    )
-    if kept_as:
-        console.print(f"  The server keeps it as {kept_as}: `dev8 restore {name} --from {kept_as}`")
 
 
 def restore(
@@ -139,41 +130,27 @@ def restore(
     contents only after it was extracted completely; an interrupted restore leaves the
     previous data in place. A running workspace is stopped only for that final swap.
     """
-    from dev8.cli.context import service
-
     target = as_name or name
-    in_place = as_name is None and _exists(service(), name)
-    if in_place and not yes:
+    if as_name is None and not yes and _exists(name):
         confirm_replace(name, f"Replace the data of {name} with the archive's?")
     started = time.monotonic()
-    remote = remote_backups()
-    if remote is not None:
-        if as_name:
-            raise InvalidInput("--as works in local mode only")
-        with transfer() as progress:
-            roles = remote.restore(name, sources, volume, progress)
-        console.print(
-            f"[green]✓[/] Restored {', '.join(roles)} from backup {sources[0]} into {name} "
-            f"[dim]({time.monotonic() - started:.1f} s)[/]"
-        )
-        return
     with transfer() as progress:
         result = backups().restore(name, sources, volume, as_name, progress)
-    what = ", ".join(f"{role} ({result.entries[role]} entries)" for role in result.roles)
-    console.print(
-        f"[green]✓[/] Restored {what} into {target} [dim]({time.monotonic() - started:.1f} s)[/]"
+    what = ", ".join(
+        f"{role} ({result.entries[role]} entries)" if role in result.entries else role
+        for role in result.roles
     )
+    source = ", ".join(str(path) for path in sources)
+    console.print(f"[green]✓[/] Restored {what} from backup {source} into {target} {took(started)}")
     if result.created:
         console.print(f"  Created workspace {target}; start it with `dev8 start {target}`")
     elif result.restarted:
         console.print(f"  {target} was restarted on the restored data")
 
 
-def _exists(svc, name: str) -> bool:
-    from dev8.core.errors import NotFound
-
+def _exists(name: str) -> bool:
     try:
-        svc.find(name)
+        workspaces().find(name)
     except NotFound:
         return False
     return True
@@ -186,7 +163,7 @@ def verify(
     """Check an archive as a restore would, without writing anything: it reads to the end,
     every member is safe to extract, and the checksum matches its manifest."""
     with transfer() as progress:
-        found, checked = backups().verify(archive, progress)
+        found, checked = archive_checker().verify(archive, progress)
     manifest = asdict(found.manifest) if found.manifest else None
     if as_json:
         print_json(
@@ -221,12 +198,9 @@ def backups_command(
 ) -> None:
     """Server mode: the backups the server keeps of a workspace (made by `dev8 backup`), to
     restore with `dev8 restore NAME --from ID`; --rm ID deletes one."""
-    remote = remote_backups()
-    if remote is None:
-        raise InvalidInput(
-            "`dev8 backups` lists what a dev8 server keeps; in local mode the archives are "
-            "the files `dev8 backup` wrote"
-        )
+    remote = server_backups(
+        "`dev8 backups`", "in local mode the archives are the files `dev8 backup` wrote"
+    )
     for backup_id in remove:
         remote.delete(name, backup_id)
         console.print(f"[green]✓[/] Deleted backup {backup_id} of {name}")
@@ -239,6 +213,8 @@ def backups_command(
     if not kept:
         console.print(f"The server keeps no backups of {name} yet: `dev8 backup {name}`.")
         return
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("ID", "CREATED", "VOLUMES", "SIZE"):
         table.add_column(column)

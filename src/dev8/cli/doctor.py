@@ -28,10 +28,10 @@ def doctor(
     named volumes (not bind mounts), /home/dev8 and /workspace belong to UID 1000, volumes
     against their quotas (and what uses the space), leftovers of a restore, published ports
     answering. Exits 1 when a check fails."""
-    from dev8.cli.context import local_service
+    from dev8.cli.context import local_only
     from dev8.service.doctor import FAIL, Doctor
 
-    svc = local_service("doctor", "`dev8 logout` first: it checks this machine's workspaces")
+    svc = local_only("doctor", "`dev8 logout` first: it checks this machine's workspaces")
     checks = Doctor(svc).run(name, fix)
     if as_json:
         print_json([asdict(check) for check in checks])

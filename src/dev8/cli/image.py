@@ -19,7 +19,6 @@ from dev8.imagebuild.builder import (
 )
 from dev8.imagebuild.ca import default_ca_bundle
 from dev8.imagebuild.layers import LAYERS, Layer
-from dev8.providers.docker.client import connect
 
 app = typer.Typer(help="Build and inspect the workspace image.", no_args_is_help=True)
 
@@ -104,6 +103,8 @@ def build(
         layers=tuple(layer),
         no_cache=no_cache,
     )
+    from dev8.providers.docker.client import connect
+
     client = connect()
     if options.extra_ca:
         step(f"trusting the certificates in {options.extra_ca}")
@@ -111,3 +112,7 @@ def build(
         results = build_all(client, options, _LiveProgress(live))
     total = sum(result.seconds for result in results)
     console.print(f"[bold green]Built[/] {results[-1].layer.tag} in {total:.1f} s")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="image")

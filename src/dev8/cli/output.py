@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 console = Console()
 err_console = Console(stderr=True)
@@ -35,3 +41,32 @@ def confirm_replace(name: str, question: str) -> None:
             f"restoring replaces {name}'s current data; confirm with --yes when not on a terminal"
         )
     typer.confirm(question, abort=True)
+
+
+@contextmanager
+def spinner(title: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr; the function it yields shows an operation's progress messages."""
+    from rich.status import Status
+
+    started = time.monotonic()
+    with Status(title, console=err_console) as status:
+
+        def update(message: str) -> None:
+            status.update(f"{title}: {message} [dim]({time.monotonic() - started:.1f} s)[/]")
+
+        yield update
+
+
+def took(started: float) -> str:
+    """The seconds since ``started`` (``time.monotonic()``), dimmed, for a closing line."""
+    return f"[dim]({time.monotonic() - started:.1f} s)[/]"
+
+
+def plain_table(*headers: str, overflow: str = "ellipsis") -> Table:
+    """A borderless table with bold headers (`dev8 ls` fits its own: ``dev8.cli.tables``)."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for header in headers:
+        table.add_column(header, overflow=overflow)  # type: ignore[arg-type]
+    return table

@@ -1,63 +1,23 @@
-"""Server mode for the CLI: the same calls as the local service, made through the API.
-
-`dev8 login URL` stores the server's address and an API token (``server.json`` in the dev8
-data directory, mode 0600); while it is there every workspace command goes through the
-server; `dev8 logout` removes it and the CLI is in local mode again.
-"""
+"""Server mode for the CLI: the workspace calls of ``WorkspaceBackend``, made through the API
+with the SDK (``dev8.client``). Which server, and its token, come from ``dev8.cli.login``."""
 
 from __future__ import annotations
 
+import builtins
 import json
-import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from dev8.cli.backends import Progress, quiet
+from dev8.cli.login import write_private
 from dev8.client import Client
-from dev8.client.models import Change, Progress
+from dev8.client.models import Change
 from dev8.client.models import Workspace as RemoteWorkspace
 from dev8.core.errors import InvalidInput, NotFound
 from dev8.core.workspace import Operation, Workspace
 from dev8.paths import data_dir
 from dev8.service.workspaces import CreateRequest
-
-
-@dataclass
-class Login:
-    url: str
-    token: str
-    token_id: str = ""
-    user: str = ""
-
-
-def login_file() -> Path:
-    return data_dir() / "server.json"
-
-
-def saved_login() -> Login | None:
-    """The server to use: ``DEV8_SERVER_URL`` + ``DEV8_TOKEN``, else the one logged in to."""
-    url, token = os.environ.get("DEV8_SERVER_URL"), os.environ.get("DEV8_TOKEN")
-    if url and token:
-        return Login(url, token)
-    try:
-        data = json.loads(login_file().read_text())
-        return Login(data["url"], data["token"], data.get("token_id", ""), data.get("user", ""))
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput(
-            f"{login_file()} is damaged; run `dev8 logout` and log in again"
-        ) from None
-
-
-def save_login(login: Login) -> Path:
-    _write_private(login_file(), login.__dict__)
-    return login_file()
-
-
-def _quiet(_message: str) -> None:
-    pass
 
 
 def _passwords_file() -> Path:
@@ -66,24 +26,18 @@ def _passwords_file() -> Path:
 
 def _passwords() -> dict[str, str]:
     try:
-        return json.loads(_passwords_file().read_text())
+        found = json.loads(_passwords_file().read_text())
     except (FileNotFoundError, ValueError):
         return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _save_password(key: str, password: str) -> None:
-    _write_private(_passwords_file(), {**_passwords(), key: password})
-
-
-def _write_private(path: Path, data: object) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(data, handle)
-    path.chmod(0o600)
+    write_private(_passwords_file(), {**_passwords(), key: password})
 
 
 class RemoteWorkspaces:
-    """What the CLI needs of a workspace service, from a dev8 server."""
+    """``WorkspaceBackend`` from a dev8 server: the workspaces of ``user`` there."""
 
     def __init__(self, client: Client, user: str) -> None:
         self.client = client
@@ -99,23 +53,23 @@ class RemoteWorkspaces:
     def get(self, name: str) -> Workspace:
         return self.find(name)
 
-    def list(self) -> list[Workspace]:
+    def list(self) -> builtins.list[Workspace]:
         return [w.to_workspace() for w in self.client.workspaces.iter(owner=self.owner)]
 
-    def records(self) -> list[Workspace]:
+    def records(self) -> builtins.list[Workspace]:
         return self.list()
 
     def _model(self, name: str) -> RemoteWorkspace:
         """A handle on ``name`` without fetching it (removed ones included)."""
         return RemoteWorkspace(self.client, {"name": name, "owner": self.owner})
 
-    def history(self, name: str, limit: int = 50) -> list[Operation]:
+    def history(self, name: str, limit: int = 50) -> builtins.list[Operation]:
         return [operation.to_operation() for operation in self._model(name).history(limit)]
 
     def agent_status_of(self, workspace: Workspace) -> dict:
         return self.client.workspaces.get(workspace.name).agent_status()
 
-    def volume_names(self, name: str) -> list[str]:
+    def volume_names(self, name: str) -> builtins.list[str]:
         return [volume["name"] for volume in self._model(name).volumes()]
 
     def logs(self, name: str, follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
@@ -142,10 +96,10 @@ class RemoteWorkspaces:
     def _wait(self, change: Change, progress: Progress) -> Workspace:
         return change.wait(progress).to_workspace()
 
-    def create(self, request: CreateRequest, progress: Progress = _quiet) -> Workspace:
+    def create(self, request: CreateRequest, progress: Progress = quiet) -> Workspace:
         return self._wait(self._create(request, start=False), progress)
 
-    def up(self, request: CreateRequest, progress: Progress = _quiet, **_: object) -> Workspace:
+    def up(self, request: CreateRequest, progress: Progress = quiet) -> Workspace:
         try:
             model = self.client.workspaces.get(request.name)
         except NotFound:
@@ -171,24 +125,22 @@ class RemoteWorkspaces:
         _save_password(self._password_key(change.workspace.to_workspace()), password)
         return change
 
-    def start(
-        self, name: str, progress: Progress = _quiet, wait: bool = True, **_: object
-    ) -> Workspace:
+    def start(self, name: str, progress: Progress = quiet, wait: bool = True) -> Workspace:
         change = self.client.workspaces.get(name).start()
         return self._wait(change, progress) if wait else change.workspace.to_workspace()
 
-    def stop(self, name: str, progress: Progress = _quiet) -> Workspace:
+    def stop(self, name: str, progress: Progress = quiet) -> Workspace:
         return self._wait(self.client.workspaces.get(name).stop(), progress)
 
-    def restart(self, name: str, progress: Progress = _quiet, **_: object) -> Workspace:
+    def restart(self, name: str, progress: Progress = quiet) -> Workspace:
         return self._wait(self.client.workspaces.get(name).restart(), progress)
 
-    def rebuild(
-        self, name: str, image: str | None = None, progress: Progress = _quiet, **_: object
-    ) -> Workspace:
+    def rebuild(self, name: str, image: str | None = None, progress: Progress = quiet) -> Workspace:
         return self._wait(self.client.workspaces.get(name).rebuild(image), progress)
 
-    def remove(self, name: str, purge: bool = False, progress: Progress = _quiet) -> list[str]:
+    def remove(
+        self, name: str, purge: bool = False, progress: Progress = quiet
+    ) -> builtins.list[str]:
         change = self._model(name).remove(purge=purge)
         for operation in change.operations:
             operation.wait(progress)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
+from rich.markup import escape
 
+from dev8.cli.tables import Column, render
 from dev8.core.environment import user_secret_names
 from dev8.core.quotas import QuotaUse, effective_quotas
 from dev8.core.states import ObservedState
 from dev8.core.workspace import Operation, Workspace
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 STATE_STYLE = {
     ObservedState.RUNNING: "green",
@@ -111,40 +115,54 @@ def use_text(use: QuotaUse, short: bool = False) -> str:
 
 
 def workspace_table(
-    workspaces: list[Workspace], uses: dict[str, list[QuotaUse]] | None = None
+    workspaces: list[Workspace], uses: dict[str, list[QuotaUse]] | None = None, width: int = 80
 ) -> Table:
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    columns = ("NAME", "STATE", "IDE", "SSH PORT", "CPU/MEM", "DISK", "CREATED", "MESSAGE")
-    for column in columns:
-        table.add_column(column, no_wrap=column != "MESSAGE", overflow="fold")
-    for ws in workspaces:
-        disk = " ".join(use_text(u, short=True) for u in (uses or {}).get(ws.id, [])) or "-"
-        table.add_row(
-            ws.name,
-            state_text(ws),
-            ws.ide_url or "-",
-            str(ws.ports.get("ssh", "-")),
-            f"{ws.resources.cpus:g}/{ws.resources.memory_mb / 1024:g}G",
-            disk,
-            ago(ws.created_at),
-            ws.status_message,
-        )
-    return table
+    """One row per workspace. In a narrow terminal the less important columns are left out
+    (created, resources, disk, ports, IDE, in that order); names are never cut, and the
+    message wraps in what width is left."""
+    uses = uses or {}
+    columns = [
+        Column("NAME", 0, cells=[escape(ws.name) for ws in workspaces]),
+        Column("STATE", 1, cells=[state_text(ws) for ws in workspaces]),
+        Column("IDE", 3, cells=[ws.ide_url or "-" for ws in workspaces]),
+        Column("SSH", 4, cells=[str(ws.ports.get("ssh", "-")) for ws in workspaces]),
+        Column("CPU/MEM", 6, cells=[_resources(ws) for ws in workspaces]),
+        Column("DISK", 5, cells=[_disk(uses.get(ws.id, [])) for ws in workspaces]),
+        Column("CREATED", 7, cells=[ago(ws.created_at) for ws in workspaces]),
+        Column("MESSAGE", 2, wrap=True, cells=[escape(ws.status_message) for ws in workspaces]),
+    ]
+    return render(columns, width)
 
 
-def history_table(operations: list[Operation]) -> Table:
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("WHEN", "ACTION", "BY", "RESULT", "DURATION", "MESSAGE"):
-        table.add_column(column, overflow="fold")
-    for op in operations:
-        style = {"succeeded": "green", "failed": "red"}.get(op.result, "yellow")
-        duration = f"{op.duration_s:.1f} s" if op.duration_s is not None else "-"
-        table.add_row(
-            op.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
-            op.action,
-            op.actor,
-            f"[{style}]{op.result}[/]",
-            duration,
-            op.message,
-        )
-    return table
+def _resources(workspace: Workspace) -> str:
+    return f"{workspace.resources.cpus:g}/{workspace.resources.memory_mb / 1024:g}G"
+
+
+def _disk(uses: list[QuotaUse]) -> str:
+    return " ".join(use_text(use, short=True) for use in uses) or "-"
+
+
+def history_table(operations: list[Operation], width: int = 80) -> Table:
+    """One row per operation, newest first; the message wraps in what width is left."""
+    columns = [
+        Column("WHEN", 0, cells=[_local_time(op.started_at) for op in operations]),
+        Column("ACTION", 1, cells=[str(op.action) for op in operations]),
+        Column("BY", 3, cells=[escape(op.actor) for op in operations]),
+        Column("RESULT", 2, cells=[_result(op.result) for op in operations]),
+        Column("DURATION", 4, cells=[_duration(op.duration_s) for op in operations]),
+        Column("MESSAGE", 5, wrap=True, cells=[escape(op.message) for op in operations]),
+    ]
+    return render(columns, width)
+
+
+def _local_time(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _result(result: str) -> str:
+    style = {"succeeded": "green", "failed": "red"}.get(result, "yellow")
+    return f"[{style}]{result}[/]"
+
+
+def _duration(seconds: float | None) -> str:
+    return f"{seconds:.1f} s" if seconds is not None else "-"

@@ -7,13 +7,18 @@ import getpass
 import os
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from dev8.cli.output import console, print_json
-from dev8.cli.render import ago
+from dev8.cli.output import console, plain_table, print_json
 from dev8.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from dev8.client import Client
+    from dev8.client.models import User
 
 app = typer.Typer(
     help="Run the dev8 server (REST API, users, reconciler, idle auto-stop).",
@@ -70,7 +75,7 @@ def login(
     """Log in to a dev8 server: every workspace command then goes through it, until
     `dev8 logout`. Your dev8 SSH key (and ~/.ssh/*.pub) are added to your account so that
     `dev8 ssh` works."""
-    from dev8.cli.remote import Login, save_login
+    from dev8.cli.login import Login, save_login
     from dev8.client import Client
 
     url = url.rstrip("/")
@@ -96,8 +101,8 @@ def login(
     console.print(f"[green]✓[/] Logged in to {url} as [bold]{me.name}[/] ({path} keeps the token)")
 
 
-def _add_ssh_keys(me) -> None:
-    from dev8.sshconfig import authorized_keys
+def _add_ssh_keys(me: User) -> None:
+    from dev8.cli.ssh import authorized_keys
 
     mine = [line for line in authorized_keys().splitlines() if line.strip()]
     known = me.attrs.get("ssh_keys", "").splitlines()
@@ -108,7 +113,7 @@ def _add_ssh_keys(me) -> None:
 
 def logout() -> None:
     """Revoke the token of `dev8 login` and return to local mode."""
-    from dev8.cli.remote import login_file, saved_login
+    from dev8.cli.login import login_file, saved_login
     from dev8.client import Client
     from dev8.core.errors import Dev8Error
 
@@ -128,14 +133,10 @@ def logout() -> None:
     console.print(f"[green]✓[/] Logged out of {found.url}; dev8 is in local mode{note}")
 
 
-def _client():
-    from dev8.cli.context import remote
-    from dev8.cli.remote import saved_login
+def _client() -> Client:
+    from dev8.cli.context import server_only
 
-    found = saved_login()
-    if found is None:
-        raise InvalidInput("this needs a dev8 server; log in first with `dev8 login URL`")
-    return remote(found).client
+    return server_only("this command").client
 
 
 @users_app.command("ls")
@@ -145,9 +146,7 @@ def users_ls(as_json: bool = JSON) -> None:
     if as_json:
         print_json([user.attrs for user in users])
         return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("NAME", "ROLE", "SSH KEYS", "CREATED"):
-        table.add_column(column)
+    table = plain_table("NAME", "ROLE", "SSH KEYS", "CREATED")
     for user in users:
         keys = len([k for k in user.attrs["ssh_keys"].splitlines() if k.strip()])
         table.add_row(user.name, user.attrs["role"], str(keys), user.attrs["created_at"][:19])
@@ -189,17 +188,17 @@ def users_passwd(name: str = typer.Argument(None, help="Whose (admins); default:
 @tokens_app.command("ls")
 def tokens_ls(as_json: bool = JSON) -> None:
     """Your API tokens (the tokens themselves were shown once)."""
+    from dev8.cli import render
+
     tokens = _client().tokens.list()
     if as_json:
         print_json([token.attrs for token in tokens])
         return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("ID", "NAME", "PREFIX", "EXPIRES", "LAST USED", "STATE"):
-        table.add_column(column)
+    table = plain_table("ID", "NAME", "PREFIX", "EXPIRES", "LAST USED", "STATE")
     for token in tokens:
         a = token.attrs
         state = "revoked" if a["revoked_at"] else "active"
-        last = ago(_parse(a["last_used_at"])) if a["last_used_at"] else "-"
+        last = render.ago(_parse(a["last_used_at"])) if a["last_used_at"] else "-"
         table.add_row(a["id"], a["name"], a["prefix"] + "…", a["expires_at"][:10], last, state)
     console.print(table)
 
@@ -234,9 +233,7 @@ def audit(
     if as_json:
         print_json(entries)
         return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("WHEN", "WHO", "FROM", "REQUEST", "STATUS", "ERROR"):
-        table.add_column(column, overflow="fold")
+    table = plain_table("WHEN", "WHO", "FROM", "REQUEST", "STATUS", "ERROR", overflow="fold")
     for e in entries:
         when = _parse(e["at"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
         request = f"{e['method']} {e['path']}"
@@ -244,7 +241,7 @@ def audit(
     console.print(table)
 
 
-def _parse(value: str):
+def _parse(value: str) -> datetime:
     from datetime import datetime
 
     return datetime.fromisoformat(value.replace("Z", "+00:00"))

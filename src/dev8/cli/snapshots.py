@@ -7,12 +7,10 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from dev8.cli.backups import remote_backups
-from dev8.cli.output import confirm_replace, console, print_json
+from dev8.cli.context import local_snapshots, snapshots
+from dev8.cli.output import confirm_replace, console, print_json, took
 from dev8.cli.progress import transfer
-from dev8.core.errors import InvalidInput
 from dev8.core.quotas import format_bytes
 
 if TYPE_CHECKING:
@@ -29,15 +27,10 @@ app = typer.Typer(
 )
 
 
-def snapshots(command: str | None = None) -> SnapshotService:
-    """The local snapshot service; ``command`` names one that has no server mode."""
-    from dev8.cli.context import local_service, service
-    from dev8.service.snapshots import SnapshotService
-
-    if command is None:
-        return SnapshotService(service())
+def _repository(command: str) -> SnapshotService:
+    """The local snapshot service, for the commands that manage its repository."""
     instead = "the server's administrator manages its snapshot repository"
-    return SnapshotService(local_service(f"snapshot {command}", instead))
+    return local_snapshots(f"snapshot {command}", instead)
 
 
 @app.command()
@@ -50,19 +43,13 @@ def create(
     """Snapshot all three volumes. Only what changed since the last snapshot is read and
     stored; with --keep-..., older snapshots the policy does not keep are removed."""
     started = time.monotonic()
-    remote = remote_backups()
     with transfer() as progress:
-        if remote is not None:
-            retention = {"keep_last": keep_last, "keep_daily": keep_daily}
-            retention["keep_weekly"] = keep_weekly
-            result = remote.snapshot(name, retention, progress)
-        else:
-            result = snapshots().create(name, keep_last, keep_daily, keep_weekly, progress)
+        result = snapshots().create(name, keep_last, keep_daily, keep_weekly, progress)
     console.print(
         f"[green]✓[/] Snapshot {result.snapshot_id} of {name}: {result.files_new} new, "
         f"{result.files_changed} changed, {result.files_unmodified} unchanged files; "
         f"{format_bytes(result.data_added)} added of {format_bytes(result.total_bytes)} "
-        f"[dim]({time.monotonic() - started:.1f} s)[/]"
+        f"{took(started)}"
     )
     if result.removed:
         console.print(f"  removed by the retention policy: {', '.join(result.removed)}")
@@ -71,14 +58,15 @@ def create(
 @app.command("ls")
 def ls(name: str = NAME, as_json: bool = JSON) -> None:
     """A workspace's snapshots, oldest first."""
-    remote = remote_backups()
-    found = remote.snapshots(name) if remote is not None else snapshots().list(name)
+    found = snapshots().list(name)
     if as_json:
         print_json([{**asdict(s), "volumes": s.roles} for s in found])
         return
     if not found:
         console.print(f"No snapshots of {name} yet: `dev8 snapshot create {name}`.")
         return
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("ID", "TIME", "VOLUMES"):
         table.add_column(column)
@@ -100,18 +88,11 @@ def restore(
     if as_name is None and not yes:
         confirm_replace(name, f"Replace the data of {name} with snapshot {snapshot}?")
     started = time.monotonic()
-    remote = remote_backups()
-    if remote is not None and as_name:
-        raise InvalidInput("--as works in local mode only")
     with transfer() as progress:
-        if remote is not None:
-            target, roles = name, remote.restore_snapshot(name, snapshot, volume, progress)
-        else:
-            workspace, roles = snapshots().restore(name, snapshot, volume, as_name, progress)
-            target = workspace.name
+        workspace, roles = snapshots().restore(name, snapshot, volume, as_name, progress)
     console.print(
-        f"[green]✓[/] Restored {', '.join(roles)} of snapshot {snapshot} into {target} "
-        f"[dim]({time.monotonic() - started:.1f} s)[/]"
+        f"[green]✓[/] Restored {', '.join(roles)} of snapshot {snapshot} into {workspace.name} "
+        f"{took(started)}"
     )
     if as_name:
         console.print(f"  Created workspace {as_name}; start it with `dev8 start {as_name}`")
@@ -127,7 +108,7 @@ def rm(
 ) -> None:
     """Remove snapshots by id, or every one a retention policy does not keep; the space
     they alone used is freed (restic prune)."""
-    removed = snapshots("rm").remove(name, snapshot or [], keep_last, keep_daily, keep_weekly)
+    removed = _repository("rm").remove(name, snapshot or [], keep_last, keep_daily, keep_weekly)
     console.print(
         f"[green]✓[/] Removed {len(removed)} snapshot(s)"
         + (f": {', '.join(removed)}" if removed else "")
@@ -141,7 +122,7 @@ def check(
     ),
 ) -> None:
     """Verify the repository's structure and checksums (restic check)."""
-    console.print(f"[green]✓[/] {snapshots('check').check(read_data)}")
+    console.print(f"[green]✓[/] {_repository('check').check(read_data)}")
 
 
 @app.command()
@@ -154,7 +135,7 @@ def repo(
     ),
 ) -> None:
     """Show or set where snapshots are stored (DEV8_SNAPSHOT_REPOSITORY overrides it)."""
-    svc = snapshots("repo")
+    svc = _repository("repo")
     repository = svc.set_repository(url) if url else svc.repository
     console.print(f"{'Snapshots now go to' if url else 'Snapshots go to'} {repository.url}")
 

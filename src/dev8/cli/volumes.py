@@ -6,9 +6,8 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from dev8.cli.output import console, err_console, print_json
+from dev8.cli.output import console, err_console, print_json, spinner
 from dev8.core.quotas import (
     ENFORCEMENT_NOTE,
     QUOTA_ROLES,
@@ -18,6 +17,8 @@ from dev8.core.quotas import (
 )
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from dev8.service.volumes import VolumeRow, VolumeService
 
 NAME = typer.Argument(..., help="Workspace name.")
@@ -27,11 +28,11 @@ LEVEL_STYLE = {"ok": "", "warning": "yellow", "critical": "red", "over": "bold r
 
 
 def volumes(command: str) -> VolumeService:
-    from dev8.cli.context import local_service
+    from dev8.cli.context import local_only
     from dev8.service.volumes import VolumeService
 
     instead = "`dev8 status NAME` shows how full the volumes are"
-    return VolumeService(local_service(command, instead))
+    return VolumeService(local_only(command, instead))
 
 
 def _row_dict(row: VolumeRow) -> dict:
@@ -54,6 +55,8 @@ def _row_dict(row: VolumeRow) -> dict:
 
 
 def _table(rows: list[VolumeRow]) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("VOLUME", "WORKSPACE", "ROLE", "SIZE", "QUOTA", "USE"):
         table.add_column(column, no_wrap=True)
@@ -149,8 +152,6 @@ def quota(
     restarted) so its agent warns against the new one. The local Docker engine cannot
     enforce a limit: dev8 warns at 80% and 95%.
     """
-    from dev8.cli.workspaces import _progress
-
     svc = volumes("quota")
     limits = {
         role: parse_quota(value)
@@ -158,7 +159,7 @@ def quota(
         if value is not None
     }
     if limits:
-        with _progress(f"Changing the quotas of {name}") as progress:
+        with spinner(f"Changing the quotas of {name}") as progress:
             svc.set_quotas(name, limits, progress)
     ws = svc.workspaces.get(name)
     used = svc.used(ws)

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from dev8.sshconfig import (
+from dev8.cli.ssh import (
     BEGIN_MARK,
     END_MARK,
     HostEntry,
