@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO, Protocol, cast
 
 import zstandard
 
@@ -24,6 +24,10 @@ GZIP_MAGIC = b"\x1f\x8b"
 SUFFIXES = {"zstd": ".tar.zst", "gzip": ".tar.gz"}
 FORMATS = {"tar.zst": "zstd", "tar.gz": "gzip"}  # --format value -> compression
 READ_SIZE = 1 << 20
+
+
+class ReadableStream(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ class ForwardReader(io.RawIOBase):
     """Makes a stream look seekable to ``tarfile`` for forward seeks only, which then skips
     file contents into a scratch buffer instead of copying them through its stream mode."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner: ReadableStream) -> None:
         super().__init__()
         self.inner = inner
         self.position = 0
@@ -189,9 +193,10 @@ class _GzipMembers:
 
 def decompressed(archive: ArchiveFile, raw: HashingReader) -> ForwardReader:
     """The tar stream inside ``archive``, for ``tarfile.open(fileobj=..., mode="r:")``."""
+    inner: ReadableStream
     if archive.compression == "zstd":
         inner = zstandard.ZstdDecompressor().stream_reader(
-            raw, read_size=READ_SIZE, read_across_frames=True
+            cast(IO[bytes], raw), read_size=READ_SIZE, read_across_frames=True
         )
     elif archive.compression == "gzip":
         inner = _GzipMembers(raw)

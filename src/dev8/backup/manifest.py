@@ -14,6 +14,7 @@ before the trailer: the bytes a decoder reads.
 
 from __future__ import annotations
 
+import builtins
 import json
 import struct
 from dataclasses import asdict, dataclass, field
@@ -53,11 +54,11 @@ class Manifest:
     tool: str = "dev8"
     format_version: int = FORMAT_VERSION
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=True).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> Manifest:
+    def from_json(cls, data: builtins.bytes) -> Manifest:
         try:
             raw: dict[str, Any] = json.loads(data)
             known = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}

@@ -51,7 +51,7 @@ _REMOTE = re.compile(r"^(s3|azure|b2|gs|swift|rest|sftp|rclone):")
 SUPPORTED_REMOTES = ("s3", "azure")
 # Reads KEY=VALUE lines up to an empty one from stdin, then leaves the rest (the password)
 # to restic, which reads it from stdin when that is not a terminal.
-_PROLOGUE = 'while IFS= read -r line && [ -n "$line" ]; do export "$line"; done\n'
+PROLOGUE = 'while IFS= read -r line && [ -n "$line" ]; do export "$line"; done\n'
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def restic_argv(
     cache = ["--cache-dir", CACHE_MOUNT] if repository.remote else ["--no-cache"]
     command = shlex.join(["restic", "-r", repository.argument, *cache, *args])
     redirect = " 1>&2" if live_output else ""
-    script = f"set -u -o pipefail\n{_PROLOGUE}{pre}{command}{redirect} || exit $?\n"
+    script = f"set -u -o pipefail\n{PROLOGUE}{pre}{command}{redirect} || exit $?\n"
     return ["bash", "-c", script]
 
 

@@ -32,6 +32,8 @@ from dev8.core.errors import CorruptArchive, UnsafeArchive
 from dev8.core.naming import RESTORE_DIR
 
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
+# What a damaged archive raises while it is read.
+CORRUPT: tuple[type[BaseException], ...] = (tarfile.TarError, *DECOMPRESS_ERRORS)
 _REFUSED_TYPES = {
     tarfile.CHRTYPE: "a character device",
     tarfile.BLKTYPE: "a block device",
@@ -157,7 +159,7 @@ def scan(archive: ArchiveFile, on_bytes: Callable[[int], None] | None = None) ->
                     _check_member(member, tree)
                     members += 1
             raw.drain()
-        except (tarfile.TarError, *DECOMPRESS_ERRORS) as exc:
+        except CORRUPT as exc:
             raise CorruptArchive(
                 f"{archive.path.name} is corrupt or truncated ({_reason(exc)}); "
                 "nothing was restored"

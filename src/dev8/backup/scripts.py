@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from typing import Any
 from dataclasses import dataclass
 from importlib import resources
 
@@ -183,7 +184,7 @@ def parse_line(line: str) -> tuple[str, dict] | None:
     kind = kind.removeprefix("dev8-")
     if kind == "skipped":
         return kind, {"paths": json.loads(rest or "[]")}
-    fields = dict(pair.split("=", 1) for pair in rest.split() if "=" in pair)
+    fields: dict[str, Any] = dict(pair.split("=", 1) for pair in rest.split() if "=" in pair)
     if kind == "clean":
         name, before, after = [*rest.split(), "0", "0", "0"][:3]
         fields = {"name": name, "before": int(before or 0), "after": int(after or 0)}

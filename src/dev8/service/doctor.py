@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dev8.backup import scripts
@@ -14,9 +15,9 @@ from dev8.core.images import helper_image, workspace_image
 from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.quotas import ENFORCEMENT_NOTE, QUOTA_ROLES, QuotaUse, effective_quotas, format_bytes
 from dev8.core.workspace import Workspace
-from dev8.providers.base import HelperJob, HelperMount
+from dev8.providers.base import HelperResult
 from dev8.service.agent_client import AgentClient
-from dev8.service.backups import helper_image_id
+from dev8.service.volume_jobs import role_mounts
 from dev8.service.volumes import VolumeService
 from dev8.service.workspaces import WorkspaceService
 
@@ -148,26 +149,25 @@ class Doctor:
             )
         return checks
 
-    def _helper(self, workspace: Workspace, purpose: str, argv: list[str], roles, writable=False):
-        job = HelperJob(
-            workspace_id=workspace.id,
-            owner=workspace.owner,
-            purpose=purpose,
-            image=helper_image_id(self.provider),
-            argv=argv,
-            mounts=tuple(
-                HelperMount(
-                    VOLUME_MOUNTS[r], volume=volume_name(workspace.id, r), read_only=not writable
-                )
-                for r in roles
-            ),
-        )
-        return self.volumes.access.run_helper(job)
+    def _helper(
+        self,
+        workspace: Workspace,
+        purpose: str,
+        argv: list[str],
+        roles: Sequence[str],
+        writable: bool = False,
+    ) -> HelperResult:
+        """Run ``argv`` on the workspace's ``roles`` volumes; the caller reads the exit."""
+        jobs = self.volumes.jobs
+        mounts = role_mounts(workspace.id, roles, writable=writable)
+        return jobs.run(jobs.job(workspace, purpose, argv, mounts))
 
     def _ownership(self, workspace: Workspace, fix: bool) -> Check:
         """Permission denied: everything in /home/dev8 and /workspace belongs to UID 1000."""
         roots = [VOLUME_MOUNTS[r] for r in OWNED_ROLES]
         found = self._foreign_owned(workspace, roots)
+        if isinstance(found, str):
+            return Check("ownership", WARN, f"cannot check the owners: {found}")
         if found["count"] == 0:
             return Check(
                 "ownership", OK, f"everything in {' and '.join(roots)} belongs to UID 1000"
@@ -187,21 +187,26 @@ class Doctor:
             )
         if result.exit_code != 0:
             return Check("ownership", FAIL, f"{message}; chown failed: {result.error_tail()}")
-        left = self._foreign_owned(workspace, roots)["count"]
-        if left:
-            return Check("ownership", FAIL, f"{message}; {left} still not owned by UID 1000")
+        left = self._foreign_owned(workspace, roots)
+        if isinstance(left, str) or left["count"]:
+            still = (
+                left if isinstance(left, str) else f"{left['count']} still not owned by UID 1000"
+            )
+            return Check("ownership", FAIL, f"{message}; {still}")
         return Check(
             "ownership", FIXED, message, "given to UID 1000 (chown -R, links not followed)"
         )
 
-    def _foreign_owned(self, workspace: Workspace, roots: list[str]) -> dict:
+    def _foreign_owned(self, workspace: Workspace, roots: list[str]) -> dict | str:
+        """How many entries UID 1000 does not own, with examples; or why that is unknown."""
         result = self._helper(
             workspace, "owners", scripts.ownership_argv(roots, USER_UID), OWNED_ROLES
         )
         try:
-            return json.loads(result.stdout)
+            found = json.loads(result.stdout)  # also after find met a file that vanished
         except ValueError:
-            return {"count": 0, "examples": [], "error": result.error_tail()}
+            found = None
+        return found if isinstance(found, dict) else result.error_tail()
 
     def _quotas(self, workspace: Workspace) -> list[Check]:
         """Volume full: usage against the quotas, and what takes the space."""

@@ -14,18 +14,18 @@ import secrets
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from dev8.backup.archive import SUFFIXES, ArchiveFile, open_archive
+from dev8.backup.plan import compression_for, parse_stamp, roles_for, stamp
 from dev8.backup.progress import TransferProgress
 from dev8.core.errors import InvalidInput, NotFound
 from dev8.core.workspace import Workspace
-from dev8.service.backups import BackupService, compression_for, roles_for
+from dev8.service.backups import BackupService
 from dev8.service.snapshots import SnapshotService
 from dev8.service.workspaces import ActionHandler, Progress, WorkspaceService
 
-BACKUP_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+BACKUP_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")  # backup.plan.stamp, then a random part
 SNAPSHOT_ID = re.compile(r"[0-9a-f]{8,64}|latest")
 ARCHIVE_SUFFIXES = tuple(SUFFIXES.values())
 EVENT_EVERY_S = 5.0
@@ -44,7 +44,8 @@ class EventProgress(TransferProgress):
 
     def __init__(self, report: Progress) -> None:
         self.report = report
-        self.label, self.total, self.last = "", None, 0.0
+        self.label, self.last = "", 0.0
+        self.total: int | None = None
 
     def message(self, text: str) -> None:
         self.report(text)
@@ -77,7 +78,7 @@ class KeptBackups:
             for entry in (sorted(folder.iterdir()) if folder.is_dir() else [])
             if BACKUP_ID.fullmatch(entry.name)
         ]
-        return [backup for backup in found if backup.archives]
+        return [backup for backup in found if backup is not None and backup.archives]
 
     def get(self, workspace: Workspace, backup_id: str) -> KeptBackup:
         folder = self.root / workspace.id / backup_id
@@ -106,8 +107,7 @@ class KeptBackups:
             for path in sorted(folder.iterdir())
             if path.name.endswith(ARCHIVE_SUFFIXES) and not path.name.startswith(".")
         ]
-        stamp = datetime.strptime(folder.name.split("-")[0], "%Y%m%dT%H%M%SZ")
-        created = stamp.replace(tzinfo=timezone.utc).isoformat(timespec="seconds")
+        created = parse_stamp(folder.name.split("-")[0]).isoformat(timespec="seconds")
         return KeptBackup(folder.name, created, archives)
 
     # Checking a request before it is queued ----------------------------------------------
@@ -115,9 +115,8 @@ class KeptBackups:
     def new_backup_params(volume: str, archive_format: str, stop: bool) -> dict:
         roles_for(volume)
         compression_for(archive_format)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         return {
-            "backup_id": f"{stamp}-{secrets.token_hex(3)}",
+            "backup_id": f"{stamp()}-{secrets.token_hex(3)}",
             "volume": volume,
             "format": archive_format,
             "stop": stop,

@@ -3,20 +3,23 @@ restic repository (a local directory by default, or S3 / Azure Blob)."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dev8.backup import restic, scripts
+from dev8.backup import restic, scripts, unchanged
+from dev8.backup.plan import roles_for
 from dev8.backup.progress import TransferProgress
 from dev8.core.errors import InvalidInput, NotFound, ProviderError
 from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.workspace import Workspace
 from dev8.paths import data_dir
-from dev8.providers.base import HelperJob, HelperMount, HelperResult
-from dev8.service.backups import BackupService, helper_image_id, roles_for
+from dev8.providers.base import HelperMount, HelperResult
+from dev8.service.restores import STAGING, Restores
+from dev8.service.volume_jobs import LineHandler, VolumeJobs, role_mounts
 from dev8.service.workspaces import WorkspaceService
 
 _NO_REPOSITORY = ("Is there a repository at the following location?", "unable to open config")
@@ -45,6 +48,7 @@ class SnapshotResult:
     data_added: int
     total_bytes: int
     removed: list[str] = field(default_factory=list)  # by the retention policy
+    unchanged: bool = False  # nothing changed since snapshot_id, which stands for now
 
 
 class SnapshotService:
@@ -55,7 +59,8 @@ class SnapshotService:
         home: Path | None = None,
     ) -> None:
         self.workspaces = workspaces
-        self.backups = BackupService(workspaces)
+        self.jobs = VolumeJobs(workspaces.provider, workspaces.owner, "make snapshots")
+        self.restores = Restores(workspaces, self.jobs)
         self.env = dict(os.environ if env is None else env)
         self.home = home or data_dir()
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -74,45 +79,33 @@ class SnapshotService:
         self,
         workspace: Workspace | None,
         argv: list[str],
-        volumes: Mapping[str, str] | None = None,
-        on_line=None,
+        mounts: tuple[HelperMount, ...] = (),
+        on_line: LineHandler | None = None,
         extra_env: Mapping[str, str] | None = None,
         create_password: bool = False,
-        target_volume: str | None = None,
     ) -> HelperResult:
+        """Run ``argv`` (a restic script) in a helper with the repository, the secrets on
+        stdin, and ``mounts`` (the workspace's volumes)."""
         repository = self.repository
         secret = restic.password(self.home, self.env, create=create_password)
         if secret is None:
             raise NotFound("no snapshot repository yet; `dev8 snapshot create NAME` makes one")
-        mounts = [
-            HelperMount(target, volume=name, read_only=True)
-            for name, target in (volumes or {}).items()
-        ]
-        if target_volume is not None:
-            mounts.append(HelperMount("/target", volume=target_volume, read_only=False))
         if repository.remote:
-            mounts.append(
-                HelperMount(restic.CACHE_MOUNT, host_path=str(self._cache()), read_only=False)
-            )
+            store = HelperMount(restic.CACHE_MOUNT, host_path=str(self._cache()), read_only=False)
         else:
             repository.local_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            mounts.append(
-                HelperMount(
-                    restic.REPO_MOUNT, host_path=str(repository.local_path), read_only=False
-                )
-            )
-        job = HelperJob(
-            workspace_id=workspace.id if workspace else "repository",
-            owner=workspace.owner if workspace else self.workspaces.owner,
-            purpose="snapshot",
-            image=helper_image_id(self.workspaces.provider),
-            argv=argv,
-            mounts=tuple(mounts),
+            path = str(repository.local_path)
+            store = HelperMount(restic.REPO_MOUNT, host_path=path, read_only=False)
+        job = self.jobs.job(
+            workspace or "repository",
+            "snapshot",
+            argv,
+            (*mounts, store),
             env={"RESTIC_PROGRESS_FPS": "4", **(extra_env or {})},
             network=repository.remote,
             stdin=restic.stdin_secrets(self.env, secret),
         )
-        return self.backups.access.run_helper(job, on_line)
+        return self.jobs.run(job, on_line)
 
     def _cache(self) -> Path:
         """restic's cache for a remote repository, kept between helpers."""
@@ -148,47 +141,49 @@ class SnapshotService:
         keep_weekly: int | None = None,
         progress: TransferProgress | None = None,
     ) -> SnapshotResult:
+        """Snapshot all three volumes; when nothing changed since the last snapshot, that
+        one stands for now (``unchanged``) and restic does not run (``backup.unchanged``)."""
         progress = progress or TransferProgress()
         workspace = self.workspaces.find(name)
         retention = restic.retention_args(keep_last, keep_daily, keep_weekly)
-        roles = list(VOLUME_ROLES)
         with self.workspaces.operation(workspace, "snapshot"):
             self._ensure_repository()
-            summary: dict = {}
+            result = self._snapshot(workspace, progress)
+            if retention:
+                result.removed = self._forget(workspace, retention)
+        return result
 
-            def on_line(line: str) -> None:
-                message = _json_line(line)
-                if message.get("message_type") == "status":
-                    if "total" not in summary:
-                        summary["total"] = True
-                        progress.start("snapshot", message.get("total_bytes") or None)
-                    progress.update(int(message.get("bytes_done", 0)))
-                elif message.get("message_type") == "summary":
-                    summary.update(message)
-
-            volumes = {volume_name(workspace.id, r): VOLUME_MOUNTS[r] for r in roles}
-            args = restic.backup_args(workspace.id, workspace.name, roles)
-            try:
-                result = self._run(
-                    workspace,
-                    restic.restic_argv(self.repository, args, live_output=True),
-                    volumes=volumes,
-                    on_line=on_line,
-                )
-            finally:
-                progress.finish()
-            if result.exit_code != 0 or "snapshot_id" not in summary:
-                raise ProviderError(f"the snapshot failed: {_restic_error(result)}")
-            removed = self._forget(workspace, retention) if retention else []
-        return SnapshotResult(
-            snapshot_id=summary["snapshot_id"],
-            files_new=int(summary.get("files_new", 0)),
-            files_changed=int(summary.get("files_changed", 0)),
-            files_unmodified=int(summary.get("files_unmodified", 0)),
-            data_added=int(summary.get("data_added", 0)),
-            total_bytes=int(summary.get("total_bytes_processed", 0)),
-            removed=removed,
+    def _snapshot(self, workspace: Workspace, progress: TransferProgress) -> SnapshotResult:
+        roles = list(VOLUME_ROLES)
+        last = unchanged.load(self.home, workspace.id, self.repository)
+        argv = unchanged.snapshot_script(
+            self.repository,
+            restic.backup_args(workspace.id, workspace.name, roles),
+            [VOLUME_MOUNTS[role] for role in roles],
+            last,
         )
+        reading = _SnapshotOutput(progress)
+        try:
+            result = self._run(workspace, argv, role_mounts(workspace.id, roles), reading.line)
+        finally:
+            progress.finish()
+        if result.exit_code == 0 and reading.unchanged and last is not None:
+            return _unchanged_result(last)
+        if result.exit_code != 0 or "snapshot_id" not in reading.summary:
+            raise ProviderError(f"the snapshot failed: {_restic_error(result)}")
+        made = _made_result(reading.summary)
+        if reading.fingerprint:
+            found = unchanged.LastSnapshot(
+                self.repository.url,
+                reading.summary["snapshot_id"],
+                reading.fingerprint,
+                made.files_new + made.files_changed + made.files_unmodified,
+                made.total_bytes,
+            )
+            unchanged.save(self.home, workspace.id, found)
+        else:
+            unchanged.forget(self.home, workspace.id)
+        return made
 
     def list(self, name: str) -> list[Snapshot]:
         workspace = self.workspaces.find(name)
@@ -239,11 +234,11 @@ class SnapshotService:
     def remove(
         self,
         name: str,
-        snapshots: list[str],
+        snapshots: builtins.list[str],
         keep_last: int | None = None,
         keep_daily: int | None = None,
         keep_weekly: int | None = None,
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Remove snapshots by id, or those a retention policy does not keep."""
         workspace = self.workspaces.find(name)
         retention = restic.retention_args(keep_last, keep_daily, keep_weekly)
@@ -256,7 +251,7 @@ class SnapshotService:
                 return [i[:8] for i in ids]
             return self._forget(workspace, retention)
 
-    def _forget(self, workspace: Workspace, retention: list[str]) -> list[str]:
+    def _forget(self, workspace: Workspace, retention: builtins.list[str]) -> builtins.list[str]:
         before = {s.id for s in self.list(workspace.name)}
         self._restic(
             ["forget", "--prune", "--host", restic.host_tag(workspace.id), *retention], workspace
@@ -278,7 +273,7 @@ class SnapshotService:
         volume: str = "all",
         as_name: str | None = None,
         progress: TransferProgress | None = None,
-    ) -> tuple[Workspace, list[str]]:
+    ) -> tuple[Workspace, builtins.list[str]]:
         """Put a snapshot's volumes back, with the same staging and swap as a restore from an
         archive: the previous data stays in place until every volume was restored."""
         progress = progress or TransferProgress()
@@ -287,26 +282,16 @@ class SnapshotService:
         if not roles:
             raise NotFound(f"snapshot {found.short_id} holds no {volume} volume")
         source = self.workspaces.find(name)
-        created = as_name is not None
-        adopted = created and self.workspaces.store.find(self.workspaces.owner, as_name) is not None
-        if as_name is not None:
-            workspace = self.backups.create_target(as_name, source, {}, progress)
-        else:
-            workspace = source
-        image = helper_image_id(self.workspaces.provider)
-        try:
-            with self.workspaces.operation(workspace, "snapshot-restore"):
-                self.backups.access.remove_stale_helpers(workspace.id)
+        target = self.restores.live_target(name, as_name)
+        self.jobs.check_ready()
+        if target is None:
+            target = self.restores.new_target(as_name or name, source, progress)
 
-                def stage(role: str, token: str) -> None:
-                    self._stage(workspace, found, role, token, progress)
+        def stage(role: str, token: str) -> None:
+            self._stage(target.workspace, found, role, token, progress)
 
-                self.backups.stage_and_install(workspace, roles, stage, image, progress)
-        except BaseException:
-            if created:
-                self.backups.undo_target(workspace, adopted)
-            raise
-        return workspace, roles
+        self.restores.run(target, "snapshot-restore", roles, stage, progress)
+        return target.workspace, roles
 
     def _stage(
         self,
@@ -318,17 +303,64 @@ class SnapshotService:
     ) -> None:
         progress.start(f"restoring {role:<9}", None)
         argv = restic.restore_script(snapshot.id, role, token, self.repository)
+        staging = HelperMount(STAGING, volume=volume_name(workspace.id, role), read_only=False)
         try:
             result = self._run(
-                workspace,
-                argv,
-                extra_env={"DEV8_SWAP_PY": scripts.swap_program()},
-                target_volume=volume_name(workspace.id, role),
+                workspace, argv, (staging,), extra_env={"DEV8_SWAP_PY": scripts.swap_program()}
             )
         finally:
             progress.finish()
         if result.exit_code != 0:
             raise ProviderError(f"restoring the {role} volume failed: {_restic_error(result)}")
+
+
+class _SnapshotOutput:
+    """What the snapshot helper says on its way: restic's JSON progress and summary, and
+    the fingerprint lines of ``backup.unchanged``."""
+
+    def __init__(self, progress: TransferProgress) -> None:
+        self.progress = progress
+        self.summary: dict = {}
+        self.fingerprint = ""
+        self.unchanged = False
+        self._started = False
+
+    def line(self, line: str) -> None:
+        if line.startswith(unchanged.FINGERPRINT_LINE):
+            self.fingerprint = line.split()[-1]
+        elif line.startswith(unchanged.UNCHANGED_LINE):
+            self.unchanged = True
+        message = _json_line(line)
+        if message.get("message_type") == "status":
+            if not self._started:
+                self._started = True
+                self.progress.start("snapshot", message.get("total_bytes") or None)
+            self.progress.update(int(message.get("bytes_done", 0)))
+        elif message.get("message_type") == "summary":
+            self.summary.update(message)
+
+
+def _made_result(summary: dict) -> SnapshotResult:
+    return SnapshotResult(
+        snapshot_id=summary["snapshot_id"],
+        files_new=int(summary.get("files_new", 0)),
+        files_changed=int(summary.get("files_changed", 0)),
+        files_unmodified=int(summary.get("files_unmodified", 0)),
+        data_added=int(summary.get("data_added", 0)),
+        total_bytes=int(summary.get("total_bytes_processed", 0)),
+    )
+
+
+def _unchanged_result(last: unchanged.LastSnapshot) -> SnapshotResult:
+    return SnapshotResult(
+        snapshot_id=last.snapshot_id,
+        files_new=0,
+        files_changed=0,
+        files_unmodified=last.files,
+        data_added=0,
+        total_bytes=last.total_bytes,
+        unchanged=True,
+    )
 
 
 def _json_output(stdout: bytes, default):

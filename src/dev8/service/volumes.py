@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dev8.backup import scripts
@@ -10,8 +12,8 @@ from dev8.core.naming import LABEL_OWNER, VOLUME_MOUNTS, VOLUME_ROLES, volume_na
 from dev8.core.quotas import QUOTA_ROLES, QuotaUse, effective_quotas
 from dev8.core.states import ContainerState
 from dev8.core.workspace import Workspace
-from dev8.providers.base import HelperJob, HelperMount, VolumeAccess, VolumeInfo, volume_access
-from dev8.service.backups import helper_image_id
+from dev8.providers.base import HelperMount, VolumeAccess, VolumeInfo
+from dev8.service.volume_jobs import VolumeJobs, role_mounts
 from dev8.service.workspaces import Progress, WorkspaceService
 
 LISTING_ID = "volumes"  # helpers that measure many workspaces' volumes at once
@@ -59,24 +61,21 @@ class Cleaned:
 class VolumeService:
     def __init__(self, workspaces: WorkspaceService) -> None:
         self.workspaces = workspaces
+        self.jobs = VolumeJobs(workspaces.provider, workspaces.owner, "inspect volumes")
 
     @property
     def access(self) -> VolumeAccess:
-        return volume_access(self.workspaces.provider, "inspect volumes")
+        return self.jobs.access
 
-    def _helper(self, workspace_id: str, purpose: str, argv: list[str], mounts) -> bytes:
-        job = HelperJob(
-            workspace_id=workspace_id,
-            owner=self.workspaces.owner,
-            purpose=purpose,
-            image=helper_image_id(self.workspaces.provider),
-            argv=argv,
-            mounts=tuple(mounts),
-        )
-        result = self.access.run_helper(job)
-        if result.exit_code != 0:
-            raise ProviderError(f"{purpose} failed: {result.error_tail()}")
-        return result.stdout
+    def _helper(
+        self,
+        scope: Workspace | str,
+        purpose: str,
+        argv: list[str],
+        mounts: Sequence[HelperMount],
+    ) -> bytes:
+        job = self.jobs.job(scope, purpose, argv, mounts)
+        return self.jobs.run_checked(job, f"{purpose} failed").stdout
 
     # Listing ---------------------------------------------------------------------------
     def list(self, orphans: bool = False, sizes: bool = True) -> list[VolumeRow]:
@@ -97,7 +96,7 @@ class VolumeService:
                 row.size = measured.get(row.info.name)
         return rows
 
-    def sizes(self, names: list[str]) -> dict[str, int]:
+    def sizes(self, names: builtins.list[str]) -> dict[str, int]:
         """Bytes used by each volume (one helper mounts them all, read-only)."""
         mounts = [HelperMount(f"/v/{i}", volume=name) for i, name in enumerate(names)]
         out = self._helper(LISTING_ID, "du", scripts.du_argv([m.target for m in mounts], 0), mounts)
@@ -106,7 +105,7 @@ class VolumeService:
             name: by_target[f"/v/{i}"] for i, name in enumerate(names) if f"/v/{i}" in by_target
         }
 
-    def inspect(self, name: str) -> list[VolumeRow]:
+    def inspect(self, name: str) -> builtins.list[VolumeRow]:
         """A volume by its name, or all volumes of a workspace by the workspace's name."""
         rows = [row for row in self.list(sizes=False) if name in (row.info.name, row.workspace)]
         if not rows:
@@ -117,17 +116,14 @@ class VolumeService:
         return rows
 
     # Usage -----------------------------------------------------------------------------
-    def du(self, name: str, depth: int = 3, top: int = 10) -> list[Usage]:
+    def du(self, name: str, depth: int = 3, top: int = 10) -> builtins.list[Usage]:
         """Bytes used per volume and its largest directories, measured now."""
         workspace = self.workspaces.find(name)
         if depth < 1:
             raise InvalidInput("--depth must be at least 1")
-        mounts = [
-            HelperMount(VOLUME_MOUNTS[role], volume=volume_name(workspace.id, role))
-            for role in VOLUME_ROLES
-        ]
+        mounts = role_mounts(workspace.id, VOLUME_ROLES)
         out = self._helper(
-            workspace.id, "du", scripts.du_argv([m.target for m in mounts], depth), mounts
+            workspace, "du", scripts.du_argv([m.target for m in mounts], depth), mounts
         )
         records = _du_records(out)
         usages = []
@@ -153,12 +149,8 @@ class VolumeService:
         return {names[n]: size for n, size in self.sizes(list(names)).items()}
 
     def _agent_usage(self, workspace: Workspace) -> dict[str, int]:
-        if workspace.agent_url is None:
-            return {}
-        try:
-            disk = self.workspaces.agent_status(workspace.name).get("disk") or {}
-        except Exception:
-            return {}
+        """What the running workspace's agent last measured; empty if it does not answer."""
+        disk = self.workspaces.disk_usage(workspace)
         return {role: int(v["used_bytes"]) for role, v in disk.items() if "used_bytes" in v}
 
     # Quotas ----------------------------------------------------------------------------
@@ -181,7 +173,7 @@ class VolumeService:
         return workspace
 
     # Cleaning --------------------------------------------------------------------------
-    def clean(self, name: str) -> list[Cleaned]:
+    def clean(self, name: str) -> builtins.list[Cleaned]:
         """Empty the npm, pip, cargo and apt download caches; what each held and holds now."""
         workspace = self.workspaces.find(name)
         if self.workspaces.provider.status(workspace.id).running:
@@ -192,13 +184,8 @@ class VolumeService:
                 )
             output = result.output
         else:
-            mounts = [
-                HelperMount(
-                    VOLUME_MOUNTS[role], volume=volume_name(workspace.id, role), read_only=False
-                )
-                for role in ("home", "system")
-            ]
-            output = self._helper(workspace.id, "clean", scripts.clean_argv(), mounts)
+            mounts = role_mounts(workspace.id, ("home", "system"), writable=True)
+            output = self._helper(workspace, "clean", scripts.clean_argv(), mounts)
         cleaned = []
         for line in output.decode(errors="replace").splitlines():
             parsed = scripts.parse_line(line)
