@@ -10,9 +10,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from dev8.core.errors import DatabaseUnavailable
-from dev8.core.users import User
 from dev8.core.workspace import Operation
 from dev8.providers.base import Provider
+from dev8.providers.registry import make_provider
 from dev8.server.metrics import Metrics
 from dev8.server.settings import Settings
 from dev8.service.accounts import Accounts
@@ -55,14 +55,16 @@ class ServerContext:
             where = make_url(settings.database()).render_as_string(hide_password=True)
             raise DatabaseUnavailable(f"cannot open the database {where}: {reason}") from exc
         store.check_secret_key()
-        if provider is None:
-            from dev8.providers.docker.provider import DockerProvider
-
-            provider = DockerProvider()
         directory = settings.directory()
         kept = KeptBackups(directory / "backups", snapshot_home=directory)
         return cls(
-            settings, store, provider, Accounts(store), Metrics(store), kept, agent or AgentClient()
+            settings,
+            store,
+            provider or make_provider(),
+            Accounts(store),
+            Metrics(store),
+            kept,
+            agent or AgentClient(),
         )
 
     def bootstrap(self) -> None:
@@ -81,8 +83,10 @@ class ServerContext:
                 flush=True,
             )
 
-    def service(self, owner: str, actor: str) -> WorkspaceService:
-        """The service over ``owner``'s workspaces, acting as ``actor``."""
+    def service(self, owner: str, actor: str | None = None) -> WorkspaceService:
+        """The service over ``owner``'s workspaces, acting as ``actor`` (default: the
+        owner). The one way the server makes a service: requests, the reconciler and the
+        operations it runs."""
         return WorkspaceService(
             store=self.store,
             provider=self.provider,
@@ -94,10 +98,8 @@ class ServerContext:
         )
 
     def service_for(self, operation: Operation) -> WorkspaceService:
+        """The service a queued ``operation`` runs in: its owner's, as whoever asked."""
         return self.service(operation.owner, operation.actor)
-
-    def service_as(self, user: User, owner: str | None = None) -> WorkspaceService:
-        return self.service(owner or user.name, user.name)
 
     def _ssh_keys(self, owner: str) -> str:
         user = self.store.users.by_name(owner)

@@ -8,7 +8,12 @@ request.)
 - ``Scoped``: the workspaces of one owner: the caller's own, or (admins only) anyone's via
   ``?owner=``. A member naming another owner gets 404, as if nothing were there, so that
   the existence of other users' workspaces is never revealed.
-- ``OwnedWorkspace``: the workspace ``{name}`` within that scope, or 404.
+- ``OwnedWorkspace``: the workspace ``{name}`` within that scope, or 404;
+  ``KnownWorkspace`` also a removed one whose volumes were kept.
+- ``VisibleOperation``, ``VisibleUser``, ``TokenOwner``: an operation, a user, whose tokens;
+  another user's only for an admin (404 for a member).
+- ``UserChange``: a change to a user the caller may make: only admins change roles, and a
+  member changing their password gives the current one.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from dev8.core.errors import NotFound, Unauthorized
+from dev8.core.errors import Forbidden, NotFound, Unauthorized
 from dev8.core.users import ApiToken, User
 from dev8.core.workspace import Operation, Workspace
 from dev8.server.context import ServerContext
+from dev8.server.schemas import UserUpdate
 from dev8.service.accounts import require_admin
 from dev8.service.requests import WorkspaceRequests
 from dev8.service.workspaces import WorkspaceService
@@ -89,8 +95,8 @@ async def _scope(context: Context, user: CurrentUser, owner: OwnerParam = None) 
         if not user.is_admin:
             raise NotFound(f"no workspaces of {owner!r}")
         await run_in_threadpool(context.accounts.user, owner)  # NotFound: no such user
-    service = context.service_as(user, owner)
-    return Scope(user, owner or user.name, service, WorkspaceRequests(service))
+    service = context.service(owner or user.name, actor=user.name)
+    return Scope(user, service.owner, service, WorkspaceRequests(service))
 
 
 Scoped = Annotated[Scope, Depends(_scope)]
@@ -117,10 +123,7 @@ OwnedWorkspace = Annotated[Workspace, Depends(_owned_workspace)]
 
 def _known_workspace(scope: Scoped, name: WorkspaceName) -> Workspace:
     """Like ``OwnedWorkspace``, including a removed workspace whose volumes were kept."""
-    workspace = scope.service.store.find(scope.service.owner, name)
-    if workspace is None:
-        raise NotFound(f"no workspace named {name!r}")
-    return workspace
+    return scope.service.find_known(name)
 
 
 KnownWorkspace = Annotated[Workspace, Depends(_known_workspace)]
@@ -153,3 +156,40 @@ def _visible_user(
 
 
 VisibleUser = Annotated[User, Depends(_visible_user)]
+
+
+def _token_owner(
+    context: Context,
+    user: CurrentUser,
+    user_name: Annotated[
+        str | None, Query(alias="user", max_length=255, description="Admins: whose tokens.")
+    ] = None,
+) -> User:
+    """The caller, or (admins only) the user named by ``?user=``."""
+    if user_name is None or user_name == user.name:
+        return user
+    if not user.is_admin:
+        raise NotFound(f"no user named {user_name!r}")
+    return context.accounts.user(user_name)
+
+
+TokenOwner = Annotated[User, Depends(_token_owner)]
+
+
+def _user_change(
+    body: UserUpdate, _target: VisibleUser, user: CurrentUser, context: Context
+) -> UserUpdate:
+    """``body``, if the caller may make that change to the ``VisibleUser``."""
+    if user.is_admin:
+        return body
+    if body.role is not None:
+        raise Forbidden("only an admin may change roles")
+    if body.password is not None:
+        try:
+            context.accounts.authenticate(user.name, body.current_password or "")
+        except Unauthorized:
+            raise Forbidden("current_password is wrong or missing") from None
+    return body
+
+
+UserChange = Annotated[UserUpdate, Depends(_user_change)]

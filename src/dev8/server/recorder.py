@@ -11,9 +11,9 @@ from typing import Any
 import anyio
 
 from dev8.core.audit import AuditEntry
+from dev8.core.clock import utcnow
 from dev8.core.errors import Dev8Error
 from dev8.server.context import ServerContext
-from dev8.store.store import utcnow
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 Scope = dict[str, Any]

@@ -1,5 +1,9 @@
 """The server's settings, from ``DEV8_*`` environment variables (pydantic-settings).
 
+A ``DEV8_*`` variable that is neither a setting nor one another part of dev8 reads is not
+ignored silently: one that looks like a misspelt setting stops the server with the name it
+probably meant, any other is named in a warning at start.
+
 Outside development (``DEV8_DEV=1`` or ``dev8 server --dev``) the server refuses to start
 with a missing or well-known secret: ``DEV8_SECRET_KEY`` must be a real key, and an admin
 password given in ``DEV8_ADMIN_PASSWORD`` must not be a default one.
@@ -7,8 +11,12 @@ password given in ``DEV8_ADMIN_PASSWORD`` must not be a default one.
 
 from __future__ import annotations
 
+import difflib
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,10 +29,34 @@ from dev8.store.secretbox import SecretBox, new_key
 
 log = logging.getLogger("dev8.server")
 WELL_KNOWN = {"admin", "password", "changeme", "change-me", "changethis", "secret", "dev8", "dev"}
+PREFIX = "DEV8_"
+# ``DEV8_*`` variables read elsewhere: by the CLI and the SDK, the tests, and inside the
+# workspace (its agent and helpers), where a server's environment may well be passed on.
+ELSEWHERE = frozenset(
+    {
+        "DEV8_DEBUG",
+        "DEV8_HOME",
+        "DEV8_IMAGE_TAG",
+        "DEV8_PROVIDER",
+        "DEV8_RESTORE_TIMEOUT",
+        "DEV8_SERVER_URL",
+        "DEV8_SNAPSHOT_PASSWORD",
+        "DEV8_SNAPSHOT_REPOSITORY",
+        "DEV8_TEST_DATABASE_URL",
+        "DEV8_TEST_PG_PORT",
+        "DEV8_TOKEN",
+        "DEV8_AGENT_TOKEN",
+        "DEV8_DISK_INTERVAL",
+        "DEV8_QUOTA_HOME_BYTES",
+        "DEV8_QUOTA_WORKSPACE_BYTES",
+        "DEV8_RESTORING",
+        "DEV8_SWAP_PY",
+    }
+)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DEV8_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid")
 
     dev: bool = Field(False, description="Development mode: allows missing secrets.")
     host: str = "127.0.0.1"
@@ -59,7 +91,9 @@ class Settings(BaseSettings):
         return self.database_url or sqlite_url(self.directory() / "server.db")
 
     def check(self) -> None:
-        """Refuse default or missing secrets outside development mode."""
+        """Refuse misspelt variables, and default or missing secrets outside development
+        mode."""
+        check_environment(os.environ)
         validate_user_name(self.admin_user)
         password = self.admin_password.get_secret_value() if self.admin_password else None
         if password is not None:
@@ -84,15 +118,35 @@ class Settings(BaseSettings):
         return SecretBox(_development_key(self.directory()))
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment and ``overrides``; a bad value is one line naming the
+def variable_names() -> list[str]:
+    """The environment variable of each setting."""
+    return [PREFIX + name.upper() for name in Settings.model_fields]
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """``InvalidInput`` for a ``DEV8_*`` variable that looks like a misspelt setting; a
+    warning naming any other that nothing in dev8 reads."""
+    known = set(variable_names())
+    for name in sorted(environ):
+        if not name.startswith(PREFIX) or name in known or name in ELSEWHERE:
+            continue
+        meant = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if meant:
+            raise InvalidInput(f"{name} is not a setting; did you mean {meant[0]}?")
+        log.warning("%s is set but is not a dev8 setting; it is ignored", name)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and ``overrides``; a bad value is one line naming each
     variable."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "DEV8_" + "_".join(str(part) for part in first["loc"]).upper()
-        raise InvalidInput(f"{name}: {first['msg']}") from None
+        problems = "; ".join(
+            PREFIX + "_".join(str(part) for part in error["loc"]).upper() + f": {error['msg']}"
+            for error in exc.errors()
+        )
+        raise InvalidInput(problems) from exc
 
 
 def _development_key(directory: Path) -> str:

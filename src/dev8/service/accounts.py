@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from dev8.core.clock import utcnow
 from dev8.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from dev8.core.users import (
     USER_NAME_PATTERN,
@@ -26,7 +27,7 @@ from dev8.core.users import (
     validate_ssh_keys,
     validate_user_name,
 )
-from dev8.store.store import Store, utcnow
+from dev8.store.store import Store
 
 TOKEN_PREFIX = "dev8_"
 MAX_TOKEN_DAYS = 366

@@ -21,6 +21,8 @@ class AgentClient:
 
     def _get(self, agent_url: str, path: str, token: str | None = None) -> tuple[int, bytes]:
         parts = urlsplit(agent_url)
+        if not parts.hostname:
+            raise http.client.InvalidURL(f"no host in the agent address {agent_url!r}")
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:

@@ -137,7 +137,7 @@ class OperationStore(Tables):
             .limit(limit)
         )
         with self._session() as session:
-            rows = session.execute(query).tuples()
+            rows = session.execute(query)
             return [workspace_id for workspace_id, _ in rows if workspace_id is not None]
 
     def claim(self, operation: Operation) -> Operation | None:

@@ -103,7 +103,7 @@ class WorkspaceStore(Tables):
             .group_by(WorkspaceRow.observed_state)
         )
         with self._session() as session:
-            return {state: count for state, count in session.execute(query).tuples()}
+            return {state: count for state, count in session.execute(query)}
 
     def owns_any(self, owner: str) -> bool:
         query = select(WorkspaceRow.id).where(WorkspaceRow.owner == owner).limit(1)

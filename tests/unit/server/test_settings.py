@@ -3,7 +3,7 @@
 import pytest
 
 from dev8.core.errors import InvalidInput
-from dev8.server.settings import Settings
+from dev8.server.settings import Settings, load_settings
 from dev8.store.secretbox import new_key
 
 
@@ -39,3 +39,24 @@ def test_settings_come_from_the_environment(tmp_path, monkeypatch):
     settings = Settings(server_dir=tmp_path)
     assert (settings.port, settings.idle_timeout_s) == (9999, 0)
     assert settings.database().startswith("sqlite:///")
+
+
+def test_a_misspelt_setting_stops_the_server_with_what_it_probably_meant(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEV8_IDLE_TIMEOUT", "60")  # the setting is DEV8_IDLE_TIMEOUT_S
+    with pytest.raises(InvalidInput, match="did you mean DEV8_IDLE_TIMEOUT_S"):
+        Settings(server_dir=tmp_path, dev=True).check()
+
+
+def test_an_unknown_variable_is_named_in_a_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("DEV8_SOMETHING_ELSE", "1")
+    monkeypatch.setenv("DEV8_TOKEN", "read by the CLI, not a setting")
+    Settings(server_dir=tmp_path, dev=True).check()
+    warned = [record.getMessage() for record in caplog.records]
+    assert warned == ["DEV8_SOMETHING_ELSE is set but is not a dev8 setting; it is ignored"]
+
+
+def test_every_bad_value_is_named(monkeypatch):
+    with pytest.raises(InvalidInput, match="DEV8_PORT: .*; DEV8_TOKEN_DAYS: "):
+        load_settings(port="x", token_days=0)
+    with pytest.raises(InvalidInput, match="DEV8_BOGUS"):
+        load_settings(bogus=1)

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
-from dev8.core.errors import Forbidden, NotFound, Unauthorized
 from dev8.core.users import User
 from dev8.server.context import ServerContext
-from dev8.server.deps import AdminUser, Context, CurrentToken, CurrentUser, VisibleUser
-from dev8.server.routes.workspaces import ERRORS
+from dev8.server.deps import (
+    AdminUser,
+    Context,
+    CurrentToken,
+    CurrentUser,
+    TokenOwner,
+    UserChange,
+    VisibleUser,
+)
+from dev8.server.routes import ERRORS
 from dev8.server.schemas import (
     LoginRequest,
     TokenCreate,
@@ -19,7 +26,6 @@ from dev8.server.schemas import (
     TokenPublic,
     UserCreate,
     UserPublic,
-    UserUpdate,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["users and tokens"])
@@ -60,18 +66,9 @@ def get_user(target: VisibleUser) -> UserPublic:
 
 
 @router.patch("/users/{user_name}", response_model=UserPublic, responses=ERRORS)
-def update_user(
-    body: UserUpdate, target: VisibleUser, user: CurrentUser, context: Context
-) -> UserPublic:
+def update_user(body: UserChange, target: VisibleUser, context: Context) -> UserPublic:
     """Your own password (with ``current_password``) and SSH keys; admins also change roles
     and reset anyone's password."""
-    if body.role is not None and not user.is_admin:
-        raise Forbidden("only an admin may change roles")
-    if body.password is not None and not user.is_admin:
-        try:
-            context.accounts.authenticate(user.name, body.current_password or "")
-        except Unauthorized:
-            raise Forbidden("current_password is wrong or missing") from None
     changed = context.accounts.change(
         target, password=body.password, role=body.role, ssh_keys=body.ssh_keys
     )
@@ -85,19 +82,9 @@ def delete_user(target: VisibleUser, _admin: AdminUser, context: Context) -> Res
 
 
 @router.get("/tokens", response_model=list[TokenPublic], responses=ERRORS)
-def list_tokens(
-    user: CurrentUser,
-    context: Context,
-    user_name: Annotated[
-        str | None, Query(alias="user", max_length=255, description="Admins: whose tokens.")
-    ] = None,
-) -> list[TokenPublic]:
-    """Your tokens (never the tokens themselves: they were shown once)."""
-    owner = user
-    if user_name is not None and user_name != user.name:
-        if not user.is_admin:
-            raise NotFound(f"no user named {user_name!r}")
-        owner = context.accounts.user(user_name)
+def list_tokens(owner: TokenOwner, context: Context) -> list[TokenPublic]:
+    """Your tokens (never the tokens themselves: they were shown once); an admin may name
+    another user with ``?user=``."""
     return [TokenPublic.of(token) for token in context.store.users.tokens(owner.id)]
 
 

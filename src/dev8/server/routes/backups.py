@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse, Response
 
 from dev8.server.deps import Context, KnownWorkspace, OwnedWorkspace, Scoped
-from dev8.server.routes.workspaces import ERRORS, accepted_response
+from dev8.server.routes import ERRORS, accepted_response
 from dev8.server.schemas import (
     BackupCreate,
     BackupPublic,

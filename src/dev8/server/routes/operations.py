@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from dev8.server.deps import Context, VisibleOperation
-from dev8.server.routes.workspaces import ERRORS
+from dev8.server.routes import ERRORS
 from dev8.server.schemas import EventPublic, OperationDetail, OperationPublic
 
 router = APIRouter(prefix="/api/v1/operations", tags=["operations"])

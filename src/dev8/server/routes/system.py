@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from dev8 import __version__
 from dev8.server.deps import AdminUser, Context
-from dev8.server.routes.workspaces import ERRORS
+from dev8.server.routes import ERRORS
 from dev8.server.schemas import AuditPage, AuditPublic, Health
 
 router = APIRouter(tags=["system"])

@@ -8,12 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import TypeAdapter
 
-from dev8.core.environment import AGENT_TOKEN
-from dev8.core.errors import Conflict, Dev8Error
 from dev8.core.images import workspace_image
 from dev8.core.resources import DEFAULT_PRESET, PRESETS, Resources
-from dev8.core.states import LIVE, ContainerState, DesiredState, ObservedState
-from dev8.server.context import ServerContext
+from dev8.core.states import DesiredState, ObservedState
 from dev8.server.deps import (
     Context,
     KnownWorkspace,
@@ -22,8 +19,8 @@ from dev8.server.deps import (
     Scoped,
     WorkspaceName,
 )
+from dev8.server.routes import ERRORS, accepted_response
 from dev8.server.schemas import (
-    ErrorBody,
     OperationPublic,
     RebuildRequest,
     VolumePublic,
@@ -37,24 +34,11 @@ from dev8.server.schemas import (
     encode_cursor,
     workspace_fields,
 )
-from dev8.service.requests import Accepted
 from dev8.service.workspaces import CreateRequest
 from dev8.store.store import UNSET
 
 router = APIRouter(prefix="/api/v1/workspaces", tags=["workspaces"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)
-}
 _PAGE = TypeAdapter(dict[str, Any])
-
-
-def accepted_response(accepted: Accepted, context: ServerContext) -> WorkspaceAccepted:
-    if accepted.operations:
-        context.wake()
-    return WorkspaceAccepted(
-        workspace=WorkspacePublic.of(accepted.workspace, context.settings.idle_timeout_s),
-        operations=[OperationPublic.of(operation) for operation in accepted.operations],
-    )
 
 
 def _resources(body: WorkspaceCreate) -> Resources:
@@ -111,7 +95,7 @@ def create_workspace(body: WorkspaceCreate, scope: Scoped, context: Context) -> 
         code_server_password=body.ide_password,
         host_ports=fixed,
         idle_timeout_s=body.idle_timeout_s,
-        quotas=dict(body.quotas),
+        quotas={role: size for role, size in body.quotas.items()},
     )
     return accepted_response(scope.requests.create(request, start=body.start), context)
 
@@ -196,36 +180,21 @@ def workspace_history(
 
 
 @router.get("/{name}/volumes", response_model=list[VolumePublic], responses=ERRORS)
-def workspace_volumes(workspace: KnownWorkspace, context: Context) -> list[VolumePublic]:
+def workspace_volumes(workspace: KnownWorkspace, scope: Scoped) -> list[VolumePublic]:
     """The workspace's volumes (a removed workspace keeps them until purged), with their
     usage as its agent measured it when it runs."""
-    usage: dict[str, dict[str, Any]] = {}
-    if workspace.observed_state in LIVE:
-        try:
-            status = context.agent.status(workspace.agent_url, workspace.secrets[AGENT_TOKEN])
-            usage = status.get("disk") or {}
-        except (Dev8Error, KeyError):
-            usage = {}
+    usage = scope.service.disk_usage(workspace)
     return [
-        VolumePublic(
-            name=volume.name,
-            role=volume.role,
-            **{
-                key: usage.get(volume.role, {}).get(key)
-                for key in ("used_bytes", "measured_at", "fs_total_bytes", "fs_free_bytes")
-            },
-        )
-        for volume in context.provider.volumes(workspace.id)
+        VolumePublic.of(volume, usage.get(volume.role, {}))
+        for volume in scope.service.volumes_of(workspace)
     ]
 
 
 @router.get("/{name}/status", responses=ERRORS)
-def workspace_agent_status(workspace: OwnedWorkspace, context: Context) -> dict[str, Any]:
+def workspace_agent_status(workspace: OwnedWorkspace, scope: Scoped) -> dict[str, Any]:
     """What the workspace's agent reports now: services, activity, disk, SSH host keys,
     packages. 409 when it is not running."""
-    if workspace.observed_state not in LIVE:
-        raise Conflict(f"workspace {workspace.name} is {workspace.observed_state.value}")
-    return context.agent.status(workspace.agent_url, workspace.secrets[AGENT_TOKEN])
+    return scope.service.agent_status_of(workspace)
 
 
 @router.get(
@@ -234,12 +203,11 @@ def workspace_agent_status(workspace: OwnedWorkspace, context: Context) -> dict[
     responses={**ERRORS, 200: {"content": {"text/plain": {}}}},
 )
 def workspace_logs(
-    workspace: OwnedWorkspace,
-    context: Context,
+    name: WorkspaceName,
+    scope: Scoped,
     tail: Annotated[int, Query(ge=1, le=10000)] = 200,
 ) -> PlainTextResponse:
-    """The last lines of the workspace's output (agent, sshd, code-server)."""
-    if context.provider.status(workspace.id).state is ContainerState.MISSING:
-        raise Conflict(f"workspace {workspace.name} has no container")
-    chunks = context.provider.logs(workspace.id, follow=False, tail=tail)
+    """The last lines of the workspace's output (agent, sshd, code-server); 409 when it has
+    no container."""
+    chunks = scope.service.logs(name, tail=tail)
     return PlainTextResponse(b"".join(chunks).decode(errors="replace"))
