@@ -1,0 +1,129 @@
+"""How fast the everyday `dev8` commands answer, as ratios to baselines measured in the same
+run: `dev8 --version` and `dev8 --help` against `python -c pass` (the interpreter's own
+start-up), `dev8 ls` (10 workspaces, 3 running) and `dev8 status NAME` against `docker ps`.
+
+Every command is a new process, as a user runs it; the commands are taken in turn, round
+after round, so that the machine's noise falls on all of them alike, and the median of each
+is reported. dev8's own modules are byte-compiled once (into the run's data directory) as
+an installed package's are. Everything is created for a throwaway owner and removed by its
+label at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dev8.core.naming import LABEL_OWNER
+from dev8.providers.docker.client import connect
+from dev8.providers.docker.provider import DockerProvider
+from dev8.service.workspaces import CreateRequest, WorkspaceService
+from dev8.store.store import Store
+
+OWNER = f"bench-{secrets.token_hex(3)}"
+WORKSPACES, RUNNING = 10, 3
+GOALS = {  # name -> (baseline, at most this many times it)
+    "dev8 --version": ("python -c pass", 6.0),
+    "dev8 --help": ("python -c pass", 6.0),
+    "dev8 ls": ("docker ps", 15.0),
+    "dev8 status NAME": ("docker ps", 15.0),
+}
+
+
+def dev8_command() -> list[str]:
+    script = Path(sys.executable).with_name("dev8")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dev8"]
+
+
+def commands(dev8: list[str], running: str) -> dict[str, list[str]]:
+    docker = shutil.which("docker") or "docker"
+    return {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "docker ps": [docker, "ps"],
+        "dev8 --version": [*dev8, "--version"],
+        "dev8 --help": [*dev8, "--help"],
+        "dev8 ls": [*dev8, "ls"],
+        "dev8 status NAME": [*dev8, "status", running],
+    }
+
+
+def measure(argvs: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in argvs}
+    for _ in range(runs):
+        for name, argv in argvs.items():
+            started = time.perf_counter()
+            subprocess.run(argv, env=env, check=True, capture_output=True)
+            samples[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def populate(service: WorkspaceService) -> str:
+    """WORKSPACES workspaces of OWNER, RUNNING of them started (healthy); one running name."""
+    for index in range(WORKSPACES):
+        name = f"bench-{index}"
+        if index < RUNNING:
+            service.up(CreateRequest(name=name))
+        else:
+            service.create(CreateRequest(name=name))
+    return "bench-0"
+
+
+def cleanup(owner: str) -> None:
+    client = connect()
+    label = {"label": f"{LABEL_OWNER}={owner}"}
+    for container in client.containers.list(all=True, filters=label):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters=label):
+        volume.remove(force=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    runs = parser.parse_args().runs
+    data = Path(tempfile.mkdtemp(prefix="dev8-bench-cli-"))
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PYTHONDONTWRITEBYTECODE", "DEV8_SERVER_URL", "DEV8_TOKEN")
+    }
+    env.update(
+        DEV8_HOME=str(data), LOGNAME=OWNER, PYTHONPYCACHEPREFIX=str(data / "pycache"), COLUMNS="80"
+    )
+    try:
+        service = WorkspaceService(
+            store=Store.open_sqlite(data / "dev8.db"), provider=DockerProvider(), owner=OWNER
+        )
+        running = populate(service)
+        argvs = commands(dev8_command(), running)
+        measure(argvs, env, 1)  # byte-compiles dev8 and warms the caches
+        results = measure(argvs, env, runs)
+    finally:
+        cleanup(OWNER)
+        shutil.rmtree(data, ignore_errors=True)
+    report(results, runs)
+
+
+def report(results: dict[str, float], runs: int) -> None:
+    print(f"median of {runs} runs each, taken in turn; {WORKSPACES} workspaces, {RUNNING} running")
+    print(f"{'command':<18} {'seconds':>8} {'ratio':>7}  baseline          goal")
+    for name, seconds in results.items():
+        if name not in GOALS:
+            print(f"{name:<18} {seconds:8.3f} {'':>7}  (baseline)")
+            continue
+        baseline, goal = GOALS[name]
+        ratio = seconds / results[baseline]
+        verdict = "met" if ratio <= goal else "MISSED"
+        print(f"{name:<18} {seconds:8.3f} {ratio:6.1f}x  {baseline:<16}  <= {goal:.0f}x {verdict}")
+
+
+if __name__ == "__main__":
+    main()
