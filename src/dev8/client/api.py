@@ -1,4 +1,5 @@
-"""The low-level client: one method per HTTP call, errors mapped to dev8's classes."""
+"""The low-level client: requests, JSON, downloads, and every error answer mapped back to
+the dev8 class its stable code names (re-raised ``from`` the transport's error)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import httpx
 from dev8.core.errors import ERRORS_BY_CODE, AlreadyExists, Dev8Error, ServerUnavailable
 
 
-class Client:
-    """A connection to a dev8 server. ``token`` is an API token (``dev8 login`` makes one);
-    without it only ``login`` and ``health`` work."""
+class APIClient:
+    """A connection to a dev8 server, one method per kind of call; the models and
+    collections of ``dev8.client`` are built on it. ``token`` is an API token (``dev8
+    login`` makes one); without it only ``login`` and ``health`` work."""
 
     def __init__(
         self,
@@ -22,31 +24,14 @@ class Client:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        from dev8.client.models import (
-            OperationCollection,
-            TokenCollection,
-            UserCollection,
-            WorkspaceCollection,
-        )
-
         self.base_url = base_url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
-        self.workspaces = WorkspaceCollection(self)
-        self.operations = OperationCollection(self)
-        self.users = UserCollection(self)
-        self.tokens = TokenCollection(self)
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     # Calls ------------------------------------------------------------------------------
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -8,15 +8,13 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from dev8.client.api import APIClient
 from dev8.core import workspace as core
 from dev8.core.errors import ERRORS_BY_CODE, Dev8Error, OperationTimeout
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState, ObservedState
-
-if TYPE_CHECKING:
-    from dev8.client.api import Client
 
 Progress = Callable[[str], None]
 API = "/api/v1"
@@ -26,11 +24,22 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-class Model:
-    path = ""
+class HasAPI(Protocol):
+    """What a ``dev8.client.Client`` is to a model: the holder of an ``APIClient``."""
 
-    def __init__(self, client: Client, attrs: dict[str, Any]) -> None:
-        self.client = client
+    api: APIClient
+
+
+def _api(client: APIClient | HasAPI) -> APIClient:
+    return client if isinstance(client, APIClient) else client.api
+
+
+class Model:
+    """One resource: the API's answer in ``attrs``, and its calls through ``client`` (the
+    ``APIClient``; a ``Client`` is taken too)."""
+
+    def __init__(self, client: APIClient | HasAPI, attrs: dict[str, Any]) -> None:
+        self.client = _api(client)
         self.attrs = attrs
 
     def __repr__(self) -> str:
@@ -108,7 +117,7 @@ class Operation(Model):
 
 
 class OperationCollection:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: APIClient) -> None:
         self.client = client
 
     def get(self, operation_id: str) -> Operation:
@@ -119,7 +128,7 @@ class OperationCollection:
 class Change:
     """What a change answered: the workspace as recorded and the operations queued."""
 
-    def __init__(self, client: Client, attrs: dict[str, Any]) -> None:
+    def __init__(self, client: APIClient, attrs: dict[str, Any]) -> None:
         self.workspace = Workspace(client, attrs["workspace"])
         self.operations = [Operation(client, op) for op in attrs["operations"]]
 
@@ -259,7 +268,7 @@ class Workspace(Model):
 
 
 class WorkspaceCollection:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: APIClient) -> None:
         self.client = client
 
     def get(self, name: str, owner: str | None = None) -> Workspace:
@@ -316,7 +325,7 @@ class User(Model):
 
 
 class UserCollection:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: APIClient) -> None:
         self.client = client
 
     def me(self) -> User:
@@ -343,7 +352,7 @@ class Token(Model):
 
 
 class TokenCollection:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: APIClient) -> None:
         self.client = client
 
     def list(self, user: str | None = None) -> list[Token]:
