@@ -1,9 +1,9 @@
 """A fault-injecting provider for tests of the server's logic where no engine is needed.
 
 It keeps containers and volumes in memory, honours the provider contract's idempotency,
-and can be told to fail (``fail``), to be slow (``delay``) or to lose a container
-(``vanish``). Tests that use it say so: everything else they touch (database, HTTP server,
-reconciler threads) is real.
+and can be told to fail (``fail``, always or the next few times), to be slow (``delay``)
+or to lose a container (``vanish``). Tests that use it say so: everything else they touch
+(database, HTTP server, reconciler threads) is real.
 """
 
 from __future__ import annotations
@@ -39,17 +39,22 @@ class FakeProvider:
         self.volumes_by_workspace: dict[str, set[str]] = {}
         self.images = {**IMAGES, workspace_image(): IMAGES["dev8/workspace:test"]}
         self.failures: dict[str, Dev8Error] = {}
+        self.failures_left: dict[str, int] = {}  # methods that fail only so many more times
         self.delays: dict[str, float] = {}
         self.calls: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._next_port = 40000
 
     # Fault injection --------------------------------------------------------------------
-    def fail(self, method: str, error: Dev8Error | None = None) -> None:
+    def fail(self, method: str, error: Dev8Error | None = None, times: int | None = None) -> None:
+        """Make ``method`` raise ``error``: from now on, or only the next ``times`` calls."""
         self.failures[method] = error or ProviderError(f"injected: {method} refused")
+        if times is not None:
+            self.failures_left[method] = times
 
     def heal(self) -> None:
         self.failures.clear()
+        self.failures_left.clear()
 
     def delay(self, method: str, seconds: float) -> None:
         self.delays[method] = seconds
@@ -62,7 +67,12 @@ class FakeProvider:
         if method in self.delays:
             time.sleep(self.delays[method])
         if method in self.failures:
-            raise self.failures[method]
+            error = self.failures[method]
+            if method in self.failures_left:
+                self.failures_left[method] -= 1
+                if self.failures_left[method] <= 0:
+                    del self.failures[method], self.failures_left[method]
+            raise error
 
     # Contract ---------------------------------------------------------------------------
     def ping(self) -> None:
@@ -164,10 +174,14 @@ class FakeProvider:
 
 
 class FakeAgent:
-    """Answers for the agents of the fake containers: healthy, with settable activity."""
+    """Answers for the agents of the fake containers: healthy, with settable activity. An
+    agent whose address is in ``connected`` reports activity at the moment it is asked
+    (someone is working in it), and ``reported`` keeps the last such moment."""
 
     def __init__(self) -> None:
         self.last_activity: dict[str, float | None] = {}
+        self.connected: set[str] = set()
+        self.reported: dict[str, float] = {}
         self.health_reason: str | None = None
 
     def health(self, agent_url: str | None) -> str | None:
@@ -176,6 +190,9 @@ class FakeAgent:
     def status(self, agent_url: str | None, token: str) -> dict:
         if not agent_url:
             raise ProviderError("the workspace is not running (no agent port)")
+        if agent_url in self.connected:
+            self.reported[agent_url] = time.time()
+            self.last_activity[agent_url] = self.reported[agent_url]
         return {
             "health": self.health_reason,
             "activity": {"last_activity_at": self.last_activity.get(agent_url)},

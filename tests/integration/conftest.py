@@ -1,14 +1,15 @@
-"""Integration fixtures: a real Docker engine, the real workspace image, cleanup by label.
+"""Engine fixtures: a real Docker engine, the real workspace image, cleanup by label.
 
+Every test that uses them, directly or through other fixtures, is marked ``engine``
+(``tests.marks``): the ``client`` fixture, which all the others build on, declares it.
 Every object a test creates carries the label ``dev.dev8.owner=<session owner>``; the
-session removes all of them at the end, whatever happened.
+session removes all of them at the end, whatever happened (``tests.integration.owned``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +18,6 @@ from pathlib import Path
 import docker
 import pytest
 
-from dev8.core.naming import LABEL_OWNER
 from dev8.imagebuild import layers
 from dev8.imagebuild.builder import BuildOptions, BuildProgress, build_all
 from dev8.imagebuild.ca import default_ca_bundle
@@ -26,32 +26,17 @@ from dev8.providers.docker.engine import ensure_engine
 from dev8.providers.docker.provider import DockerProvider
 from dev8.service.workspaces import WorkspaceService
 from dev8.store.store import Store
-
-OWNER = f"pytest-{secrets.token_hex(4)}"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "/integration/" in str(item.fspath):
-            item.add_marker(pytest.mark.integration)
+from tests.integration.owned import OWNER, remove_owned
+from tests.marks import ENGINE, needs
 
 
 @pytest.fixture(scope="session")
+@needs(ENGINE)
 def client() -> Iterator[docker.DockerClient]:
     ensure_engine()
     client = connect()
     yield client
     remove_owned(client, OWNER)
-
-
-def remove_owned(client: docker.DockerClient, owner: str) -> None:
-    label = {"label": f"{LABEL_OWNER}={owner}"}
-    for container in client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters=label):
-        volume.remove(force=True)
-    for image in client.images.list(filters=label):
-        client.images.remove(image.id, force=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Talking to workspaces in tests the way users do: the OpenSSH client and HTTP."""
+"""Talking to workspaces in tests the way users do: the OpenSSH client, HTTP, the `dev8`
+command's output."""
 
 from __future__ import annotations
 
@@ -92,3 +93,12 @@ class Payload:
             assert got == data, f"{path}: {len(got)} bytes differ from the {len(data)} written"
         owners = ssh(port, key, "stat -c %u " + " ".join(f"'{p}'" for p in self.files)).stdout
         assert set(owners.split()) == {b"1000"}
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failed `dev8` command printed: no traceback, nothing else."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]

@@ -13,8 +13,8 @@ from dev8.core.naming import new_workspace_id, volume_name
 from dev8.core.resources import Resources
 from dev8.providers.base import WorkspaceSpec
 from dev8.providers.docker.provider import DockerProvider
-from tests.integration.conftest import OWNER
 from tests.integration.helpers import SSH_OPTIONS, host_key_fingerprints, ssh, wait_healthy
+from tests.integration.owned import OWNER
 
 TOKEN = "agent-token-for-tests"
 PASSWORD = "correct horse battery staple"

@@ -26,15 +26,7 @@ from dev8.core.states import DesiredState, ObservedState
 from dev8.core.workspace import Workspace
 from dev8.store.store import utcnow
 from tests.fakes import IMAGES
-from tests.integration.server.conftest import ADMIN_PASSWORD
-
-IMAGE = "dev8/workspace:test"
-
-
-def create(client, name, **fields):
-    answer = client.post("/api/v1/workspaces", json={"name": name, "image": IMAGE, **fields})
-    assert answer.status_code == 202, answer.text
-    return answer.json()
+from tests.integration.server.live import ADMIN_PASSWORD, IMAGE, create
 
 
 def test_health_metrics_and_openapi_need_no_login(api):

@@ -13,7 +13,7 @@ from dev8.backup.safety import scan
 from dev8.client.models import Workspace as RemoteWorkspace
 from dev8.core.errors import InvalidInput, NotFound
 from dev8.core.images import workspace_image
-from tests.integration.conftest import OWNER, remove_owned
+from tests.integration.owned import OWNER, remove_owned
 from tests.integration.server.process import ServerProcess
 
 NOTES = "/home/dev8/notes.txt"

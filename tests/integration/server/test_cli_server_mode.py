@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from tests.integration.cli.test_cli import one_line_error
-from tests.integration.conftest import OWNER, remove_owned
+from tests.integration.helpers import one_line_error
+from tests.integration.owned import OWNER, remove_owned
 from tests.integration.server.process import ADMIN_PASSWORD, ServerProcess
 
 LOCAL_KEYS = {

@@ -14,24 +14,17 @@ import pytest
 from dev8.core.images import workspace_image
 from dev8.core.naming import LABEL_OWNER, LABEL_WORKSPACE_ID
 from dev8.core.workspace import RUNNING
-from dev8.store.db import sqlite_url
 from dev8.store.secretbox import SecretBox
 from dev8.store.store import Store
-from tests.integration.conftest import OWNER, remove_owned
 from tests.integration.helpers import Payload, wait_healthy
-from tests.integration.server.conftest import PG_SKIP, fresh_postgres_database, postgres_url
+from tests.integration.owned import OWNER, remove_owned
 from tests.integration.server.process import ServerProcess
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "server.db")
-        return
-    if not postgres_url():
-        pytest.skip(PG_SKIP)
-    with fresh_postgres_database(postgres_url()) as url:
-        yield url
+@pytest.fixture
+def database(database_url):
+    """SQLite or PostgreSQL (``tests.databases``)."""
+    return database_url
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from dev8.core.images import workspace_image
-from tests.integration.conftest import OWNER, remove_owned
 from tests.integration.helpers import SSH_OPTIONS, ssh
+from tests.integration.owned import OWNER, remove_owned
 from tests.integration.server.process import ServerProcess
 
 IDLE_TIMEOUT_S = 12

@@ -10,29 +10,20 @@ with a real server killed by SIGKILL, is in ``test_crash_recovery.py``.)
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from dev8.core.errors import ProviderError
 from dev8.core.workspace import RUNNING
 from dev8.store.store import new_operation
-from tests.integration.server.test_api import create
+from tests.integration.server.live import create, wait_for
 
-IDLE = {"observe_interval_s": 0.2}
+IDLE_TIMEOUT_S = 2
 
 
 def running_workspace(api, client, name, **fields):
     accepted = create(client, name, **fields)
     assert [op["result"] for op in api.settle(client, accepted)] == ["succeeded"] * 2
     return api.context.store.find("admin", name)
-
-
-def wait_for(predicate, timeout=20.0, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{message} not reached within {timeout} s")
 
 
 def history(client, name):
@@ -69,7 +60,7 @@ def test_an_operation_interrupted_too_often_fails_instead_of_looping(api):
     operation = leave_running(api, workspace, "rebuild", attempts=3)
     done = api.wait_operation(admin, operation.id)
     assert done["result"] == "failed" and done["message"].startswith("interrupted 3 times")
-    time.sleep(1.0)  # observation passes keep the failure shown, and retry nothing
+    api.watch.observed(passes=3)  # they keep the failure shown, and retry nothing
     seen = admin.get("/api/v1/workspaces/giveup").json()
     assert seen["state"] == "failed" and "interrupted 3 times" in seen["message"]
     assert history(admin, "giveup")[0]["id"] == operation.id
@@ -80,8 +71,10 @@ def test_an_operation_waits_while_another_process_holds_the_workspace(api):
     workspace = running_workspace(api, admin, "held")
     with api.context.store.lock(workspace.id):  # as another server process would
         stop = admin.post("/api/v1/workspaces/held/stop").json()["operations"][0]
-        time.sleep(1.0)
-        assert admin.get(f"/api/v1/operations/{stop['id']}").json()["result"] == "pending"
+        # The runner tries the workspace and backs off: nothing run, nothing claimed.
+        assert api.watch.tried(workspace.id, times=2) == [None, None]
+        operation = admin.get(f"/api/v1/operations/{stop['id']}").json()
+        assert (operation["result"], operation["attempts"]) == ("pending", 0)
     assert api.wait_operation(admin, stop["id"])["result"] == "succeeded"
 
 
@@ -122,7 +115,7 @@ def test_a_failure_is_shown_and_not_retried_in_a_loop(api):
     api.provider.fail("start", ProviderError("injected: cannot start"))
     accepted = create(admin, "broken")
     assert [op["result"] for op in api.settle(admin, accepted)] == ["succeeded", "failed"]
-    time.sleep(1.5)  # several observation passes
+    api.watch.observed(passes=3)  # each would have queued a start, were failures retried
     assert len(history(admin, "broken")) == 2
     seen = admin.get("/api/v1/workspaces/broken").json()
     assert seen["state"] == "failed" and "injected: cannot start" in seen["message"]
@@ -130,19 +123,25 @@ def test_a_failure_is_shown_and_not_retried_in_a_loop(api):
 
 def test_an_idle_workspace_is_stopped_and_activity_postpones_it(api):
     admin = api.admin()
-    workspace = running_workspace(api, admin, "idle", idle_timeout_s=2)
+    workspace = running_workspace(api, admin, "idle", idle_timeout_s=IDLE_TIMEOUT_S)
     never = running_workspace(api, admin, "never", idle_timeout_s=0)
-    agent_url = f"http://127.0.0.1:{workspace.ports['agent']}"
-    active_until = time.monotonic() + 4
-    while time.monotonic() < active_until:  # someone is connected: activity now and then
-        api.agent.last_activity[agent_url] = time.time()
-        time.sleep(0.2)
+    agent_url = workspace.agent_url
+    # Someone is connected: the agent reports activity "now" whenever it is asked, so the
+    # test's own timing cannot let the deadline pass.
+    api.agent.connected.add(agent_url)
+    connected_for = time.monotonic() + IDLE_TIMEOUT_S + 1
+    wait_for(lambda: time.monotonic() > connected_for, message="a while connected")
+    api.watch.observed(passes=2)
     assert admin.get("/api/v1/workspaces/idle").json()["state"] == "running"
-    stopped_at = wait_for(
-        lambda: history(admin, "idle")[0]["actor"] == "idle-timeout" and time.monotonic(),
+    assert history(admin, "idle")[0]["action"] == "start"
+    api.agent.connected.discard(agent_url)
+    last_reported = api.agent.reported[agent_url]
+    stop = wait_for(
+        lambda: history(admin, "idle")[0]["actor"] == "idle-timeout" and history(admin, "idle")[0],
         message="an idle stop",
     )
-    assert stopped_at - active_until >= 1.5  # the deadline ran from the last activity
+    queued_at = datetime.fromisoformat(stop["started_at"]).timestamp()
+    assert queued_at - last_reported >= IDLE_TIMEOUT_S  # the deadline ran from the last activity
     last = wait_for(
         lambda: history(admin, "idle")[0]["result"] == "succeeded" and history(admin, "idle")[0]
     )

@@ -11,7 +11,7 @@ import pytest
 from dev8.core.naming import LABEL_OWNER
 from dev8.providers.docker import provider as docker_provider
 from dev8.service.workspaces import PACKAGES_TOOL, CreateRequest, WorkspaceService
-from tests.integration.conftest import OWNER
+from tests.integration.owned import OWNER
 
 
 def sh(

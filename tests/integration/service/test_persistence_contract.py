@@ -19,8 +19,8 @@ from dev8.core.naming import LABEL_OWNER
 from dev8.core.states import DesiredState, ObservedState
 from dev8.providers.docker.engine import ensure_engine
 from dev8.service.workspaces import CreateRequest, WorkspaceService
-from tests.integration.conftest import OWNER
 from tests.integration.helpers import Payload, host_key_fingerprints, ssh, wait_healthy
+from tests.integration.owned import OWNER
 
 
 def up(service: WorkspaceService, name: str, **kw):

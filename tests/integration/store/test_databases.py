@@ -1,5 +1,6 @@
 """The store on both databases the server supports: SQLite and a real PostgreSQL server
-(skipped with the reason when ``DEV8_TEST_DATABASE_URL`` is not set)."""
+(``database_url`` from ``tests.databases``: marked ``postgres``, skipped with the reason
+when ``DEV8_TEST_DATABASE_URL`` is not set)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ from dev8.core.resources import Resources
 from dev8.core.workspace import Workspace
 from dev8.store.models import Base
 from dev8.store.store import Store, new_operation
-from tests.integration.server.conftest import database_url  # noqa: F401 - fixture
 
 
 @pytest.fixture
-def store(database_url, tmp_path):  # noqa: F811 - the fixture imported above
+def store(database_url, tmp_path):
     opened = Store.open(database_url, lock_dir=tmp_path / "locks", pool_size=10)
     yield opened
     opened.engine.dispose()
