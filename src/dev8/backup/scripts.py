@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from typing import Any
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from dev8.core.naming import RESTORE_DIR
 

@@ -4,7 +4,6 @@ restic repository (a local directory by default, or S3 / Azure Blob)."""
 from __future__ import annotations
 
 import builtins
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from pathlib import Path
 from dev8.backup import restic, scripts, unchanged
 from dev8.backup.plan import roles_for
 from dev8.backup.progress import TransferProgress
+from dev8.backup.restic_output import SnapshotOutput, json_output
 from dev8.core.errors import InvalidInput, NotFound, ProviderError
 from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.workspace import Workspace
@@ -162,7 +162,7 @@ class SnapshotService:
             [VOLUME_MOUNTS[role] for role in roles],
             last,
         )
-        reading = _SnapshotOutput(progress)
+        reading = SnapshotOutput(progress)
         try:
             result = self._run(workspace, argv, role_mounts(workspace.id, roles), reading.line)
         finally:
@@ -194,7 +194,7 @@ class SnapshotService:
         )
         return [
             Snapshot(s["id"], s["short_id"], s["time"], s.get("paths", []), s.get("tags") or [])
-            for s in _json_output(result.stdout, [])
+            for s in json_output(result.stdout, [])
         ]
 
     def _exists(self) -> bool:
@@ -314,32 +314,6 @@ class SnapshotService:
             raise ProviderError(f"restoring the {role} volume failed: {_restic_error(result)}")
 
 
-class _SnapshotOutput:
-    """What the snapshot helper says on its way: restic's JSON progress and summary, and
-    the fingerprint lines of ``backup.unchanged``."""
-
-    def __init__(self, progress: TransferProgress) -> None:
-        self.progress = progress
-        self.summary: dict = {}
-        self.fingerprint = ""
-        self.unchanged = False
-        self._started = False
-
-    def line(self, line: str) -> None:
-        if line.startswith(unchanged.FINGERPRINT_LINE):
-            self.fingerprint = line.split()[-1]
-        elif line.startswith(unchanged.UNCHANGED_LINE):
-            self.unchanged = True
-        message = _json_line(line)
-        if message.get("message_type") == "status":
-            if not self._started:
-                self._started = True
-                self.progress.start("snapshot", message.get("total_bytes") or None)
-            self.progress.update(int(message.get("bytes_done", 0)))
-        elif message.get("message_type") == "summary":
-            self.summary.update(message)
-
-
 def _made_result(summary: dict) -> SnapshotResult:
     return SnapshotResult(
         snapshot_id=summary["snapshot_id"],
@@ -361,24 +335,6 @@ def _unchanged_result(last: unchanged.LastSnapshot) -> SnapshotResult:
         total_bytes=last.total_bytes,
         unchanged=True,
     )
-
-
-def _json_output(stdout: bytes, default):
-    """The JSON a restic command printed; restic 0.14 also prints "reading repository
-    password from stdin" on stdout when stdin is not a terminal."""
-    for line in stdout.decode(errors="replace").splitlines():
-        if line.startswith(("[", "{")):
-            return json.loads(line)
-    return default
-
-
-def _json_line(line: str) -> dict:
-    if not line.startswith("{"):
-        return {}
-    try:
-        return json.loads(line)
-    except ValueError:
-        return {}
 
 
 def _restic_error(result: HelperResult) -> str:

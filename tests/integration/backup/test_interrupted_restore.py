@@ -7,7 +7,7 @@ import signal
 import time
 
 from dev8.core.naming import LABEL_ROLE, LABEL_WORKSPACE_ID, volume_name
-from dev8.service.backups import BackupService, helper_image
+from dev8.service.backups import BackupService
 from dev8.service.workspaces import CreateRequest
 from tests.integration.backup.helpers import listing, shell
 
@@ -76,9 +76,9 @@ def test_a_swap_interrupted_before_it_was_committed_is_rolled_back_at_start(
     from dev8.backup.safety import scan
 
     found = open_archive(plan_archive)
-    image = service.provider.image_id(helper_image())
-    backups._stage(ws, "home", found, scan(found), "tok", image, backups_progress())
-    backups._swap(ws, "swap", "tok", ["home"], image)  # swapped, never committed
+    restores = backups.restores
+    restores._stage_archive(ws, "home", found, scan(found), "tok", backups_progress())
+    restores._swap(ws, "swap", "tok", ["home"])  # swapped, never committed
     assert shell(client, volume, "cat /v/notes.txt") == b"old\n"
 
     started = service.start("swapkill")

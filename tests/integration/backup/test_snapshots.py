@@ -29,6 +29,10 @@ def test_incremental_snapshots_restore_and_check(snapshots, make_workspace, clie
     assert second.files_changed == 1 and second.files_new == 0
     assert second.files_unmodified == first.files_new - 1
     assert second.data_added < first.data_added / 100
+    # Nothing changed since: restic does not run, the last snapshot stands for now.
+    again = snapshots.create("snaps")
+    assert again.unchanged and again.snapshot_id == second.snapshot_id
+    assert again.files_unmodified == first.files_new and again.data_added == 0
 
     found = snapshots.list("snaps")
     assert [s.id[:8] for s in found] == [first.snapshot_id[:8], second.snapshot_id[:8]]
@@ -55,6 +59,7 @@ def test_retention_prunes_as_configured(snapshots, make_workspace, client):
         shell(client, volume, f"echo {i} > /v/file-{i}")
         ids.append(snapshots.create("keep").snapshot_id[:8])
     assert len(snapshots.list("keep")) == 4
+    shell(client, volume, "echo 4 > /v/file-4")
     result = snapshots.create("keep", keep_last=2)
     assert sorted(result.removed) == sorted(ids[:3])
     assert [s.short_id for s in snapshots.list("keep")] == [ids[3], result.snapshot_id[:8]]
@@ -89,6 +94,8 @@ def test_snapshots_in_azure_blob_storage(service, make_workspace, client, tmp_pa
     shell(client, volume, "echo two > /v/a.txt")
     second = snapshots.create("azure")
     assert second.files_changed == 1
+    third = snapshots.create("azure")  # unchanged: the remote snapshot is found, restic skipped
+    assert third.unchanged and third.snapshot_id == second.snapshot_id
     assert len(snapshots.list("azure")) == 2
     snapshots.restore("azure", first.snapshot_id[:8], volume="workspace")
     assert shell(client, volume, "cat /v/a.txt") == b"one\n"
