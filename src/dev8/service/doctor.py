@@ -3,7 +3,6 @@ volume full) and the engine's basics as checks, each with a verdict and a fix.""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 from collections.abc import Sequence
@@ -256,7 +255,7 @@ class Doctor:
                 f"`dev8 doctor {workspace.name} --fix` rolls it back and removes it",
             )
         with self.workspaces.operation(workspace, "fix-restore"):
-            self.volumes.access.remove_stale_helpers(workspace.id)
+            self.volumes.jobs.remove_stale(workspace.id)
             fixed = self._helper(
                 workspace,
                 "recover",
@@ -319,12 +318,13 @@ def _http_check(label: str, port: int | None, path: str, name: str) -> Check:
 def _ssh_check(port: int | None, name: str) -> Check:
     if port is None:
         return Check("SSH port", FAIL, "not published", f"`dev8 rebuild {name}`")
-    banner = b""
-    with (
-        contextlib.suppress(OSError),
-        socket.create_connection(("127.0.0.1", port), timeout=3) as sock,
-    ):
-        banner = sock.recv(64)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+            banner = sock.recv(64)
+    except OSError as exc:
+        return Check(
+            "SSH port", FAIL, f"127.0.0.1:{port} does not answer ({exc})", f"`dev8 logs {name}`"
+        )
     if banner.startswith(b"SSH-"):
         return Check(
             "SSH port", OK, f"127.0.0.1:{port} answers {banner.split()[0].decode(errors='replace')}"

@@ -21,7 +21,14 @@ from dev8.backup.plan import plan_restore
 from dev8.backup.progress import TransferProgress
 from dev8.backup.safety import ScanResult, scan
 from dev8.core.environment import INTERNAL_SECRETS
-from dev8.core.errors import AlreadyExists, CorruptArchive, Dev8Error, InvalidInput, ProviderError
+from dev8.core.errors import (
+    AlreadyExists,
+    CorruptArchive,
+    Dev8Error,
+    ImageNotFound,
+    InvalidInput,
+    ProviderError,
+)
 from dev8.core.images import workspace_image
 from dev8.core.naming import volume_name
 from dev8.core.states import DesiredState
@@ -200,7 +207,7 @@ class Restores:
 
     def _present(self, images: Iterable[str]) -> str | None:
         for image in images:
-            with contextlib.suppress(Dev8Error):  # not on this engine: try the next
+            with contextlib.suppress(ImageNotFound):  # not on this engine: try the next
                 self.workspaces.provider.image_id(image)
                 return image
         return None
