@@ -136,7 +136,7 @@ def logout() -> None:
 def _client() -> Client:
     from dev8.cli.context import server_only
 
-    return server_only("this command").client
+    return server_only("`dev8 user`, `dev8 token` and `dev8 audit`").client
 
 
 @users_app.command("ls")

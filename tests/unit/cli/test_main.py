@@ -73,3 +73,8 @@ def test_a_command_loads_only_its_module():
     assert "dev8.cli.inspect" in loaded
     assert not {"dev8.cli.backups", "dev8.cli.server", "dev8.cli.image"} & loaded
     assert not {"docker", "sqlalchemy", "httpx"} & loaded
+
+
+def test_a_read_only_command_does_no_migration_work_once_the_schema_is_current():
+    imports_of("ls")  # the first command creates the database
+    assert "alembic" not in imports_of("ls")
