@@ -1,8 +1,9 @@
 """A fault-injecting provider for tests of the server's logic where no engine is needed.
 
 It keeps containers and volumes in memory, honours the provider contract's idempotency,
-and can be told to fail (``fail``, always or the next few times), to be slow (``delay``)
-or to lose a container (``vanish``). Tests that use it say so: everything else they touch
+and can be told to fail (``fail``, always or the next few times; ``lose_answer``: the work
+is done but the call fails, as when the engine's reply is lost), to be slow (``delay``) or
+to lose a container (``vanish``). Tests that use it say so: everything else they touch
 (database, HTTP server, reconciler threads) is real.
 """
 
@@ -40,6 +41,7 @@ class FakeProvider:
         self.images = {**IMAGES, workspace_image(): IMAGES["dev8/workspace:test"]}
         self.failures: dict[str, Dev8Error] = {}
         self.failures_left: dict[str, int] = {}  # methods that fail only so many more times
+        self.lost_answers: dict[str, Dev8Error] = {}
         self.delays: dict[str, float] = {}
         self.calls: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -52,9 +54,14 @@ class FakeProvider:
         if times is not None:
             self.failures_left[method] = times
 
+    def lose_answer(self, method: str, error: Dev8Error | None = None) -> None:
+        """Make ``method`` (create or start) do its work and then raise ``error``."""
+        self.lost_answers[method] = error or ProviderError(f"injected: {method} timed out")
+
     def heal(self) -> None:
         self.failures.clear()
         self.failures_left.clear()
+        self.lost_answers.clear()
 
     def delay(self, method: str, seconds: float) -> None:
         self.delays[method] = seconds
@@ -92,9 +99,17 @@ class FakeProvider:
                 volume_name(spec.workspace_id, role) for role in VOLUME_ROLES
             )
             if spec.workspace_id not in self.containers:
-                ports = {role: self._port() for role in ("ide", "ssh", "agent")}
+                ports = {
+                    role: spec.host_ports.get(role) or self._port()
+                    for role in ("ide", "ssh", "agent")
+                }
                 self.containers[spec.workspace_id] = FakeContainer(spec, ports=ports)
+        self._answer("create")
         return self.status(spec.workspace_id)
+
+    def _answer(self, method: str) -> None:
+        if method in self.lost_answers:
+            raise self.lost_answers[method]
 
     def _port(self) -> int:
         self._next_port += 1
@@ -106,6 +121,7 @@ class FakeProvider:
         if container is None:
             raise NotFound(f"workspace {workspace_id} has no container")
         container.state = ContainerState.RUNNING
+        self._answer("start")
         return self.status(workspace_id)
 
     def stop(self, workspace_id: str, timeout: int = 10) -> RuntimeStatus:

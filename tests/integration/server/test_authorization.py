@@ -111,23 +111,34 @@ class Case:
         return {"username": self.owner, "password": f"{self.owner}-password"}
 
 
-def make_case(api, bob, admin_user) -> Case:
+def make_cases(api, bob, admin_user, count: int) -> list[Case]:
+    """``count`` cases, their workspaces created through the API side by side (the
+    reconciler runs them in parallel, as it would for as many users)."""
     accounts = api.context.accounts
-    n = next(counter)
-    owner = accounts.create_user(f"owner-{n}", f"owner-{n}-password", Role.MEMBER)
-    owner_token = accounts.issue_token(owner, "matrix", 1)
-    tokens = {
-        "anonymous": None,
-        "owner": owner_token[1],
-        "other": accounts.issue_token(bob, "matrix", 1)[1],
-        "admin": accounts.issue_token(admin_user, "matrix", 1)[1],
-    }
-    with httpx.Client(base_url=api.url, headers=auth(tokens["owner"])) as client:
+    pending = []
+    for _ in range(count):
+        n = next(counter)
+        owner = accounts.create_user(f"owner-{n}", f"owner-{n}-password", Role.MEMBER)
+        owner_token = accounts.issue_token(owner, "matrix", 1)
+        tokens = {
+            "anonymous": None,
+            "owner": owner_token[1],
+            "other": accounts.issue_token(bob, "matrix", 1)[1],
+            "admin": accounts.issue_token(admin_user, "matrix", 1)[1],
+        }
+        client = httpx.Client(base_url=api.url, headers=auth(tokens["owner"]))
         accepted = client.post("/api/v1/workspaces", json={"name": "w", "image": IMAGE}).json()
-        api.settle(client, accepted)
-    backup_id, archive = kept_backup(api, accepted["workspace"])
-    operation_id = accepted["operations"][0]["id"]
-    return Case(n, owner.name, "w", operation_id, owner_token[0].id, tokens, backup_id, archive)
+        pending.append((n, owner, owner_token[0].id, tokens, client, accepted))
+    cases = []
+    for n, owner, token_id, tokens, client, accepted in pending:
+        try:
+            api.settle(client, accepted)
+        finally:
+            client.close()
+        backup_id, archive = kept_backup(api, accepted["workspace"])
+        operation_id = accepted["operations"][0]["id"]
+        cases.append(Case(n, owner.name, "w", operation_id, token_id, tokens, backup_id, archive))
+    return cases
 
 
 def kept_backup(api, workspace: dict) -> tuple[str, str]:
@@ -181,8 +192,7 @@ def test_authorization(api, endpoint):
     bob = api.context.accounts.user("bob")
     admin_user = api.context.accounts.user("admin")
     answers = []
-    for role in ROLES:
-        case = make_case(api, bob, admin_user)
+    for role, case in zip(ROLES, make_cases(api, bob, admin_user, len(ROLES)), strict=True):
         concrete, params, body = request_for(case, method, path)
         with httpx.Client(base_url=api.url, headers=auth(case.tokens[role])) as client:
             answer = client.request(method, concrete, params=params, json=body)
