@@ -6,7 +6,10 @@ import json
 import signal
 import time
 
-from dev8.core.naming import LABEL_ROLE, LABEL_WORKSPACE_ID, volume_name
+import docker.errors
+
+from dev8.backup.scripts import TARGET
+from dev8.core.naming import LABEL_ROLE, LABEL_WORKSPACE_ID, RESTORE_DIR, volume_name
 from dev8.service.backups import BackupService
 from dev8.service.workspaces import CreateRequest
 from tests.integration.backup.helpers import listing, shell
@@ -17,6 +20,20 @@ def _helpers(client, workspace_id: str, purpose: str) -> list:
     return [
         c for c in client.containers.list(all=True, filters=filters) if f"-{purpose}-" in c.name
     ]
+
+
+def _staged_bytes(client, workspace_id: str, name: str) -> int:
+    """How much of ``name`` the running restore helper has extracted into its staging area
+    (0 before it starts writing it)."""
+    for helper in _helpers(client, workspace_id, "restore"):
+        path = f"{TARGET}/{RESTORE_DIR}/incoming/{name}"
+        try:
+            result = helper.exec_run(["stat", "-c", "%s", path])
+        except docker.errors.APIError:  # it ended meanwhile
+            continue
+        if result.exit_code == 0:
+            return int(result.output)
+    return 0
 
 
 def test_killing_the_restore_half_way_leaves_the_old_data(dev8, client, tmp_path):
@@ -37,7 +54,13 @@ def test_killing_the_restore_half_way_leaves_the_old_data(dev8, client, tmp_path
         assert restore.poll() is None, "the restore ended before it could be killed"
         assert time.monotonic() < deadline, "the restore never started extracting"
         time.sleep(0.05)
-    time.sleep(1.0)  # well into the extraction
+    # Killed while extracting: part of big.bin is in the staging area, not all of it.
+    staged = _staged_bytes(client, workspace["id"], "big.bin")
+    while not 0 < staged < 400000000:
+        assert restore.poll() is None, "the restore ended before it could be killed"
+        assert time.monotonic() < deadline, "the restore never extracted big.bin"
+        time.sleep(0.05)
+        staged = _staged_bytes(client, workspace["id"], "big.bin")
     restore.send_signal(signal.SIGKILL)
     restore.wait()
     # The orphaned helper finishes extracting into the staging area, and goes no further.
