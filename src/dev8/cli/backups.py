@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from dev8.cli.context import archive_checker, backups, server_backups, workspaces
-from dev8.cli.output import confirm_replace, console, err_console, print_json, took
+from dev8.cli.output import (
+    confirm_replace,
+    console,
+    err_console,
+    plain_table,
+    print_json,
+    took,
+)
 from dev8.cli.progress import transfer
 from dev8.core.errors import NotFound
 from dev8.core.quotas import format_bytes
@@ -82,11 +89,7 @@ def backup(
 
 
 def _print_archives(results: list[BackupResult]) -> None:
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("VOLUME", "ARCHIVE", "SIZE", "FILES", "DATA", "SHA-256"):
-        table.add_column(column, overflow="fold")
+    table = plain_table("VOLUME", "ARCHIVE", "SIZE", "FILES", "DATA", "SHA-256")
     for r in results:
         table.add_row(
             r.role,
@@ -213,11 +216,7 @@ def backups_command(
     if not kept:
         console.print(f"The server keeps no backups of {name} yet: `dev8 backup {name}`.")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("ID", "CREATED", "VOLUMES", "SIZE"):
-        table.add_column(column)
+    table = plain_table("ID", "CREATED", "VOLUMES", "SIZE")
     for backup in kept:
         table.add_row(
             backup["id"],

@@ -9,7 +9,7 @@ import typer
 
 from dev8.cli.context import local_only, workspaces
 from dev8.cli.options import JSON, NAME
-from dev8.cli.output import console, print_json
+from dev8.cli.output import console, plain_table, print_json
 from dev8.core.errors import Dev8Error
 from dev8.core.states import LIVE
 from dev8.core.workspace import Workspace
@@ -135,16 +135,12 @@ def packages(
 
 
 def _print_packages(recorded: dict, report: dict) -> None:
-    from rich.table import Table
-
     if not recorded["packages"]:
         console.print(
             "No system packages recorded yet: `sudo apt install ...` in the workspace records them."
         )
     missing = set(report.get("missing", []))
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("PACKAGE", "VERSION", "STATE"):
-        table.add_column(column, overflow="fold")
+    table = plain_table("PACKAGE", "VERSION", "STATE")
     for package, version in sorted(recorded["packages"].items()):
         held = " (held)" if package in recorded.get("holds", []) else ""
         state = "[red]missing[/]" if package in missing else "installed"

@@ -62,11 +62,12 @@ def took(started: float) -> str:
     return f"[dim]({time.monotonic() - started:.1f} s)[/]"
 
 
-def plain_table(*headers: str, overflow: str = "ellipsis") -> Table:
-    """A borderless table with bold headers (`dev8 ls` fits its own: ``dev8.cli.tables``)."""
+def plain_table(*headers: str) -> Table:
+    """A borderless table with bold headers whose cells wrap rather than lose their end in a
+    narrow terminal (`dev8 ls` chooses its columns instead: ``dev8.cli.tables``)."""
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     for header in headers:
-        table.add_column(header, overflow=overflow)  # type: ignore[arg-type]
+        table.add_column(header, overflow="fold")
     return table

@@ -233,7 +233,7 @@ def audit(
     if as_json:
         print_json(entries)
         return
-    table = plain_table("WHEN", "WHO", "FROM", "REQUEST", "STATUS", "ERROR", overflow="fold")
+    table = plain_table("WHEN", "WHO", "FROM", "REQUEST", "STATUS", "ERROR")
     for e in entries:
         when = _parse(e["at"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
         request = f"{e['method']} {e['path']}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from dev8.cli.context import local_snapshots, snapshots
-from dev8.cli.output import confirm_replace, console, print_json, took
+from dev8.cli.output import confirm_replace, console, plain_table, print_json, took
 from dev8.cli.progress import transfer
 from dev8.core.quotas import format_bytes
 
@@ -65,11 +65,7 @@ def ls(name: str = NAME, as_json: bool = JSON) -> None:
     if not found:
         console.print(f"No snapshots of {name} yet: `dev8 snapshot create {name}`.")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("ID", "TIME", "VOLUMES"):
-        table.add_column(column)
+    table = plain_table("ID", "TIME", "VOLUMES")
     for snap in found:
         table.add_row(snap.short_id, snap.time[:19].replace("T", " "), ", ".join(snap.roles))
     console.print(table)

@@ -54,24 +54,30 @@ def _row_dict(row: VolumeRow) -> dict:
     }
 
 
-def _table(rows: list[VolumeRow]) -> Table:
-    from rich.table import Table
+def _table(rows: list[VolumeRow], width: int) -> Table:
+    """Volume and workspace names whole; size, use and quota as the width allows."""
+    from dev8.cli.tables import Column, render
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("VOLUME", "WORKSPACE", "ROLE", "SIZE", "QUOTA", "USE"):
-        table.add_column(column, no_wrap=True)
-    for row in rows:
-        use = row.use
-        style = LEVEL_STYLE.get(use.level, "") if use else ""
-        table.add_row(
-            row.info.name,
-            row.workspace or "[red](gone)[/]",
-            row.info.role,
-            format_bytes(row.size) if row.size is not None else "-",
-            format_bytes(row.quota) if row.quota else "-",
-            f"[{style}]{use.percent}%[/]" if use and style else (f"{use.percent}%" if use else "-"),
-        )
-    return table
+    columns = [
+        Column("VOLUME", 0, cells=[row.info.name for row in rows]),
+        Column("WORKSPACE", 0, cells=[row.workspace or "[red](gone)[/]" for row in rows]),
+        Column("ROLE", 1, cells=[row.info.role for row in rows]),
+        Column("SIZE", 2, cells=[_size(row.size) for row in rows]),
+        Column("QUOTA", 4, cells=[format_bytes(row.quota) if row.quota else "-" for row in rows]),
+        Column("USE", 3, cells=[_use(row) for row in rows]),
+    ]
+    return render(columns, width)
+
+
+def _size(size: int | None) -> str:
+    return format_bytes(size) if size is not None else "-"
+
+
+def _use(row: VolumeRow) -> str:
+    if row.use is None:
+        return "-"
+    style = LEVEL_STYLE.get(row.use.level, "")
+    return f"[{style}]{row.use.percent}%[/]" if style else f"{row.use.percent}%"
 
 
 @app.command("ls")
@@ -88,7 +94,7 @@ def ls(
     elif not rows:
         console.print("No orphan volumes." if orphans else "No dev8 volumes.")
     else:
-        console.print(_table(rows))
+        console.print(_table(rows, console.width))
 
 
 @app.command("inspect")
