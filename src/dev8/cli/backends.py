@@ -6,6 +6,9 @@ them; in server mode the SDK-backed ``RemoteWorkspaces``, ``RemoteBackups`` and
 ``RemoteSnapshots`` do, with the same signatures. An option one backend cannot honour is
 refused by that backend with ``InvalidInput`` and a one-line message; a command that exists
 in one mode only asks ``context.local_only`` or ``context.server_only``.
+
+mypy checks every implementation against these where ``context`` returns it, and
+``tests/unit/cli/test_backends.py`` checks their parameters at run time.
 """
 
 from __future__ import annotations
