@@ -43,6 +43,16 @@ class BackupResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One backup: of which workspace, compressed how, taken while it ran or not."""
+
+    workspace: Workspace
+    compression: str
+    live: bool  # crash-consistent: the workspace ran
+    progress: TransferProgress
+
+
 @dataclass
 class _Seen:
     """What a backup helper reported on its way: the volume's counts, skipped entries."""
@@ -95,72 +105,46 @@ class BackupService:
                     "plug); use --stop for a consistent one"
                 )
             try:
-                return self._backup_all(workspace, targets, compression, live, progress)
+                return self._backup_all(_Run(workspace, compression, live, progress), targets)
             finally:
                 if stopped:
                     self.workspaces.resume(workspace, progress.message)
 
-    def _backup_all(
-        self,
-        workspace: Workspace,
-        targets: dict[str, Path],
-        compression: str,
-        live: bool,
-        progress: TransferProgress,
-    ) -> list[BackupResult]:
+    def _backup_all(self, run: _Run, targets: dict[str, Path]) -> list[BackupResult]:
         """Every volume's archive, or none: a failure removes those already written."""
         results: list[BackupResult] = []
         try:
-            self.jobs.remove_stale(workspace.id)
+            self.jobs.remove_stale(run.workspace.id)
             for role, path in targets.items():
-                results.append(
-                    self._backup_volume(workspace, role, path, compression, live, progress)
-                )
+                results.append(self._backup_volume(run, role, path))
         except BaseException:
             for result in results:
                 result.path.unlink(missing_ok=True)
             raise
         return results
 
-    def _backup_volume(
-        self,
-        workspace: Workspace,
-        role: str,
-        path: Path,
-        compression: str,
-        live: bool,
-        progress: TransferProgress,
-    ) -> BackupResult:
+    def _backup_volume(self, run: _Run, role: str, path: Path) -> BackupResult:
+        """The ``role`` volume's archive at ``path``, complete with its manifest or absent."""
         partial = path.with_name(f".{path.name}.partial")
         os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         try:
             with GrowingFileHasher(partial) as hasher:
-                seen = self._run_backup_helper(
-                    workspace, role, partial, compression, hasher, progress
-                )
+                seen = self._run_helper(run, role, partial, hasher)
                 sha256, size = hasher.finish()
-            progress.update(seen.counts.get("bytes", 0), f"{format_bytes(size)} written")
-            manifest = _manifest(workspace, role, compression, live, seen, sha256, size)
-            file_sha256 = append_and_hash(partial, hasher, trailer(manifest, compression))
+            run.progress.update(seen.counts.get("bytes", 0), f"{format_bytes(size)} written")
+            manifest = _manifest(run, role, seen, sha256, size)
+            file_sha256 = append_and_hash(partial, hasher, trailer(manifest, run.compression))
             os.link(partial, path)  # fails rather than overwrite a file that appeared meanwhile
         except FileExistsError:
             raise AlreadyExists(f"{path} appeared during the backup; nothing overwritten") from None
         finally:
             partial.unlink(missing_ok=True)
-            progress.finish()
+            run.progress.finish()
         return BackupResult(role, path, manifest, file_sha256, seen.warnings)
 
-    def _run_backup_helper(
-        self,
-        workspace: Workspace,
-        role: str,
-        partial: Path,
-        compression: str,
-        hasher: GrowingFileHasher,
-        progress: TransferProgress,
-    ) -> _Seen:
+    def _run_helper(self, run: _Run, role: str, partial: Path, hasher: GrowingFileHasher) -> _Seen:
         """Archive the ``role`` volume into the file ``partial``; what the helper reported."""
-        seen = _Seen()
+        seen, progress, workspace = _Seen(), run.progress, run.workspace
 
         def on_line(line: str) -> None:
             parsed = scripts.parse_line(line)
@@ -176,7 +160,7 @@ class BackupService:
         job = self.jobs.job(
             workspace,
             "backup",
-            scripts.backup_argv(compression),
+            scripts.backup_argv(run.compression),
             [
                 HelperMount(scripts.SOURCE, volume=volume_name(workspace.id, role)),
                 HelperMount(scripts.ARCHIVE, host_path=str(partial), read_only=False),
@@ -207,15 +191,8 @@ class BackupService:
         )
 
 
-def _manifest(
-    workspace: Workspace,
-    role: str,
-    compression: str,
-    live: bool,
-    seen: _Seen,
-    sha256: str,
-    size: int,
-) -> Manifest:
+def _manifest(run: _Run, role: str, seen: _Seen, sha256: str, size: int) -> Manifest:
+    workspace = run.workspace
     return Manifest(
         workspace_id=workspace.id,
         workspace_name=workspace.name,
@@ -223,12 +200,12 @@ def _manifest(
         image_id=workspace.image_id,
         volume=role,
         created_at=utcnow().isoformat(timespec="seconds"),
-        compression=compression,
+        compression=run.compression,
         entries=seen.counts.get("entries", 0),
         files=seen.counts.get("files", 0),
         bytes=seen.counts.get("bytes", 0),
         archive_sha256=sha256,
         archive_bytes=size,
-        crash_consistent=live,
+        crash_consistent=run.live,
         skipped=seen.skipped,
     )
