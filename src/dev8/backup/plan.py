@@ -12,6 +12,7 @@ from dev8.core.errors import InvalidInput
 from dev8.core.naming import VOLUME_ROLES
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"  # in archive names and the server's backup ids
+STAMP_PATTERN = r"\d{8}T\d{6}Z"  # what STAMP_FORMAT makes, for matching names
 
 
 def stamp(moment: datetime | None = None) -> str:

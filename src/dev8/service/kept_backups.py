@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dev8.backup.archive import SUFFIXES, ArchiveFile, open_archive
-from dev8.backup.plan import compression_for, parse_stamp, roles_for, stamp
+from dev8.backup.plan import STAMP_PATTERN, compression_for, parse_stamp, roles_for, stamp
 from dev8.backup.progress import TransferProgress
 from dev8.core.errors import InvalidInput, NotFound
 from dev8.core.workspace import Workspace
@@ -25,7 +25,7 @@ from dev8.service.backups import BackupService
 from dev8.service.snapshots import SnapshotService
 from dev8.service.workspaces import ActionHandler, Progress, WorkspaceService
 
-BACKUP_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")  # backup.plan.stamp, then a random part
+BACKUP_ID = re.compile(STAMP_PATTERN + r"-[0-9a-f]{6}")  # the time stamp, a random part
 SNAPSHOT_ID = re.compile(r"[0-9a-f]{8,64}|latest")
 ARCHIVE_SUFFIXES = tuple(SUFFIXES.values())
 EVENT_EVERY_S = 5.0

@@ -1,5 +1,6 @@
 """Where archives go and which volume each archive restores: pure decisions."""
 
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from tests.archives import manifest_for
 
 from dev8.backup.archive import ArchiveFile
 from dev8.backup.plan import (
+    STAMP_PATTERN,
     compression_for,
     parse_stamp,
     plan_outputs,
@@ -81,5 +83,6 @@ def test_stamps_round_trip_in_utc():
     assert stamp(moment) == "20260304T050607Z"
     assert parse_stamp(stamp(moment)) == moment
     assert stamp(moment.astimezone(timezone(timedelta(hours=2)))) == "20260304T050607Z"
+    assert re.fullmatch(STAMP_PATTERN, stamp())
     with pytest.raises(ValueError):
         parse_stamp("2026-03-04")
