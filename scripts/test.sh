@@ -2,18 +2,34 @@
 # The test suite, as CI runs it: sets up everything it needs (virtualenv, PostgreSQL, Docker
 # engine, workspace image, Azurite), lints and type-checks, then runs every test. Extra
 # arguments go to pytest.
+#
+# `scripts/test.sh --fast [ARGS]` sets up none of the engine, image, tools or database and
+# runs only the tests that need none of them (`pytest -m "not engine and not postgres"`:
+# unit tests, and the server's API, authorization, reconciler and fuzzing on SQLite with
+# the fake provider), in a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/bootstrap.sh
-# The server's tests run on SQLite and on this PostgreSQL server (installed and started here).
-if [ -z "${DEV8_TEST_DATABASE_URL:-}" ]; then
-    DEV8_TEST_DATABASE_URL=$(./scripts/postgres.sh)
-    export DEV8_TEST_DATABASE_URL
+fast=false
+if [ "${1:-}" = "--fast" ]; then
+    fast=true
+    shift
 fi
-.venv/bin/dev8 engine ensure
-.venv/bin/dev8 image build
-./scripts/test-tools.sh
+./scripts/bootstrap.sh
+if ! $fast; then
+    # The server's tests run on SQLite and on this PostgreSQL server (installed and started
+    # here).
+    if [ -z "${DEV8_TEST_DATABASE_URL:-}" ]; then
+        DEV8_TEST_DATABASE_URL=$(./scripts/postgres.sh)
+        export DEV8_TEST_DATABASE_URL
+    fi
+    .venv/bin/dev8 engine ensure
+    .venv/bin/dev8 image build
+    ./scripts/test-tools.sh
+fi
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy
+if $fast; then
+    exec .venv/bin/pytest -m "not engine and not postgres" "$@"
+fi
 .venv/bin/pytest "$@"

@@ -13,12 +13,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from starlette.routing import Route
 
 from dev8.core.users import Role
 from tests.archives import member, write_archive
+from tests.integration.server.live import http_client
 
 ROLES = ("anonymous", "owner", "other", "admin")
 OK, ACCEPTED, CREATED, GONE = 200, 202, 201, 204
@@ -126,7 +126,7 @@ def make_cases(api, bob, admin_user, count: int) -> list[Case]:
             "other": accounts.issue_token(bob, "matrix", 1)[1],
             "admin": accounts.issue_token(admin_user, "matrix", 1)[1],
         }
-        client = httpx.Client(base_url=api.url, headers=auth(tokens["owner"]))
+        client = http_client(api.url, tokens["owner"])
         accepted = client.post("/api/v1/workspaces", json={"name": "w", "image": IMAGE}).json()
         pending.append((n, owner, owner_token[0].id, tokens, client, accepted))
     cases = []
@@ -153,10 +153,6 @@ def kept_backup(api, workspace: dict) -> tuple[str, str]:
         workspace_name=workspace["name"],
     )
     return backup_id, archive.name
-
-
-def auth(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def request_for(case: Case, method: str, path: str) -> tuple[str, dict, dict | None]:
@@ -194,7 +190,7 @@ def test_authorization(api, endpoint):
     answers = []
     for role, case in zip(ROLES, make_cases(api, bob, admin_user, len(ROLES)), strict=True):
         concrete, params, body = request_for(case, method, path)
-        with httpx.Client(base_url=api.url, headers=auth(case.tokens[role])) as client:
+        with http_client(api.url, case.tokens[role]) as client:
             answer = client.request(method, concrete, params=params, json=body)
         answers.append(answer.status_code)
         if answer.status_code >= 400:

@@ -33,18 +33,11 @@ IMAGE, NEXT = "dev8/workspace:test", "dev8/workspace:next"
 TIMEOUT_S = 0.3  # how long a start waits for a health the fake agent withholds
 
 
-@pytest.fixture(scope="session")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database migrated once; each test gets a copy (migrating is most of a test's cost)."""
-    path = tmp_path_factory.mktemp("template") / "dev8.db"
-    Store.open_sqlite(path).engine.dispose()
-    return path
-
-
 @pytest.fixture
-def store(migrated: Path, tmp_path: Path) -> Iterator[Store]:
+def store(migrated_sqlite: Path, tmp_path: Path) -> Iterator[Store]:
+    """A fresh database, copied from one migrated once (``tests.databases``)."""
     path = tmp_path / "dev8.db"
-    shutil.copy(migrated, path)
+    shutil.copy(migrated_sqlite, path)
     opened = Store.open_sqlite(path)
     yield opened
     opened.engine.dispose()
