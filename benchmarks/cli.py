@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -55,14 +56,25 @@ def commands(dev8: list[str], running: str) -> dict[str, list[str]]:
     }
 
 
-def measure(argvs: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, float]:
-    samples: dict[str, list[float]] = {name: [] for name in argvs}
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(
+    argvs: dict[str, list[str]], env: dict[str, str], runs: int
+) -> dict[str, tuple[float, float]]:
+    """Per command: the median wall time and the median CPU time (user + system) of a run.
+    CPU time suffers less from a busy machine; the goals are about wall time."""
+    walls: dict[str, list[float]] = {name: [] for name in argvs}
+    cpus: dict[str, list[float]] = {name: [] for name in argvs}
     for _ in range(runs):
         for name, argv in argvs.items():
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), cpu_seconds()
             subprocess.run(argv, env=env, check=True, capture_output=True)
-            samples[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in samples.items()}
+            walls[name].append(time.perf_counter() - started)
+            cpus[name].append(cpu_seconds() - cpu)
+    return {name: (statistics.median(walls[name]), statistics.median(cpus[name])) for name in argvs}
 
 
 def populate(service: WorkspaceService) -> str:
@@ -112,17 +124,21 @@ def main() -> None:
     report(results, runs)
 
 
-def report(results: dict[str, float], runs: int) -> None:
+def report(results: dict[str, tuple[float, float]], runs: int) -> None:
     print(f"median of {runs} runs each, taken in turn; {WORKSPACES} workspaces, {RUNNING} running")
-    print(f"{'command':<18} {'seconds':>8} {'ratio':>7}  baseline          goal")
-    for name, seconds in results.items():
+    print(f"{'command':<18} {'wall s':>7} {'ratio':>6} {'cpu s':>7} {'ratio':>6}  baseline    goal")
+    for name, (wall, cpu) in results.items():
         if name not in GOALS:
-            print(f"{name:<18} {seconds:8.3f} {'':>7}  (baseline)")
+            print(f"{name:<18} {wall:7.3f} {'':>6} {cpu:7.3f} {'':>6}  (baseline)")
             continue
         baseline, goal = GOALS[name]
-        ratio = seconds / results[baseline]
+        base_wall, base_cpu = results[baseline]
+        ratio = wall / base_wall
         verdict = "met" if ratio <= goal else "MISSED"
-        print(f"{name:<18} {seconds:8.3f} {ratio:6.1f}x  {baseline:<16}  <= {goal:.0f}x {verdict}")
+        print(
+            f"{name:<18} {wall:7.3f} {ratio:5.1f}x {cpu:7.3f} {cpu / base_cpu:5.1f}x  "
+            f"{baseline:<14}  <= {goal:.0f}x (wall) {verdict}"
+        )
 
 
 if __name__ == "__main__":
