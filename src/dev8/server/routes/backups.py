@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse, Response
 
+from dev8.core.workspace import Action
 from dev8.server.deps import Context, KnownWorkspace, OwnedWorkspace, Scoped
 from dev8.server.routes import ERRORS, accepted_response
 from dev8.server.schemas import (
@@ -41,7 +42,7 @@ def create_backup(
     unless ``stop`` is set."""
     body = body or BackupCreate()
     params = context.kept_backups.new_backup_params(body.volume, body.format, body.stop)
-    return accepted_response(scope.requests.job(workspace, "backup", params), context)
+    return accepted_response(scope.requests.job(workspace, Action.BACKUP, params), context)
 
 
 @router.get(
@@ -80,7 +81,7 @@ def restore_backup(
     archive is checked to the end first; the previous data stays until all are in."""
     volume = (body or VolumeRestore()).volume
     params = context.kept_backups.restore_params(workspace, backup_id, volume)
-    return accepted_response(scope.requests.job(workspace, "restore", params), context)
+    return accepted_response(scope.requests.job(workspace, Action.RESTORE, params), context)
 
 
 @router.get("/{name}/snapshots", response_model=list[SnapshotPublic], responses=ERRORS)
@@ -102,7 +103,7 @@ def create_snapshot(
     """Queue an incremental snapshot of all three volumes; with ``keep_*``, the snapshots
     that policy does not keep are removed afterwards."""
     params = (body or SnapshotCreate()).model_dump(exclude_none=True)
-    return accepted_response(scope.requests.job(workspace, "snapshot", params), context)
+    return accepted_response(scope.requests.job(workspace, Action.SNAPSHOT, params), context)
 
 
 @router.post(
@@ -122,4 +123,6 @@ def restore_snapshot(
     restore from a backup."""
     volume = (body or VolumeRestore()).volume
     params = context.kept_backups.snapshot_restore_params(snapshot_id, volume)
-    return accepted_response(scope.requests.job(workspace, "snapshot-restore", params), context)
+    return accepted_response(
+        scope.requests.job(workspace, Action.SNAPSHOT_RESTORE, params), context
+    )

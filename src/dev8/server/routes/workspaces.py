@@ -11,11 +11,14 @@ from pydantic import TypeAdapter
 from dev8.core.images import workspace_image
 from dev8.core.resources import DEFAULT_PRESET, PRESETS, Resources
 from dev8.core.states import DesiredState, ObservedState
+from dev8.core.workspace import Action
+from dev8.server.context import ServerContext
 from dev8.server.deps import (
     Context,
     KnownWorkspace,
     ListingScope,
     OwnedWorkspace,
+    Scope,
     Scoped,
     WorkspaceName,
 )
@@ -143,23 +146,25 @@ def delete_workspace(
     return accepted_response(scope.requests.remove(name, purge=purge), context)
 
 
-def _action(name: str, action: str, scope: Scoped, context: Context, image: str | None = None):
+def _action(
+    name: str, action: Action, scope: Scope, context: ServerContext, image: str | None = None
+) -> WorkspaceAccepted:
     return accepted_response(scope.requests.action(name, action, image=image), context)
 
 
 @router.post("/{name}/start", status_code=202, response_model=WorkspaceAccepted, responses=ERRORS)
 def start_workspace(name: WorkspaceName, scope: Scoped, context: Context) -> WorkspaceAccepted:
-    return _action(name, "start", scope, context)
+    return _action(name, Action.START, scope, context)
 
 
 @router.post("/{name}/stop", status_code=202, response_model=WorkspaceAccepted, responses=ERRORS)
 def stop_workspace(name: WorkspaceName, scope: Scoped, context: Context) -> WorkspaceAccepted:
-    return _action(name, "stop", scope, context)
+    return _action(name, Action.STOP, scope, context)
 
 
 @router.post("/{name}/restart", status_code=202, response_model=WorkspaceAccepted, responses=ERRORS)
 def restart_workspace(name: WorkspaceName, scope: Scoped, context: Context) -> WorkspaceAccepted:
-    return _action(name, "restart", scope, context)
+    return _action(name, Action.RESTART, scope, context)
 
 
 @router.post("/{name}/rebuild", status_code=202, response_model=WorkspaceAccepted, responses=ERRORS)
@@ -168,7 +173,7 @@ def rebuild_workspace(
 ) -> WorkspaceAccepted:
     """A new container from the image (default: the workspace's image reference, resolved
     again) on the same volumes."""
-    return _action(name, "rebuild", scope, context, image=body.image if body else None)
+    return _action(name, Action.REBUILD, scope, context, image=body.image if body else None)
 
 
 @router.get("/{name}/operations", response_model=list[OperationPublic], responses=ERRORS)
