@@ -252,12 +252,12 @@ class SnapshotService:
             return self._forget(workspace, retention)
 
     def _forget(self, workspace: Workspace, retention: builtins.list[str]) -> builtins.list[str]:
-        before = {s.id for s in self.list(workspace.name)}
-        self._restic(
-            ["forget", "--prune", "--host", restic.host_tag(workspace.id), *retention], workspace
-        )
-        after = {s.id for s in self.list(workspace.name)}
-        return sorted(i[:8] for i in before - after)
+        """Apply a retention policy in one helper; the short ids of what it removed (from
+        restic's JSON: one group per host and paths, each with what it keeps and removes)."""
+        host = restic.host_tag(workspace.id)
+        args = ["forget", "--json", "--prune", "--host", host, *retention]
+        groups = json_output(self._restic(args, workspace).stdout, [])
+        return sorted(s["id"][:8] for group in groups for s in group.get("remove") or [])
 
     def check(self, read_data: bool = False) -> str:
         if not self._exists():
