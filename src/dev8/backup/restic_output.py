@@ -34,6 +34,11 @@ class SnapshotOutput:
         elif message.get("message_type") == "summary":
             self.summary.update(message)
 
+    def finish(self) -> None:
+        """End the progress display, if restic started one."""
+        if self._started:
+            self.progress.finish()
+
 
 def json_output(stdout: bytes, default: Any) -> Any:
     """The JSON a restic command printed; restic 0.14 also prints "reading repository

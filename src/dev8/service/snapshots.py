@@ -166,8 +166,9 @@ class SnapshotService:
         try:
             result = self._run(workspace, argv, role_mounts(workspace.id, roles), reading.line)
         finally:
-            progress.finish()
+            reading.finish()
         if result.exit_code == 0 and reading.unchanged and last is not None:
+            progress.message(f"nothing changed since snapshot {last.snapshot_id[:8]}")
             return _unchanged_result(last)
         if result.exit_code != 0 or "snapshot_id" not in reading.summary:
             raise ProviderError(f"the snapshot failed: {_restic_error(result)}")
