@@ -71,7 +71,7 @@ def copy_missing_skeleton(skeleton: Path, home: Path, uid: int, gid: int) -> lis
 
     A directory missing from the home is created empty and then filled as the walk descends.
     """
-    copied = []
+    copied: list[Path] = []
     if not skeleton.is_dir():
         return copied
     for dirpath, dirnames, filenames in os.walk(skeleton):

@@ -99,7 +99,7 @@ class Alternative:
 def read_alternatives(
     directory: Path = ALTERNATIVES_DIR, links: Path = Path("/etc/alternatives")
 ) -> dict[str, Alternative]:
-    result = {}
+    result: dict[str, Alternative] = {}
     if not directory.is_dir():
         return result
     for path in directory.iterdir():
