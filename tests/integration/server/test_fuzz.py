@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 
-import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -24,11 +23,13 @@ from tests.integration.server.live import Api
 EXAMPLES = 40
 
 
-def check(case, api: Api, session: requests.Session) -> None:
+def check(case, api: Api) -> None:
     accounts = api.context.accounts
     _token, secret = accounts.issue_token(accounts.user("admin"), "fuzz", 1)
     headers = {"Authorization": f"Bearer {secret}"}
-    response = case.call(base_url=api.url, session=session, headers=headers)
+    # A new connection per case: sharing one kept-alive connection doubled the run's time
+    # (measured with 10 examples: 52 s against 25 s).
+    response = case.call(base_url=api.url, headers=headers)
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
     if response.status_code >= 400:
         error = response.json()
@@ -38,7 +39,6 @@ def check(case, api: Api, session: requests.Session) -> None:
 
 def test_no_request_gets_a_server_error(module_api):
     schema = schemathesis.openapi.from_url(f"{module_api.url}/api/v1/openapi.json")
-    session = requests.Session()  # one connection for every case, as a client would keep
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 25
     for operation, mode in itertools.product(operations, GenerationMode):
@@ -51,7 +51,7 @@ def test_no_request_gets_a_server_error(module_api):
             suppress_health_check=list(HealthCheck),
         )
         def fuzz(case) -> None:
-            check(case, module_api, session)
+            check(case, module_api)
 
         try:
             fuzz()
