@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from dev8.backup.progress import TransferProgress
-    from dev8.core.workspace import Operation, Workspace
+    from dev8.core.workspace import CreateRequest, Operation, Workspace
     from dev8.service.backups import BackupResult, RestoreResult
     from dev8.service.snapshots import Snapshot, SnapshotResult
-    from dev8.service.workspaces import CreateRequest
 
 Progress = Callable[[str], None]
 

@@ -13,7 +13,7 @@ from dev8.core.errors import InvalidInput
 from dev8.core.resources import PRESETS
 
 if TYPE_CHECKING:
-    from dev8.service.workspaces import CreateRequest
+    from dev8.core.workspace import CreateRequest
 
 NAME = typer.Argument(..., help="Workspace name: lowercase letters, digits and '-'.")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
@@ -94,7 +94,7 @@ class CreateOptions:
         from dev8.core.images import workspace_image
         from dev8.core.quotas import parse_quota
         from dev8.core.resources import resolve_resources
-        from dev8.service.workspaces import CreateRequest
+        from dev8.core.workspace import CreateRequest
 
         fixed = {role: port for role, port in (("ide", self.ide_port), ("ssh", self.ssh_port))}
         quotas = {"home": self.home_quota, "workspace": self.workspace_quota}

@@ -15,9 +15,8 @@ from dev8.client import Client
 from dev8.client.models import Change
 from dev8.client.models import Workspace as RemoteWorkspace
 from dev8.core.errors import InvalidInput, NotFound
-from dev8.core.workspace import Operation, Workspace
+from dev8.core.workspace import CreateRequest, Operation, Workspace
 from dev8.paths import data_dir
-from dev8.service.workspaces import CreateRequest
 
 
 def _passwords_file() -> Path:

@@ -7,8 +7,24 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from dev8.core.images import workspace_image
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState, ObservedState
+
+
+@dataclass
+class CreateRequest:
+    """What a new workspace should be; the CLI builds one in both modes."""
+
+    name: str
+    image: str = field(default_factory=workspace_image)
+    resources: Resources = field(default_factory=lambda: Resources(2, 4096))
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    code_server_password: str | None = None
+    host_ports: dict[str, int] = field(default_factory=dict)  # role -> fixed host port
+    quotas: dict[str, int] = field(default_factory=dict)  # volume role -> bytes (unset: default)
+    idle_timeout_s: int | None = None  # None: the server's default; 0: never stop when idle
 
 
 @dataclass

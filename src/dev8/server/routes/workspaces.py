@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 from dev8.core.images import workspace_image
 from dev8.core.resources import DEFAULT_PRESET, PRESETS, Resources
 from dev8.core.states import DesiredState, ObservedState
-from dev8.core.workspace import Action
+from dev8.core.workspace import Action, CreateRequest
 from dev8.server.context import ServerContext
 from dev8.server.deps import (
     Context,
@@ -37,7 +37,6 @@ from dev8.server.schemas import (
     encode_cursor,
     workspace_fields,
 )
-from dev8.service.workspaces import CreateRequest
 from dev8.store.store import UNSET
 
 router = APIRouter(prefix="/api/v1/workspaces", tags=["workspaces"])

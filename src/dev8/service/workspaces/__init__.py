@@ -7,13 +7,14 @@ truthful whether it succeeds or fails. The CLI's local mode runs an operation at
 work later through ``run`` and the action table (``dev8.service.operations``).
 """
 
+from dev8.core.workspace import CreateRequest
 from dev8.service.workspaces.actions import (
     LIFECYCLE_ACTIONS,
     REQUESTABLE,
     ActionHandler,
     ActionSpec,
 )
-from dev8.service.workspaces.base import HEALTHY_TIMEOUT_S, CreateRequest, Progress
+from dev8.service.workspaces.base import HEALTHY_TIMEOUT_S, Progress
 from dev8.service.workspaces.observation import (
     Observation,
     derive_observed,

@@ -4,11 +4,8 @@ finding a workspace by name."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from dev8.core.errors import NotFound
-from dev8.core.images import workspace_image
-from dev8.core.resources import Resources
 from dev8.core.states import DesiredState
 from dev8.core.workspace import Operation, Workspace
 from dev8.providers.base import Provider
@@ -21,19 +18,6 @@ HEALTHY_TIMEOUT_S = 120.0
 
 def quiet(_message: str) -> None:
     pass
-
-
-@dataclass
-class CreateRequest:
-    name: str
-    image: str = field(default_factory=workspace_image)
-    resources: Resources = field(default_factory=lambda: Resources(2, 4096))
-    env: dict[str, str] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict)
-    code_server_password: str | None = None
-    host_ports: dict[str, int] = field(default_factory=dict)  # role -> fixed host port
-    quotas: dict[str, int] = field(default_factory=dict)  # volume role -> bytes (unset: default)
-    idle_timeout_s: int | None = None  # None: the server's default; 0: never stop when idle
 
 
 class ServiceBase:

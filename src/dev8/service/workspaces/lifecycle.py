@@ -12,8 +12,8 @@ from dev8.core.environment import AGENT_TOKEN, IDE_PASSWORD, check_env_name
 from dev8.core.errors import AlreadyExists
 from dev8.core.naming import new_workspace_id, validate_name
 from dev8.core.states import ContainerState, DesiredState, ObservedState
-from dev8.core.workspace import Action, Workspace
-from dev8.service.workspaces.base import HEALTHY_TIMEOUT_S, CreateRequest, Progress, quiet
+from dev8.core.workspace import Action, CreateRequest, Workspace
+from dev8.service.workspaces.base import HEALTHY_TIMEOUT_S, Progress, quiet
 from dev8.service.workspaces.containers import Containers
 
 
