@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DPKG_STATUS = Path("/var/lib/dpkg/status")
+# dpkg journals each change here before it folds them into the status file; entries left
+# behind mean a dpkg run was killed, and apt refuses to work until `dpkg --configure -a`.
+DPKG_UPDATES = Path("/var/lib/dpkg/updates")
 EXTENDED_STATES = Path("/var/lib/apt/extended_states")
 ALTERNATIVES_DIR = Path("/var/lib/dpkg/alternatives")
 
@@ -63,6 +66,14 @@ def parse_status(text: str) -> dict[str, Installed]:
             conffiles=conffiles,
         )
     return installed
+
+
+def interrupted(status: Path = DPKG_STATUS, updates: Path = DPKG_UPDATES) -> bool:
+    """Whether a dpkg run was killed half-way: a package left half-done in the status
+    file, or journal entries not yet folded into it."""
+    if unconfigured(status.read_text(errors="replace")):
+        return True
+    return updates.is_dir() and any(entry.name.isdigit() for entry in updates.iterdir())
 
 
 def unconfigured(text: str) -> list[str]:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dev8.agent.packages.dpkg import DPKG_STATUS, SystemState, read_os_release, unconfigured
+from dev8.agent.packages.dpkg import SystemState, interrupted, read_os_release
 from dev8.agent.packages.layout import BASELINE, Layout, Recorded, read_json, write_json
 
 # DEV8_RESTORING keeps the image's apt hooks from recording in the middle of a restore.
@@ -123,7 +123,7 @@ class Restorer:
 
     # Steps ---------------------------------------------------------------------------
     def _finish_interrupted_dpkg(self) -> None:
-        if unconfigured(DPKG_STATUS.read_text(errors="replace")):
+        if interrupted():
             self.step("finishing an interrupted package operation (dpkg --configure -a)")
             result = _run(["dpkg", "--configure", "-a", "--force-confdef", "--force-confold"])
             if result.returncode != 0:
@@ -279,8 +279,7 @@ def needs_restore(layout: Layout = Layout()) -> bool:
     recorded = Recorded.load(layout.state)
     if read_json(layout.report).get("status", "complete") != "complete":
         return True
-    status = DPKG_STATUS.read_text(errors="replace")
-    if unconfigured(status):
+    if interrupted():
         return True
     system = SystemState.read()
     if any(name not in system.installed for name in recorded.packages):

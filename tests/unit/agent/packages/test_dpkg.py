@@ -74,3 +74,24 @@ def test_alternatives_read_mode_and_choice(tmp_path):
     found = read_alternatives(state, links)
     assert found["editor"].manual and found["editor"].value == "/usr/bin/vim.basic"
     assert not found["java"].manual
+
+
+def test_a_killed_dpkg_run_is_seen_in_its_journal(tmp_path):
+    from dev8.agent.packages.dpkg import interrupted
+
+    status, updates = tmp_path / "status", tmp_path / "updates"
+    status.write_text("Package: a\nStatus: install ok installed\n\n")
+    updates.mkdir()
+    assert not interrupted(status, updates)
+    (updates / "tmp.i").write_text("")  # dpkg's scratch file, not a journal entry
+    assert not interrupted(status, updates)
+    (updates / "0001").write_text("Package: a\nStatus: install ok unpacked\n")
+    assert interrupted(status, updates)
+
+
+def test_a_half_configured_package_is_an_interrupted_run(tmp_path):
+    from dev8.agent.packages.dpkg import interrupted
+
+    status = tmp_path / "status"
+    status.write_text("Package: a\nStatus: install ok half-configured\n\n")
+    assert interrupted(status, tmp_path / "no-updates")
