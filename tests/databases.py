@@ -46,6 +46,16 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture
+def sqlite_store(migrated_sqlite: Path, tmp_path: Path) -> Iterator[Store]:
+    """A fresh local-mode store (SQLite), for tests of the services on the fake provider."""
+    path = tmp_path / "dev8.db"
+    shutil.copy(migrated_sqlite, path)
+    opened = Store.open_sqlite(path)
+    yield opened
+    opened.engine.dispose()
+
+
 @pytest.fixture(params=KINDS)
 def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path

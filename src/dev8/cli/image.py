@@ -10,6 +10,7 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from dev8.cli.output import console, step
+from dev8.core.images import short_image_id
 from dev8.imagebuild.builder import (
     AUTO_BASE,
     BuildOptions,
@@ -46,7 +47,7 @@ class _LiveProgress(BuildProgress):
         note = "cached" if result.cached else "built"
         self.live.console.print(
             f"[green]✓[/] {self.header:<16} {result.seconds:6.1f} s  {note:<6}  "
-            f"{result.layer.tag}  [dim]{result.image_id[7:19]}[/]"
+            f"{result.layer.tag}  [dim]{short_image_id(result.image_id)}[/]"
         )
         self.live.update(Text(""))
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from dev8.backup import scripts
 from dev8.core.errors import Dev8Error, ImageNotFound
-from dev8.core.images import helper_image, workspace_image
+from dev8.core.images import helper_image, short_image_id, workspace_image
 from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.quotas import ENFORCEMENT_NOTE, QUOTA_ROLES, QuotaUse, effective_quotas, format_bytes
 from dev8.core.workspace import Workspace
@@ -70,7 +70,7 @@ class Doctor:
             image_id = self.provider.image_id(reference)
         except ImageNotFound:
             return Check(label, FAIL, f"{reference} is not on this engine", "`dev8 image build`")
-        return Check(label, OK, f"{reference} ({image_id[7:19]})")
+        return Check(label, OK, f"{reference} ({short_image_id(image_id)})")
 
     def _orphans(self) -> Check:
         orphans = self.volumes.list(orphans=True, sizes=False)
@@ -94,16 +94,17 @@ class Doctor:
         return checks
 
     def _workspace_image(self, workspace: Workspace) -> Check:
+        image = f"{workspace.image_ref} ({short_image_id(workspace.image_id)})"
         try:
             self.provider.image_id(workspace.image_id)
         except ImageNotFound:
             return Check(
                 "image",
                 FAIL,
-                f"the workspace's image {workspace.image_ref} ({workspace.image_id[7:19]}) is gone",
+                f"the workspace's image {image} is gone",
                 f"`dev8 rebuild {workspace.name}` recreates it from {workspace.image_ref}",
             )
-        return Check("image", OK, f"{workspace.image_ref} ({workspace.image_id[7:19]}) is present")
+        return Check("image", OK, f"{image} is present")
 
     def _mounts(self, workspace: Workspace) -> list[Check]:
         """Volume not persisting: /home/dev8 and /workspace must be dev8's named volumes."""

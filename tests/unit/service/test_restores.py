@@ -4,10 +4,6 @@ staged and removes a workspace the restore created. No engine: the helpers are r
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from tests.fakes import FakeProvider
 
@@ -59,12 +55,8 @@ class Messages(TransferProgress):
 
 
 @pytest.fixture
-def store(migrated_sqlite: Path, tmp_path: Path) -> Iterator[Store]:
-    path = tmp_path / "dev8.db"
-    shutil.copy(migrated_sqlite, path)
-    opened = Store.open_sqlite(path)
-    yield opened
-    opened.engine.dispose()
+def store(sqlite_store: Store) -> Store:
+    return sqlite_store
 
 
 @pytest.fixture

@@ -5,10 +5,6 @@ and what the provider is left with. The database is a real SQLite file."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from tests.fakes import IMAGES, FakeAgent, FakeProvider
 
@@ -34,13 +30,8 @@ TIMEOUT_S = 0.3  # how long a start waits for a health the fake agent withholds
 
 
 @pytest.fixture
-def store(migrated_sqlite: Path, tmp_path: Path) -> Iterator[Store]:
-    """A fresh database, copied from one migrated once (``tests.databases``)."""
-    path = tmp_path / "dev8.db"
-    shutil.copy(migrated_sqlite, path)
-    opened = Store.open_sqlite(path)
-    yield opened
-    opened.engine.dispose()
+def store(sqlite_store: Store) -> Store:
+    return sqlite_store
 
 
 @pytest.fixture

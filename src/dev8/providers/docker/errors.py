@@ -12,6 +12,7 @@ from docker.errors import APIError, DockerException
 from dev8.core.errors import Conflict, Dev8Error, EngineUnavailable, ProviderError
 
 F = TypeVar("F", bound=Callable[..., Any])
+PORT_TAKEN = ("port is already allocated", "address already in use")
 
 
 def engine_errors(method: F) -> F:
@@ -41,9 +42,7 @@ def explain(exc: APIError) -> str:
 def port_conflict(exc: APIError) -> Conflict | None:
     """The ``Conflict`` to raise when the engine refused because a host port is taken."""
     text = explain(exc)
-    if "port is already allocated" not in text.lower() and "address already in use" not in (
-        text.lower()
-    ):
+    if not any(sign in text.lower() for sign in PORT_TAKEN):
         return None
     found = re.search(r"(\d+\.\d+\.\d+\.\d+):(\d+)", text)
     where = f"host port {found.group(2)} on {found.group(1)}" if found else "a host port"

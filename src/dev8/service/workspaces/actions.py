@@ -115,7 +115,9 @@ class Actions(Lifecycle):
         workspace = self.store.get(operation.workspace_id or "")
         with self.recorded(operation, progress) as report:
             undo = operation.action == Action.CREATE
-            with self._undo_failed_create(workspace, operation) if undo else _nothing():
+            with (
+                self._undo_failed_create(workspace, operation) if undo else contextlib.nullcontext()
+            ):
                 self._run_body(workspace, operation, report, max_attempts)
         if operation.action == Action.PURGE:
             self.store.fail_pending(workspace.id, "not run: the workspace was purged")
@@ -157,8 +159,3 @@ class Actions(Lifecycle):
             reason = exc.message if isinstance(exc, Dev8Error) else repr(exc)
             self.store.fail_pending(workspace.id, f"not run: the create failed ({reason})")
             raise
-
-
-@contextlib.contextmanager
-def _nothing() -> Iterator[None]:
-    yield
