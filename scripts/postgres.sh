@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A PostgreSQL server for the tests, as CI needs it on a fresh Debian machine (as root):
 # installs Debian's postgresql when missing, runs a dedicated cluster "dev8test" listening on
-# 127.0.0.1 only, makes a role that may create databases (each test session makes its own),
+# 127.0.0.1 only, makes a role that may create and force-drop databases (each test makes its own),
 # and prints the database URL to use as DEV8_TEST_DATABASE_URL. Idempotent: a second run only
 # makes sure the cluster is running and prints the URL again.
 #   DEV8_TEST_PG_PORT   port of the cluster (default 54329)
@@ -46,6 +46,9 @@ psql_admin "-c \"DO \\\$\\\$ BEGIN
   END IF;
 END \\\$\\\$\""
 psql_admin "-c \"ALTER ROLE dev8test PASSWORD '$password'\""
+# DROP DATABASE ... WITH (FORCE) at a test's end also ends the autovacuum worker that may be in
+# that database, which a role needs pg_signal_backend for.
+psql_admin "-c \"GRANT pg_signal_backend TO dev8test\""
 if ! su postgres -c "psql -p $port -tAc \"SELECT 1 FROM pg_database WHERE datname = 'dev8test'\"" | grep -q 1; then
     psql_admin "-c \"CREATE DATABASE dev8test OWNER dev8test\""
 fi
