@@ -12,8 +12,12 @@ AGENT_TOKEN = "DEV8_AGENT_TOKEN"
 IDE_PASSWORD = "CODE_SERVER_PASSWORD"
 # Secrets dev8 makes for every workspace; a user's own secrets are everything else.
 INTERNAL_SECRETS = frozenset({AGENT_TOKEN, IDE_PASSWORD})
+# "1" in a relayed (server mode) workspace: code-server, sshd and user ports are reached
+# only through the agent, so they listen on the container's loopback, the IDE with no
+# password of its own (the server signed the user in).
+LOOPBACK_ONLY = "DEV8_LOOPBACK_ONLY"
 # Set by dev8 on every container: a user's env or secrets may not override them.
-RESERVED_ENV = INTERNAL_SECRETS | {"ENVIRONMENT_ID", "SSH_PUBLIC_KEY"}
+RESERVED_ENV = INTERNAL_SECRETS | {"ENVIRONMENT_ID", "SSH_PUBLIC_KEY", LOOPBACK_ONLY}
 MAX_ENV_NAME = 128
 ENV_NAME_PATTERN = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_ENV_NAME - 1}}}")
 

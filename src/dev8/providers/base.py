@@ -31,6 +31,8 @@ class WorkspaceSpec:
     # Host ports to publish on; empty roles get free ones, which ``create`` reports back in
     # ``RuntimeStatus.host_ports`` so that a later container can reuse them.
     host_ports: Mapping[str, int] = field(default_factory=dict)
+    # The roles of ``PORTS`` to publish on the host (a relayed workspace: its agent only).
+    published: tuple[str, ...] = tuple(PORTS)
 
 
 @dataclass

@@ -95,6 +95,7 @@ class ServerContext:
             authorized_keys=lambda: self._ssh_keys(owner),
             agent=self.agent,
             handlers=self.kept_backups.handlers(),
+            relayed=True,
         )
 
     def service_for(self, operation: Operation) -> WorkspaceService:

@@ -24,6 +24,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from dev8.core.errors import Forbidden, NotFound, Unauthorized
 from dev8.core.users import ApiToken, User
@@ -37,8 +38,8 @@ from dev8.service.workspaces import WorkspaceService
 _bearer = HTTPBearer(auto_error=False, description="An API token from `dev8 login`.")
 
 
-async def _context(request: Request) -> ServerContext:
-    return request.app.state.context
+async def _context(connection: HTTPConnection) -> ServerContext:
+    return connection.app.state.context
 
 
 Context = Annotated[ServerContext, Depends(_context)]
@@ -50,13 +51,33 @@ async def _current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     if credentials is None:
-        raise Unauthorized("log in first: `dev8 login URL`, or send Authorization: Bearer TOKEN")
-    secret = credentials.credentials
+        raise Unauthorized(LOG_IN_FIRST)
+    found = await token_user(context, credentials.credentials)
+    request.state.user, request.state.token = found
+    return found[0]
+
+
+LOG_IN_FIRST = "log in first: `dev8 login URL`, or send Authorization: Bearer TOKEN"
+
+
+async def token_user(context: ServerContext, secret: str) -> tuple[User, ApiToken]:
+    """The user and token of an API token (or a browser session's token); ``Unauthorized``
+    unless it is valid now."""
     found = context.accounts.cached_token(secret)
     if found is None:
         found = await run_in_threadpool(context.accounts.verify_token, secret)
-    request.state.user, request.state.token = found
-    return found[0]
+    return found
+
+
+async def bearer_user(connection: HTTPConnection, context: ServerContext) -> User:
+    """The user of ``Authorization: Bearer TOKEN`` on any connection, WebSockets included
+    (``CurrentUser`` is for plain HTTP routes, where it also documents the scheme)."""
+    scheme, _, secret = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized(LOG_IN_FIRST)
+    user, token = await token_user(context, secret.strip())
+    connection.state.user, connection.state.token = user, token
+    return user
 
 
 CurrentUser = Annotated[User, Depends(_current_user)]

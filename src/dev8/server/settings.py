@@ -46,6 +46,7 @@ ELSEWHERE = frozenset(
         "DEV8_TEST_PG_PORT",
         "DEV8_TOKEN",
         "DEV8_AGENT_TOKEN",
+        "DEV8_LOOPBACK_ONLY",
         "DEV8_DISK_INTERVAL",
         "DEV8_QUOTA_HOME_BYTES",
         "DEV8_QUOTA_WORKSPACE_BYTES",
@@ -81,6 +82,29 @@ class Settings(BaseSettings):
     token_days: int = Field(30, ge=1, le=366)
     db_pool_size: int = Field(20, ge=1, le=200)
     shutdown_grace_s: float = Field(10.0, ge=0)
+    # Remote access (docs/remote-access.md).
+    public_url: str | None = Field(
+        None,
+        description="The address members use, e.g. https://dev8.example.com (default: the "
+        "address each request came to).",
+    )
+    apps_domain: str | None = Field(
+        None,
+        description="A wildcard DNS name (*.APPS_DOMAIN resolves to the server): each IDE and "
+        "shared port gets its own origin, NAME--OWNER.APPS_DOMAIN.",
+    )
+    max_port_sharing: str = Field(
+        "public",
+        pattern="^(private|authenticated|public)$",
+        description="The widest sharing level a member may give a port.",
+    )
+    session_hours: int = Field(12, ge=1, le=24 * 30, description="How long a sign-in lasts.")
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS.")
+    tls_key: Path | None = Field(None, description="The certificate's PEM private key.")
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="Comma-separated addresses whose X-Forwarded-* headers are believed.",
+    )
 
     def directory(self) -> Path:
         path = self.server_dir or data_dir() / "server"

@@ -33,8 +33,13 @@ class ServiceBase:
         authorized_keys: Callable[[], str] = lambda: "",
         agent: AgentClient | None = None,
         actor: str | None = None,
+        relayed: bool = False,
     ) -> None:
         self.store = store
+        # Server mode: the workspace is reached only through its agent (the server relays
+        # the IDE, SSH and ports), so nothing but the agent is published and the services
+        # inside listen on the container's loopback only.
+        self.relayed = relayed
         self.provider = provider
         self.owner = owner
         self.actor = actor or owner

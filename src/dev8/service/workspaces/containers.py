@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 
+from dev8.core.environment import LOOPBACK_ONLY
 from dev8.core.errors import Conflict, Dev8Error, ImageNotFound, SecretsUnreadable
 from dev8.core.images import short_image_id
 from dev8.core.quotas import quota_environment
 from dev8.core.states import ACTIVE_CONTAINER, ContainerState, ObservedState
 from dev8.core.workspace import Workspace
-from dev8.providers.base import WorkspaceSpec
+from dev8.providers.base import PORTS, WorkspaceSpec
 from dev8.service.workspaces.base import Progress, quiet
 from dev8.service.workspaces.observation import Observing
 from dev8.service.workspaces.packages import record_packages
@@ -26,6 +27,8 @@ class Containers(Observing):
         keys = self.authorized_keys()
         if keys:
             env["SSH_PUBLIC_KEY"] = keys
+        if self.relayed:
+            env[LOOPBACK_ONLY] = "1"
         return WorkspaceSpec(
             workspace_id=workspace.id,
             name=workspace.name,
@@ -34,6 +37,7 @@ class Containers(Observing):
             resources=workspace.resources,
             env=env,
             host_ports=workspace.host_ports,
+            published=("agent",) if self.relayed else tuple(PORTS),
         )
 
     def _create_container(self, workspace: Workspace) -> None:
