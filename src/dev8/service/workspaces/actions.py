@@ -92,6 +92,7 @@ class Actions(Lifecycle):
         agent: AgentClient | None = None,
         actor: str | None = None,
         handlers: Mapping[str, ActionHandler] | None = None,
+        relayed: bool = False,
     ) -> None:
         super().__init__(
             store=store,
@@ -100,6 +101,7 @@ class Actions(Lifecycle):
             authorized_keys=authorized_keys,
             agent=agent,
             actor=actor,
+            relayed=relayed,
         )
         self.actions: dict[str, ActionSpec] = {
             **LIFECYCLE_ACTIONS,
