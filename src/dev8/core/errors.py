@@ -87,6 +87,19 @@ class ProviderError(Dev8Error):
     http_status = 502
 
 
+class WorkspaceUnreachable(ProviderError):
+    """The workspace runs, but its agent, or the port asked for inside it, does not answer."""
+
+    code = "unreachable"
+
+
+class Busy(Dev8Error):
+    """Too much at once (e.g. relayed streams); retry shortly."""
+
+    code = "busy"
+    http_status = 503
+
+
 class OperationTimeout(Dev8Error):
     code = "timeout"
     http_status = 504
