@@ -135,6 +135,10 @@ class Settings(BaseSettings):
                 "DEV8_SECRET_KEY is not set: generate one with `dev8 server keygen` and keep it "
                 "apart from the database, or run `dev8 server --dev` to try dev8 out"
             )
+        if self.apps_domain and not self.public_url:
+            raise InvalidInput(
+                "DEV8_APPS_DOMAIN needs DEV8_PUBLIC_URL (the main address, where members sign in)"
+            )
 
     def secret_box(self) -> SecretBox:
         if self.secret_key and self.secret_key.get_secret_value():

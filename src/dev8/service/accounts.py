@@ -126,10 +126,16 @@ class Accounts:
         self._forget(user.id)
 
     # Tokens ---------------------------------------------------------------------------
-    def issue_token(self, user: User, name: str, days: int) -> tuple[ApiToken, str]:
-        """A new token for ``user``; returns its record and the token, shown only now."""
-        if not 1 <= days <= MAX_TOKEN_DAYS:
-            raise InvalidInput(f"a token lives 1 to {MAX_TOKEN_DAYS} days, not {days}")
+    def issue_token(
+        self, user: User, name: str, days: int = 0, *, hours: int = 0
+    ) -> tuple[ApiToken, str]:
+        """A new token for ``user`` that lives ``days`` plus ``hours`` (a browser session
+        lives hours); returns its record and the token, shown only now."""
+        lifetime = timedelta(days=days, hours=hours)
+        if not timedelta(hours=1) <= lifetime <= timedelta(days=MAX_TOKEN_DAYS):
+            raise InvalidInput(
+                f"a token lives 1 hour to {MAX_TOKEN_DAYS} days, not {days} days {hours} hours"
+            )
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = utcnow()
         token = ApiToken(
@@ -138,7 +144,7 @@ class Accounts:
             name=name,
             prefix=secret[:12],
             created_at=now,
-            expires_at=now + timedelta(days=days),
+            expires_at=now + lifetime,
         )
         return self.users.add_token(token, hash_token(secret)), secret
 

@@ -148,3 +148,16 @@ class AuditRow(Base):
     status: Mapped[int] = mapped_column(Integer)
     error: Mapped[str] = mapped_column(String(64), default="")
     message: Mapped[str] = mapped_column(Text, default="")
+
+
+class SharedPortRow(Base):
+    """A port of a workspace shared beyond its owner (subdomain mode). No row: private."""
+
+    __tablename__ = "shared_ports"
+
+    workspace_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    port: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sharing: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -3,7 +3,8 @@ records, over SQLite (local mode) or PostgreSQL (a server).
 
 ``Store`` combines the parts, each in its own module: the workspaces table
 (``WorkspaceStore``), the operation queue and its events (``OperationStore``), users and
-tokens (``store.users``), the audit log (``store.audit``) and per-workspace locks.
+tokens (``store.users``), the audit log (``store.audit``), shared ports (``store.ports``)
+and per-workspace locks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dev8.store.audit import AuditLog
 from dev8.store.db import migrate, open_engine, sqlite_url
 from dev8.store.locks import AdvisoryLocks, FileLocks, Locks, NoLocks
 from dev8.store.operations import OperationStore
+from dev8.store.ports import SharedPortStore
 from dev8.store.records import new_operation
 from dev8.store.secretbox import SecretBox
 from dev8.store.users import UserStore
@@ -44,6 +46,7 @@ class Store(WorkspaceStore, OperationStore):
             self.locks = NoLocks()
         self.users = UserStore(self._sessions)
         self.audit = AuditLog(self._sessions)
+        self.ports = SharedPortStore(self._sessions)
 
     @classmethod
     def open_sqlite(cls, path: Path) -> Store:
