@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from dev8.core.addresses import Addresses
 from dev8.core.errors import DatabaseUnavailable
 from dev8.core.workspace import Operation
 from dev8.providers.base import Provider
@@ -95,8 +97,18 @@ class ServerContext:
             authorized_keys=lambda: self._ssh_keys(owner),
             agent=self.agent,
             handlers=self.kept_backups.handlers(),
-            relayed=True,
+            relay=self.addresses(),
         )
+
+    def addresses(self, base_url: str | None = None) -> Addresses:
+        """Where members reach workspaces: ``DEV8_PUBLIC_URL``, else ``base_url`` (the
+        address a request came to), else the address the server listens on."""
+        settings = self.settings
+        host = settings.host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.getfqdn()
+        base = settings.public_url or base_url or f"http://{host}:{settings.port}"
+        return Addresses(base.rstrip("/"), settings.apps_domain)
 
     def service_for(self, operation: Operation) -> WorkspaceService:
         """The service a queued ``operation`` runs in: its owner's, as whoever asked."""

@@ -20,6 +20,8 @@ def accepted_response(accepted: Accepted, context: ServerContext) -> WorkspaceAc
     if accepted.operations:
         context.wake()
     return WorkspaceAccepted(
-        workspace=WorkspacePublic.of(accepted.workspace, context.settings.idle_timeout_s),
+        workspace=WorkspacePublic.of(
+            accepted.workspace, context.settings.idle_timeout_s, context.addresses()
+        ),
         operations=[OperationPublic.of(operation) for operation in accepted.operations],
     )

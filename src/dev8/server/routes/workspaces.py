@@ -70,10 +70,10 @@ def list_workspaces(
         after=decode_cursor(after) if after else None,
         limit=limit,
     )
-    default_idle = context.settings.idle_timeout_s
+    default_idle, addresses = context.settings.idle_timeout_s, context.addresses()
     last = found[-1] if len(found) == limit else None
     page = {
-        "items": [workspace_fields(workspace, default_idle) for workspace in found],
+        "items": [workspace_fields(workspace, default_idle, addresses) for workspace in found],
         "next": encode_cursor(last.owner, last.name) if last else None,
     }
     # The fields of ``WorkspacePublic``, from records: valid by construction, so serialised
@@ -104,7 +104,7 @@ def create_workspace(body: WorkspaceCreate, scope: Scoped, context: Context) -> 
 
 @router.get("/{name}", response_model=WorkspacePublic, responses=ERRORS)
 def get_workspace(workspace: OwnedWorkspace, context: Context) -> WorkspacePublic:
-    return WorkspacePublic.of(workspace, context.settings.idle_timeout_s)
+    return WorkspacePublic.of(workspace, context.settings.idle_timeout_s, context.addresses())
 
 
 @router.patch(

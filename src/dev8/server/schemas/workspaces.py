@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from dev8.core.addresses import Addresses
 from dev8.core.environment import check_env_name, user_secret_names
 from dev8.core.errors import InvalidInput
 from dev8.core.quotas import MIN_QUOTA
@@ -91,12 +92,15 @@ class WorkspacePublic(BaseModel):
     updated_at: datetime | None
 
     @classmethod
-    def of(cls, workspace: Workspace, default_idle_s: int) -> WorkspacePublic:
-        return cls(**workspace_fields(workspace, default_idle_s))
+    def of(cls, workspace: Workspace, default_idle_s: int, addresses: Addresses) -> WorkspacePublic:
+        return cls(**workspace_fields(workspace, default_idle_s, addresses))
 
 
-def workspace_fields(workspace: Workspace, default_idle_s: int) -> dict[str, Any]:
-    """The fields of ``WorkspacePublic`` for ``workspace`` (secret values never included)."""
+def workspace_fields(
+    workspace: Workspace, default_idle_s: int, addresses: Addresses
+) -> dict[str, Any]:
+    """The fields of ``WorkspacePublic`` for ``workspace`` (secret values never included);
+    the IDE at the server's address for it (the server relays it)."""
     return dict(
         id=workspace.id,
         name=workspace.name,
@@ -109,7 +113,7 @@ def workspace_fields(workspace: Workspace, default_idle_s: int) -> dict[str, Any
         state=workspace.observed_state.value,
         message=workspace.status_message,
         ports=workspace.ports,
-        ide_url=workspace.ide_url,
+        ide_url=addresses.ide(workspace.owner, workspace.name),
         env=workspace.env,
         secret_names=user_secret_names(workspace.secrets),
         idle_timeout_s=workspace.idle_timeout_s,

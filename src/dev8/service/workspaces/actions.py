@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dev8.core.addresses import Addresses
 from dev8.core.clock import utcnow
 from dev8.core.errors import Dev8Error, InvalidInput, OperationAbandoned
 from dev8.core.states import DesiredState
@@ -92,7 +93,7 @@ class Actions(Lifecycle):
         agent: AgentClient | None = None,
         actor: str | None = None,
         handlers: Mapping[str, ActionHandler] | None = None,
-        relayed: bool = False,
+        relay: Addresses | None = None,
     ) -> None:
         super().__init__(
             store=store,
@@ -101,7 +102,7 @@ class Actions(Lifecycle):
             authorized_keys=authorized_keys,
             agent=agent,
             actor=actor,
-            relayed=relayed,
+            relay=relay,
         )
         self.actions: dict[str, ActionSpec] = {
             **LIFECYCLE_ACTIONS,

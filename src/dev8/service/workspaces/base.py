@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from dev8.core.addresses import Addresses
 from dev8.core.errors import NotFound
 from dev8.core.states import DesiredState
 from dev8.core.workspace import Operation, Workspace
@@ -33,13 +34,13 @@ class ServiceBase:
         authorized_keys: Callable[[], str] = lambda: "",
         agent: AgentClient | None = None,
         actor: str | None = None,
-        relayed: bool = False,
+        relay: Addresses | None = None,
     ) -> None:
         self.store = store
         # Server mode: the workspace is reached only through its agent (the server relays
-        # the IDE, SSH and ports), so nothing but the agent is published and the services
-        # inside listen on the container's loopback only.
-        self.relayed = relayed
+        # the IDE, SSH and ports at these addresses), so nothing but the agent is published
+        # and the services inside listen on the container's loopback only.
+        self.relay = relay
         self.provider = provider
         self.owner = owner
         self.actor = actor or owner

@@ -23,11 +23,16 @@ class Containers(Observing):
             raise SecretsUnreadable(
                 f"internal: workspace {workspace.name} was read without its secrets"
             )
-        env = {**workspace.env, **workspace.secrets, **quota_environment(workspace.quotas)}
+        env = {}
+        if self.relay:
+            # code-server's Ports view opens forwarded ports at the server's addresses; a
+            # user's own VSCODE_PROXY_URI wins.
+            env["VSCODE_PROXY_URI"] = self.relay.port_template(workspace.owner, workspace.name)
+        env.update({**workspace.env, **workspace.secrets, **quota_environment(workspace.quotas)})
         keys = self.authorized_keys()
         if keys:
             env["SSH_PUBLIC_KEY"] = keys
-        if self.relayed:
+        if self.relay:
             env[LOOPBACK_ONLY] = "1"
         return WorkspaceSpec(
             workspace_id=workspace.id,
@@ -37,7 +42,7 @@ class Containers(Observing):
             resources=workspace.resources,
             env=env,
             host_ports=workspace.host_ports,
-            published=("agent",) if self.relayed else tuple(PORTS),
+            published=("agent",) if self.relay else tuple(PORTS),
         )
 
     def _create_container(self, workspace: Workspace) -> None:
