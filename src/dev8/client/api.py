@@ -3,6 +3,7 @@ the dev8 class its stable code names (re-raised ``from`` the transport's error).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,17 @@ class APIClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.token = token
+        # One TLS context for the API calls and the tunnels' WebSockets: the same CAs
+        # (httpx's: certifi, or SSL_CERT_FILE / SSL_CERT_DIR) verify both.
+        self.ssl_context = httpx.create_ssl_context()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            verify=self.ssl_context,
         )
 
     def close(self) -> None:
@@ -105,10 +114,17 @@ class APIClient:
 
 def error_from(response: httpx.Response) -> Dev8Error:
     """The dev8 error an API answer names, or a generic one for anything else."""
+    return error_of(response.status_code, response.content, str(response.request.url))
+
+
+def error_of(status: int, body: bytes, url: str) -> Dev8Error:
+    """The dev8 error a refusal's JSON body (``{"error": code, "message": line}``) names, or
+    a generic one naming ``status`` and ``url`` for any other body."""
     try:
-        body = response.json()
-        code, message = body["error"], body["message"]
+        answer = json.loads(body)
+        code, message = answer["error"], answer["message"]
     except (ValueError, KeyError, TypeError):
-        text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
-        return Dev8Error(f"HTTP {response.status_code} from {response.request.url}: {text}")
+        text = body.decode(errors="replace").strip()
+        first = text.splitlines()[0][:200] if text else ""
+        return Dev8Error(f"HTTP {status} from {url}: {first}")
     return ERRORS_BY_CODE.get(str(code), Dev8Error)(str(message))

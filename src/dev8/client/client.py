@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -16,6 +16,9 @@ from dev8.client.models import (
     WorkspaceCollection,
 )
 from dev8.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from dev8.client.tunnel import Tunnel
 
 URL_ENV, TOKEN_ENV = "DEV8_SERVER_URL", "DEV8_TOKEN"
 
@@ -61,6 +64,15 @@ class Client:
     # Calls that belong to no collection ------------------------------------------------
     def health(self) -> dict[str, Any]:
         return self.api.health()
+
+    def open_tunnel(self, name: str, port: int, owner: str | None = None) -> Tunnel:
+        """A blocking byte stream to ``port`` inside the running workspace ``name``
+        (``owner``'s, for admins), relayed by the server: ``read()`` (``b""`` at the end),
+        ``write(data)``, ``close_write()`` (a half-close), ``close()``. ``NotFound`` if you
+        have no such workspace, ``Conflict`` if it is not running."""
+        from dev8.client.tunnel import open_tunnel  # websockets only when used
+
+        return open_tunnel(self.api, name, port, owner)
 
     def login(
         self,

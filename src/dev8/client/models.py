@@ -8,13 +8,16 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dev8.client.api import APIClient
 from dev8.core import workspace as core
 from dev8.core.errors import ERRORS_BY_CODE, Dev8Error, OperationTimeout
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState, ObservedState
+
+if TYPE_CHECKING:
+    from dev8.client.tunnel import Tunnel
 
 Progress = Callable[[str], None]
 API = "/api/v1"
@@ -207,6 +210,12 @@ class Workspace(Model):
 
     def agent_status(self) -> dict[str, Any]:
         return self.client.json("GET", self._path + "/status", params=self._owner)
+
+    def open_tunnel(self, port: int) -> Tunnel:
+        """A byte stream to ``port`` inside this workspace (see ``Client.open_tunnel``)."""
+        from dev8.client.tunnel import open_tunnel  # websockets only when used
+
+        return open_tunnel(self.client, self.name, port, self.owner)
 
     def logs(self, tail: int = 200) -> str:
         params = {**self._owner, "tail": tail}
