@@ -1,6 +1,6 @@
 """A fault-injecting provider for tests of the server's logic where no engine is needed.
 
-It keeps containers and volumes in memory, honours the provider contract's idempotency,
+It keeps containers, volumes and networks in memory, honours the provider contract's idempotency,
 and can be told to fail (``fail``, always or the next few times; ``lose_answer``: the work
 is done but the call fails, as when the engine's reply is lost), to be slow (``delay``) or
 to lose a container (``vanish``). Tests that use it say so: everything else they touch
@@ -38,6 +38,7 @@ class FakeProvider:
     def __init__(self) -> None:
         self.containers: dict[str, FakeContainer] = {}
         self.volumes_by_workspace: dict[str, set[str]] = {}
+        self.networks: set[str] = set()  # workspace ids that have their own network
         self.images = {**IMAGES, workspace_image(): IMAGES["dev8/workspace:test"]}
         self.failures: dict[str, Dev8Error] = {}
         self.failures_left: dict[str, int] = {}  # methods that fail only so many more times
@@ -99,10 +100,8 @@ class FakeProvider:
                 volume_name(spec.workspace_id, role) for role in VOLUME_ROLES
             )
             if spec.workspace_id not in self.containers:
-                ports = {
-                    role: spec.host_ports.get(role) or self._port()
-                    for role in ("ide", "ssh", "agent")
-                }
+                self.networks.add(spec.workspace_id)
+                ports = {role: spec.host_ports.get(role) or self._port() for role in spec.published}
                 self.containers[spec.workspace_id] = FakeContainer(spec, ports=ports)
         self._answer("create")
         return self.status(spec.workspace_id)
@@ -137,6 +136,7 @@ class FakeProvider:
     def remove(self, workspace_id: str) -> None:
         self._call("remove", workspace_id)
         self.containers.pop(workspace_id, None)
+        self.networks.discard(workspace_id)
 
     def remove_volumes(self, workspace_id: str) -> list[str]:
         self._call("remove_volumes", workspace_id)
@@ -155,7 +155,11 @@ class FakeProvider:
             started_at=STARTED_AT,
             ports=dict(container.ports) if running else {},
             host_ports=dict(container.ports),
-            agent_url=f"http://127.0.0.1:{container.ports['agent']}" if running else None,
+            agent_url=(
+                f"http://127.0.0.1:{container.ports['agent']}"
+                if running and "agent" in container.ports
+                else None
+            ),
         )
 
     def statuses(self) -> dict[str, RuntimeStatus]:
@@ -183,6 +187,11 @@ class FakeProvider:
                 for name in sorted(names):
                     found.append(VolumeInfo(name, name.rsplit("-", 1)[1], owner))
         return found
+
+    def leftovers(self, workspace_id: str) -> set[str]:
+        """What of the workspace, volumes aside, is still there."""
+        found = {f"container {workspace_id}"} if workspace_id in self.containers else set()
+        return found | ({f"network {workspace_id}"} if workspace_id in self.networks else set())
 
     def objects(self) -> tuple[set[str], set[str]]:
         """Workspace ids that have a container, and that have volumes."""

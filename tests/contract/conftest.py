@@ -5,16 +5,16 @@ A new backend joins by adding a parameter here."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
 from dev8.core.errors import Dev8Error
 from dev8.core.images import workspace_image
-from dev8.core.naming import new_workspace_id
+from dev8.core.naming import LABEL_WORKSPACE_ID, new_workspace_id
 from dev8.core.resources import Resources
-from dev8.providers.base import Provider, WorkspaceSpec
+from dev8.providers.base import PORTS, Provider, WorkspaceSpec
 from tests.fakes import FakeProvider
 
 OWNER = f"contract-{secrets.token_hex(3)}"
@@ -24,9 +24,14 @@ OWNER = f"contract-{secrets.token_hex(3)}"
 class Backend:
     provider: Provider
     image: str  # a reference the backend can run
+    # What of a workspace, volumes aside, the backend still holds (containers, networks...),
+    # looked up behind the provider's back.
+    leftovers: Callable[[str], set[str]]
     made: list[str] = field(default_factory=list)  # workspace ids, removed afterwards
 
-    def spec(self, image: str | None = None) -> WorkspaceSpec:
+    def spec(
+        self, image: str | None = None, published: tuple[str, ...] = tuple(PORTS)
+    ) -> WorkspaceSpec:
         self.made.append(new_workspace_id())
         return WorkspaceSpec(
             workspace_id=self.made[-1],
@@ -35,11 +40,13 @@ class Backend:
             image=image or self.image,
             resources=Resources(1, 512),
             env={"DEV8_AGENT_TOKEN": secrets.token_urlsafe(16), "CODE_SERVER_PASSWORD": "x"},
+            published=published,
         )
 
 
 def _fake() -> Iterator[Backend]:
-    yield Backend(FakeProvider(), "dev8/workspace:test")
+    provider = FakeProvider()
+    yield Backend(provider, "dev8/workspace:test", provider.leftovers)
 
 
 def _docker() -> Iterator[Backend]:
@@ -50,7 +57,14 @@ def _docker() -> Iterator[Backend]:
         provider.image_id(workspace_image())
     except Dev8Error as exc:
         pytest.fail(f"the Docker contract needs {workspace_image()}: `dev8 image build` ({exc})")
-    backend = Backend(provider, workspace_image())
+
+    def leftovers(workspace_id: str) -> set[str]:
+        label = {"label": f"{LABEL_WORKSPACE_ID}={workspace_id}"}
+        containers = provider.client.containers.list(all=True, filters=label)
+        networks = provider.client.networks.list(filters=label)
+        return {f"container {c.name}" for c in containers} | {f"network {n.name}" for n in networks}
+
+    backend = Backend(provider, workspace_image(), leftovers)
     yield backend
     for workspace_id in backend.made:
         provider.remove(workspace_id)

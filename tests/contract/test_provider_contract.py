@@ -1,7 +1,8 @@
 """The provider contract (``dev8.providers.base.Provider``), as one suite every backend
 passes: the in-memory fake and the real Docker provider on a real engine. What it checks is
 what the service relies on to retry safely and recover after a crash: idempotent create
-(adopt), start, stop and remove; volumes kept unless purged; state transitions in the
+(adopt), start, stop and remove; volumes kept unless purged, nothing else left by a remove;
+only the asked-for ports published; state transitions in the
 provider-neutral ``ContainerState``; failures as dev8's own error classes."""
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def test_create_with_a_missing_image_creates_nothing(backend: Backend):
         backend.provider.create(spec)
     assert backend.provider.status(spec.workspace_id).state is ContainerState.MISSING
     assert _volume_names(backend, spec.workspace_id) == set()
+    assert backend.leftovers(spec.workspace_id) == set()
 
 
 def test_start_stop_transitions_are_idempotent(backend: Backend):
@@ -81,6 +83,29 @@ def test_remove_keeps_volumes_and_removing_what_is_gone_succeeds(backend: Backen
     assert set(destroyed) == {volume_name(spec.workspace_id, role) for role in VOLUME_ROLES}
     assert backend.provider.remove_volumes(spec.workspace_id) == []
     assert _volume_names(backend, spec.workspace_id) == set()
+
+
+def test_remove_leaves_nothing_but_the_volumes(backend: Backend):
+    spec = backend.spec()
+    backend.provider.create(spec)
+    backend.provider.start(spec.workspace_id)
+    assert backend.leftovers(spec.workspace_id), "the backend shows what a workspace holds"
+    backend.provider.remove(spec.workspace_id)
+    assert backend.leftovers(spec.workspace_id) == set()
+    backend.provider.remove_volumes(spec.workspace_id)
+    assert backend.leftovers(spec.workspace_id) == set()
+
+
+def test_only_the_roles_asked_for_are_published(backend: Backend):
+    spec = backend.spec(published=("agent",))
+    created = backend.provider.create(spec)
+    assert set(created.host_ports) == {"agent"}
+    running = backend.provider.start(spec.workspace_id)
+    assert set(running.ports) == {"agent"}
+    assert running.agent_url and str(running.ports["agent"]) in running.agent_url
+    assert set(backend.provider.status(spec.workspace_id).host_ports) == {"agent"}
+    if isinstance(backend.provider, BulkStatus):
+        assert set(backend.provider.statuses()[spec.workspace_id].ports) == {"agent"}
 
 
 def test_create_after_remove_reuses_the_volumes(backend: Backend):

@@ -38,6 +38,49 @@ def test_container_spec():
     assert spec["labels"]["dev.dev8.role"] == "container"
 
 
+def test_the_container_is_confined():
+    spec = container_spec(SPEC)
+    assert spec["cap_drop"] == ["ALL"]
+    assert "NET_RAW" not in spec["cap_add"] and "MKNOD" not in spec["cap_add"]
+    # sshd's privilege separation, sudo and apt need these.
+    assert {"SETUID", "SETGID", "CHOWN", "SYS_CHROOT", "AUDIT_WRITE"} <= set(spec["cap_add"])
+    assert "security_opt" not in spec, "no-new-privileges would break sudo"
+    assert spec["pids_limit"] == 4096
+    assert spec["log_config"] == {
+        "type": "json-file",
+        "config": {"max-size": "10m", "max-file": "3"},
+    }
+
+
+def test_the_container_is_on_its_own_network():
+    assert container_spec(SPEC)["network_mode"] == "dev8-abc123def456"
+
+
+def test_the_network_is_a_labelled_bridge_with_a_short_interface_name():
+    from ipaddress import IPv4Network
+
+    from dev8.providers.docker.specs import network_spec
+
+    network = network_spec(SPEC, IPv4Network("172.30.0.16/28"))
+    assert network["name"] == "dev8-abc123def456"
+    assert network["driver"] == "bridge"
+    bridge = network["options"]["com.docker.network.bridge.name"]
+    assert bridge == "dev8-abc123def4" and len(bridge) <= 15
+    assert network["labels"]["dev.dev8.workspace-id"] == "abc123def456"
+    assert network["labels"]["dev.dev8.owner"] == "alice"
+    assert network["labels"]["dev.dev8.role"] == "network"
+    assert network["ipam"]["Config"] == [{"Subnet": "172.30.0.16/28"}]
+    assert "ipam" not in network_spec(SPEC, None)
+
+
+def test_only_the_published_roles_are_bound():
+    from dataclasses import replace
+
+    relayed = container_spec(replace(SPEC, published=("agent",), host_ports={"agent": 4100}))
+    assert relayed["ports"] == {"9000/tcp": ("127.0.0.1", 4100)}
+    assert port_bindings({"ide": 1, "ssh": 2}, ("agent",)) == {"9000/tcp": ("127.0.0.1", None)}
+
+
 def test_ports_are_published_on_loopback_only():
     bindings = port_bindings({})
     assert bindings == {

@@ -91,3 +91,23 @@ def test_a_listed_container():
     }
     status = listed_status(summary)
     assert status.running and status.agent_url == "http://127.0.0.1:41000"
+
+
+def test_roles_that_are_not_published_are_absent():
+    """A relayed workspace publishes its agent only; the image still exposes the others."""
+    ports = {**_bindings(41000), "8080/tcp": None, "2222/tcp": None}
+    attrs = {
+        "State": {"Status": "running"},
+        "NetworkSettings": {"Ports": ports},
+        "HostConfig": {"PortBindings": _bindings(41000)},
+    }
+    status = inspected_status("c1", attrs)
+    assert status.ports == status.host_ports == {"agent": 41000}
+    summary = {
+        "State": "running",
+        "Ports": [
+            {"PrivatePort": 8080, "Type": "tcp"},
+            {"PrivatePort": 9000, "PublicPort": 41000, "IP": "127.0.0.1"},
+        ],
+    }
+    assert listed_status(summary).ports == {"agent": 41000}

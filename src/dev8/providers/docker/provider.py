@@ -1,14 +1,16 @@
-"""The Docker provider: a workspace is three labelled volumes and one container.
+"""The Docker provider: a workspace is three labelled volumes, its own bridge network and
+one container.
 
 This module is the lifecycle and observation; helper jobs on volumes are in ``helpers``,
-the mapping of engine errors in ``errors`` and of engine states in ``status``.
+the workspace networks in ``networks``, the mapping of engine errors in ``errors`` and of
+engine states in ``status``.
 """
 
 from __future__ import annotations
 
 import shutil
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import replace
 from typing import Any
@@ -32,12 +34,13 @@ from dev8.providers.base import PORTS, ExecResult, RuntimeStatus, VolumeInfo, Wo
 from dev8.providers.docker.client import connect
 from dev8.providers.docker.errors import engine_errors, port_conflict
 from dev8.providers.docker.helpers import DockerHelperJobs, volume_info
+from dev8.providers.docker.networks import WorkspaceNetworks, subnet_pool
 from dev8.providers.docker.specs import container_spec, volume_specs
 from dev8.providers.docker.status import inspected_status, listed_status
 
 
-def free_host_ports(fixed: Mapping[str, int]) -> dict[str, int]:
-    """``fixed`` plus a free loopback port for each role it lacks.
+def free_host_ports(fixed: Mapping[str, int], roles: Iterable[str] = PORTS) -> dict[str, int]:
+    """``fixed`` plus a free loopback port for each of ``roles`` it lacks.
 
     The kernel picks the ports; dev8 pins them on the container so a workspace keeps its
     addresses across stop/start, engine restarts and rebuilds (engine-chosen ports change
@@ -45,7 +48,7 @@ def free_host_ports(fixed: Mapping[str, int]) -> dict[str, int]:
     """
     chosen = dict(fixed)
     with ExitStack() as sockets:
-        for role in PORTS:
+        for role in roles:
             if role not in chosen:
                 sock = sockets.enter_context(socket.socket())
                 sock.bind(("127.0.0.1", 0))
@@ -53,11 +56,12 @@ def free_host_ports(fixed: Mapping[str, int]) -> dict[str, int]:
     return chosen
 
 
-class DockerProvider(DockerHelperJobs):
+class DockerProvider(DockerHelperJobs, WorkspaceNetworks):
     name = "docker"
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
         self._client = client
+        self.subnets = subnet_pool()
 
     @property
     def client(self) -> docker.DockerClient:
@@ -104,12 +108,19 @@ class DockerProvider(DockerHelperJobs):
                     "rebuild it instead"
                 )
             return _status_of(existing)
-        spec = replace(spec, host_ports=free_host_ports(spec.host_ports))
-        created_volumes = self._ensure_volumes(spec)
+        spec = replace(spec, host_ports=free_host_ports(spec.host_ports, spec.published))
+        created_network = self._ensure_network(spec)
         try:
-            container = self.client.containers.create(**container_spec(spec))
+            created_volumes = self._ensure_volumes(spec)
+            try:
+                container = self.client.containers.create(**container_spec(spec))
+            except BaseException:
+                self._remove_volume_names(created_volumes)
+                raise
         except BaseException:
-            self._remove_volume_names(created_volumes)
+            if created_network:
+                with suppress(DockerException):
+                    self._remove_network(spec.workspace_id)
             raise
         return _status_of(container, reload=True)
 
@@ -171,10 +182,10 @@ class DockerProvider(DockerHelperJobs):
     @engine_errors
     def remove(self, workspace_id: str) -> None:
         container = self._container(workspace_id)
-        if container is None:
-            return
-        with suppress(DockerNotFound):
-            container.remove(force=True)
+        if container is not None:
+            with suppress(DockerNotFound):
+                container.remove(force=True)
+        self._remove_network(workspace_id)
 
     @engine_errors
     def remove_volumes(self, workspace_id: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network
 from typing import Any
 
 from dev8.core.naming import (
@@ -23,6 +24,30 @@ LABEL_CLIENT = f"{LABEL_PREFIX}.client"
 # environment) and they must never land on a volume or the container's disk.
 RUN_TMPFS = "rw,nosuid,nodev,mode=0755,size=64m"
 
+# What root in a workspace needs: dpkg and the agent (CHOWN, DAC_OVERRIDE, FOWNER, FSETID),
+# sudo, su and sshd's privilege separation (SETUID, SETGID, SYS_CHROOT, AUDIT_WRITE), signals
+# to the user's processes (KILL) and servers on low ports (NET_BIND_SERVICE). Docker's default
+# set also has NET_RAW (forged packets, ARP spoofing on the bridge), MKNOD, SETFCAP and SETPCAP,
+# which nothing in a workspace needs. No ``no-new-privileges``: it would break sudo.
+CAPABILITIES = (
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "NET_BIND_SERVICE",
+    "SETGID",
+    "SETUID",
+    "SYS_CHROOT",
+)
+PIDS_LIMIT = 4096  # a fork bomb stops here instead of exhausting the host's PIDs
+LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}}
+NETWORK_ROLE = "network"
+# The engine's name for the Linux bridge of a network; the interface name limit is 15.
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+BRIDGE_PREFIX = "dev8-"
+
 
 def volume_specs(spec: WorkspaceSpec) -> list[dict[str, Any]]:
     return [
@@ -35,9 +60,41 @@ def volume_specs(spec: WorkspaceSpec) -> list[dict[str, Any]]:
     ]
 
 
-def port_bindings(host_ports: dict[str, int]) -> dict[str, tuple[str, int | None]]:
-    """Every port on 127.0.0.1 only, on the given host ports (``None``: engine's choice)."""
-    return {f"{port}/tcp": ("127.0.0.1", host_ports.get(role)) for role, port in PORTS.items()}
+def network_name(workspace_id: str) -> str:
+    """Each workspace has its own bridge network: workspaces never share a link."""
+    return f"dev8-{workspace_id}"
+
+
+def bridge_name(workspace_id: str) -> str:
+    """The bridge's interface name: ``dev8-`` and 10 characters of the id (15 at most),
+    so that the host firewall matches every workspace bridge as ``dev8-+``."""
+    return BRIDGE_PREFIX + workspace_id[:10]
+
+
+def network_spec(spec: WorkspaceSpec, subnet: IPv4Network | None) -> dict[str, Any]:
+    """Keyword arguments for ``client.networks.create``; ``subnet`` None: engine's choice."""
+    created: dict[str, Any] = {
+        "name": network_name(spec.workspace_id),
+        "driver": "bridge",
+        "options": {BRIDGE_NAME_OPTION: bridge_name(spec.workspace_id)},
+        "labels": labels(spec.workspace_id, spec.owner, NETWORK_ROLE, spec.name),
+        "check_duplicate": True,
+    }
+    if subnet is not None:
+        created["ipam"] = {"Driver": "default", "Config": [{"Subnet": str(subnet)}]}
+    return created
+
+
+def port_bindings(
+    host_ports: dict[str, int], published: tuple[str, ...] = tuple(PORTS)
+) -> dict[str, tuple[str, int | None]]:
+    """The ``published`` roles' ports on 127.0.0.1 only, on the given host ports
+    (``None``: engine's choice)."""
+    return {
+        f"{port}/tcp": ("127.0.0.1", host_ports.get(role))
+        for role, port in PORTS.items()
+        if role in published
+    }
 
 
 def container_spec(spec: WorkspaceSpec) -> dict[str, Any]:
@@ -48,7 +105,9 @@ def container_spec(spec: WorkspaceSpec) -> dict[str, Any]:
         "hostname": spec.name,
         "labels": labels(spec.workspace_id, spec.owner, "container", spec.name),
         "environment": {**spec.env, "ENVIRONMENT_ID": spec.workspace_id},
-        "ports": port_bindings(dict(spec.host_ports)),
+        "ports": port_bindings(dict(spec.host_ports), spec.published),
+        # The network's name as the network mode: attached to it alone, not the default bridge.
+        "network_mode": network_name(spec.workspace_id),
         "volumes": {
             volume_name(spec.workspace_id, role): {"bind": VOLUME_MOUNTS[role], "mode": "rw"}
             for role in VOLUME_ROLES
@@ -57,6 +116,10 @@ def container_spec(spec: WorkspaceSpec) -> dict[str, Any]:
         "restart_policy": {"Name": "unless-stopped"},
         "nano_cpus": int(spec.resources.cpus * 1e9),
         "mem_limit": f"{spec.resources.memory_mb}m",
+        "cap_drop": ["ALL"],
+        "cap_add": list(CAPABILITIES),
+        "pids_limit": PIDS_LIMIT,
+        "log_config": LOG_CONFIG,
         "stop_signal": "SIGTERM",
         "detach": True,
     }
