@@ -7,6 +7,7 @@ import getpass
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -37,8 +38,15 @@ def server(
     dev: bool = typer.Option(
         False, "--dev", help="Development mode: runs without DEV8_SECRET_KEY (not for teams)."
     ),
+    tls_cert: Path = typer.Option(
+        None, "--tls-cert", help="Serve HTTPS with this PEM certificate chain [env DEV8_TLS_CERT]."
+    ),
+    tls_key: Path = typer.Option(
+        None, "--tls-key", help="The certificate's PEM private key [env DEV8_TLS_KEY]."
+    ),
 ) -> None:
-    """Serve the REST API under /api/v1 (docs at /api/v1/docs), on SQLite in the dev8 data
+    """Serve the REST API under /api/v1 (docs at /api/v1/docs), the sign-in page and every
+    workspace's IDE, SSH and ports (docs/remote-access.md), on SQLite in the dev8 data
     directory, or PostgreSQL with DEV8_DATABASE_URL. Settings come from DEV8_* variables;
     see docs/server.md. The first start creates the admin user."""
     if ctx.invoked_subcommand is not None:
@@ -48,7 +56,13 @@ def server(
 
     overrides = {
         key: value
-        for key, value in (("host", host), ("port", port), ("dev", dev or None))
+        for key, value in (
+            ("host", host),
+            ("port", port),
+            ("dev", dev or None),
+            ("tls_cert", tls_cert),
+            ("tls_key", tls_key),
+        )
         if value is not None
     }
     serve(load_settings(**overrides))

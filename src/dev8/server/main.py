@@ -19,8 +19,15 @@ def serve(settings: Settings) -> None:
         app,
         host=settings.host,
         port=settings.port,
+        # X-Forwarded-For/-Proto are believed from these addresses only (a reverse proxy).
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=settings.trusted_proxies,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
         log_level="info",
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
+        # The IDE's WebSockets carry large messages; the relay bounds what it buffers.
+        ws_max_size=64 * 1024 * 1024,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=30.0,
     )

@@ -139,6 +139,14 @@ class Settings(BaseSettings):
             raise InvalidInput(
                 "DEV8_APPS_DOMAIN needs DEV8_PUBLIC_URL (the main address, where members sign in)"
             )
+        self._check_tls()
+
+    def _check_tls(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise InvalidInput("--tls-cert and --tls-key go together (DEV8_TLS_CERT, DEV8_TLS_KEY)")
+        for what, path in (("certificate", self.tls_cert), ("key", self.tls_key)):
+            if path is not None and not os.access(path, os.R_OK):
+                raise InvalidInput(f"cannot read the TLS {what} {path}")
 
     def secret_box(self) -> SecretBox:
         if self.secret_key and self.secret_key.get_secret_value():
