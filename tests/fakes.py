@@ -47,6 +47,9 @@ class FakeProvider:
         self.calls: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._next_port = 40000
+        # Where every running container's agent answers: a test's stand-in agent (None: a
+        # made-up port where nothing listens).
+        self.agent_url: str | None = None
 
     # Fault injection --------------------------------------------------------------------
     def fail(self, method: str, error: Dev8Error | None = None, times: int | None = None) -> None:
@@ -156,7 +159,7 @@ class FakeProvider:
             ports=dict(container.ports) if running else {},
             host_ports=dict(container.ports),
             agent_url=(
-                f"http://127.0.0.1:{container.ports['agent']}"
+                (self.agent_url or f"http://127.0.0.1:{container.ports['agent']}")
                 if running and "agent" in container.ports
                 else None
             ),
