@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from dev8.agent import VERSION, home, volume_swap
 from dev8.agent.activity import Activity
@@ -21,6 +22,7 @@ from dev8.agent.motd import Motd
 from dev8.agent.packages.layout import Layout
 from dev8.agent.packages.phase import PackageRestore
 from dev8.agent.probes import http_ok, ssh_banner
+from dev8.agent.relay import RelaySlots
 from dev8.agent.supervisor import ServiceSpec, Supervisor
 
 log = logging.getLogger("dev8.agent")
@@ -39,19 +41,36 @@ def user_environment(config: AgentConfig) -> dict[str, str]:
     }
 
 
+def code_server_config(config: AgentConfig) -> str:
+    """code-server's settings: on every interface with its password (local mode), or on the
+    loopback with none, reached only through the agent's relay after the server signed the
+    user in (loopback-only mode)."""
+    if config.loopback_only:
+        return f"bind-addr: 127.0.0.1:{config.ide_port}\nauth: none\ncert: false\n"
+    return f"bind-addr: 0.0.0.0:{config.ide_port}\nauth: password\ncert: false\n"
+
+
+def sshd_argv(config: AgentConfig, host_keys: list[Path]) -> list[str]:
+    """sshd in the foreground, logging to stderr, with the persistent host keys; the port
+    comes from the image's sshd_config, the address from the mode."""
+    argv = [config.sshd, "-D", "-e"]
+    for key in host_keys:
+        argv += ["-h", str(key)]
+    if config.loopback_only:
+        argv += ["-o", f"ListenAddress=127.0.0.1:{config.ssh_port}"]
+    return argv
+
+
 def _write_code_server_config(config: AgentConfig) -> str:
     """code-server reads this instead of ~/.config/code-server/config.yaml, which would
     otherwise be created on the home volume with a password in it."""
     path = config.run_dir / "code-server.yaml"
-    path.write_text(f"bind-addr: 0.0.0.0:{config.ide_port}\nauth: password\ncert: false\n")
+    path.write_text(code_server_config(config))
     return str(path)
 
 
 def service_specs(config: AgentConfig, password: str) -> list[ServiceSpec]:
     host_keys = home.ensure_host_keys(config.state_dir / "ssh")
-    sshd_argv = [config.sshd, "-D", "-e"]
-    for key in host_keys:
-        sshd_argv += ["-h", str(key)]
     groups = os.getgrouplist(config.user, config.gid)
     code_server_argv = [
         config.code_server,
@@ -61,10 +80,12 @@ def service_specs(config: AgentConfig, password: str) -> list[ServiceSpec]:
         "--disable-update-check",
         str(config.workspace),
     ]
+    # With auth: none the password would only be one more copy of a secret.
+    ide_secret = {} if config.loopback_only else {"PASSWORD": password}
     return [
         ServiceSpec(
             name="sshd",
-            argv=sshd_argv,
+            argv=sshd_argv(config, host_keys),
             env=dict(config.child_env),
             probe=lambda: ssh_banner(config.ssh_port),
             startup_grace=10.0,
@@ -73,7 +94,7 @@ def service_specs(config: AgentConfig, password: str) -> list[ServiceSpec]:
         ServiceSpec(
             name="code-server",
             argv=code_server_argv,
-            env={**user_environment(config), "PASSWORD": password},
+            env={**user_environment(config), **ide_secret},
             user=config.uid,
             group=config.gid,
             extra_groups=groups,
@@ -102,6 +123,7 @@ class Agent:
         )
         self.packages = PackageRestore(Layout(config.state_dir / "packages"), self.motd)
         self.supervisor: Supervisor | None = None
+        self.relays = RelaySlots()
 
     def health(self) -> str | None:
         restoring = self.packages.progress()
@@ -128,6 +150,8 @@ class Agent:
             "warnings": self.warnings + self.disk.warnings(),
             "packages": self.packages.snapshot(),
             "password_generated": not self.config.code_server_password,
+            "loopback_only": self.config.loopback_only,
+            "relays_open": self.relays.open,
         }
 
     def _wait_or_stop(self, stop: threading.Event, limit: float) -> bool:
@@ -156,6 +180,7 @@ class Agent:
             self.health,
             self.status,
             self.credentials,
+            self.relays,
         )
         threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
         log.info("dev8 agent %s answering on port %d", VERSION, self.config.agent_port)

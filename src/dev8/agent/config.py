@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dev8.core.environment import LOOPBACK_ONLY
 from dev8.core.quotas import DEFAULT_QUOTAS, quotas_from_environment
 
 # Secrets the agent consumes and keeps out of the environment of everything it starts.
@@ -39,6 +40,9 @@ class AgentConfig:
     child_env: Mapping[str, str] = field(default_factory=dict)
     quotas: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
     disk_interval: float = 60.0  # seconds between measurements of the volumes
+    # Server mode: the IDE and sshd listen on the container's loopback only (reached through
+    # the agent's relay), the IDE without a password of its own.
+    loopback_only: bool = False
 
     @property
     def volumes(self) -> dict[str, Path]:
@@ -63,7 +67,12 @@ def from_environment(env: Mapping[str, str]) -> AgentConfig:
         child_env={k: v for k, v in env.items() if k not in SECRET_VARIABLES},
         quotas=quotas_from_environment(env),
         disk_interval=_seconds(env.get("DEV8_DISK_INTERVAL", ""), 60.0),
+        loopback_only=_flag(env.get(LOOPBACK_ONLY, "")),
     )
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _seconds(text: str, default: float) -> float:

@@ -2,18 +2,41 @@
 
 ``GET /health`` is open: 200 when sshd and code-server are healthy, 503 with the reason.
 ``GET /status`` and ``GET /credentials`` need ``Authorization: Bearer <DEV8_AGENT_TOKEN>``.
+``GET /relay/{port}`` with ``Upgrade: dev8-relay`` (and the token) becomes a raw TCP stream to
+127.0.0.1:{port} in the workspace (``relay``): the dev8 server's one way in.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
+import sys
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from dev8.agent.relay import (
+    CHUNK,
+    RelaySlots,
+    connect_local,
+    parse_port,
+    prepare_client,
+    splice,
+)
+from dev8.core.errors import Dev8Error, InvalidInput
+
+log = logging.getLogger("dev8.agent")
+RELAY_PROTOCOL = "dev8-relay"
+_SWITCHING = (
+    f"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: {RELAY_PROTOCOL}\r\n\r\n"
+).encode()
 
 
 class AgentHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The dev8 server may open many relays at once (an IDE page load): a deeper accept queue
+    # than socketserver's 5 keeps their SYNs from being dropped and retried a second later.
+    request_queue_size = 128
 
     def __init__(
         self,
@@ -22,12 +45,22 @@ class AgentHTTPServer(ThreadingHTTPServer):
         health: Callable[[], str | None],
         status: Callable[[], dict],
         credentials: Callable[[], dict],
+        relays: RelaySlots | None = None,
     ) -> None:
         super().__init__(("0.0.0.0", port), _Handler)
         self.token = token
         self.health = health
         self.status = status
         self.credentials = credentials
+        self.relays = relays or RelaySlots()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A peer that resets or vanishes is routine here: one line, no traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            log.debug("connection from %s ended: %s", client_address, error)
+        else:
+            log.exception("request from %s failed", client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -47,6 +80,10 @@ class _Handler(BaseHTTPRequestHandler):
             if self._authorized():
                 source = self.server.status if path == "/status" else self.server.credentials
                 self._send(200, source())
+        elif path.startswith("/relay/"):
+            self.close_connection = True
+            if self._authorized():
+                self._relay(path.removeprefix("/relay/"))
         else:
             self._send(404, {"error": "not_found", "message": f"no endpoint {path}"})
 
@@ -61,12 +98,43 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def _relay(self, port_text: str) -> None:
+        try:
+            port = parse_port(port_text)
+            if self.headers.get("Upgrade", "").strip().lower() != RELAY_PROTOCOL:
+                raise InvalidInput(f"a relay needs the header 'Upgrade: {RELAY_PROTOCOL}'")
+            with self.server.relays.hold():
+                upstream = connect_local(port)
+                try:
+                    prepare_client(self.connection)
+                    self.connection.sendall(_SWITCHING)
+                    splice(self.connection, upstream, self._read_ahead())
+                finally:
+                    upstream.close()
+        except Dev8Error as exc:
+            # The protocol's 400 for a bad request, where the REST API says 422.
+            status = 400 if isinstance(exc, InvalidInput) else exc.http_status
+            self._send(status, {"error": exc.code, "message": exc.message})
+        except OSError as exc:  # the client went away before the relay began
+            log.debug("relay to port %s ended early: %s", port_text, exc)
+
+    def _read_ahead(self) -> bytes:
+        """What the client sent after its request that the request reader already buffered
+        (a client may start talking before it sees the 101)."""
+        self.connection.setblocking(False)
+        try:
+            return self.rfile.read1(CHUNK)
+        finally:
+            self.connection.setblocking(True)
+
     def _send(self, code: int, body: dict) -> None:
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
