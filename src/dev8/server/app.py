@@ -13,8 +13,9 @@ from dev8.server import errors
 from dev8.server.context import ServerContext
 from dev8.server.reconciler import Reconciler
 from dev8.server.recorder import RequestRecorder
-from dev8.server.routes import accounts, backups, operations, system, tunnel, workspaces
+from dev8.server.routes import accounts, backups, operations, ports, system, tunnel, workspaces
 from dev8.server.settings import Settings
+from dev8.server.web import door
 from dev8.service.agent_client import AgentClient
 
 DESCRIPTION = """Persistent cloud development workspaces.
@@ -62,7 +63,8 @@ def create_app(
     )
     app.state.context = context
     errors.install(app)
-    for module in (system, accounts, workspaces, backups, operations, tunnel):
+    for module in (system, accounts, workspaces, ports, backups, operations, tunnel):
         app.include_router(module.router)
     app.add_middleware(RequestRecorder, context=lambda: context)
+    door.install(app, context)  # last: app hosts are dispatched before anything else
     return app

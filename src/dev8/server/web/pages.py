@@ -1,0 +1,60 @@
+"""The few server-rendered pages (the dashboard will bring templates): one layout, every
+value from a request escaped, no scripts and no external assets."""
+
+from __future__ import annotations
+
+from html import escape
+
+from fastapi.responses import HTMLResponse
+
+# Nothing on these pages loads anything, runs a script or may be framed.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+_STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; background: #f4f5f7; color: #1d2330;
+       display: flex; min-height: 100vh; margin: 0; align-items: center; justify-content: center; }
+main { background: #fff; padding: 2rem 2.25rem; border-radius: 10px; width: 20rem;
+       box-shadow: 0 2px 12px rgba(0, 0, 0, .08); }
+h1 { font-size: 1.3rem; margin: 0 0 1.25rem; }
+label { display: block; margin: .75rem 0 .25rem; font-weight: 600; }
+input { width: 100%; box-sizing: border-box; padding: .5rem .6rem; font: inherit;
+        border: 1px solid #c5cad3; border-radius: 6px; }
+button { margin-top: 1.25rem; width: 100%; padding: .6rem; font: inherit; font-weight: 600;
+         color: #fff; background: #2f5bd3; border: 0; border-radius: 6px; cursor: pointer; }
+.error { color: #b3261e; background: #fdecea; padding: .5rem .75rem; border-radius: 6px; }
+"""
+
+
+def page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    """``body`` (already escaped) in the layout."""
+    html = (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body><main>{body}</main></body></html>\n"
+    )
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def login_page(next_path: str, error: str = "", username: str = "", status: int = 200):
+    """The sign-in form; ``next_path`` is where a successful sign-in goes."""
+    message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    return page(
+        "Sign in · dev8",
+        f"<h1>Sign in to dev8</h1>{message}"
+        '<form method="post" action="/login">'
+        f'<input type="hidden" name="next" value="{escape(next_path)}">'
+        '<label for="username">User name</label>'
+        f'<input id="username" name="username" value="{escape(username)}" '
+        'autocomplete="username" autocapitalize="none" required autofocus>'
+        '<label for="password">Password</label>'
+        '<input id="password" name="password" type="password" '
+        'autocomplete="current-password" required>'
+        '<button type="submit">Sign in</button></form>',
+        status,
+    )
