@@ -1,29 +1,40 @@
 """Getting into workspaces: `dev8 ssh`, `exec`, `url`, `password`, `config-ssh`, and the
-hidden `ssh-proxy` behind `ssh dev8.NAME`."""
+hidden `ssh-proxy` behind `ssh dev8.NAME`.
+
+The same commands in both modes: how a stream reaches the workspace (loopback ports or the
+server's tunnel) is the ``AccessBackend``'s business (``dev8.cli.context.access``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import sys
 
 import typer
 
-from dev8.cli.context import local_only, workspaces
+from dev8.cli.context import access, local_only, workspaces
 from dev8.cli.lifecycle import pin
 from dev8.cli.options import NAME
 from dev8.cli.output import console, err_console
+from dev8.core.errors import Dev8Error
 from dev8.core.states import ObservedState
 from dev8.core.workspace import Workspace
 
 
-def _live(name: str) -> Workspace:
-    """The workspace observed now; ``Conflict`` unless its container is up."""
-    from dev8.service.workspaces import require_live
+def ensure_running(name: str) -> Workspace:
+    """The workspace, started first (progress on stderr) unless its container is up and
+    its agent answers (an unhealthy IDE does not keep SSH out)."""
+    backend = workspaces()
+    workspace = backend.get(name)
+    if workspace.observed_state in (ObservedState.RUNNING, ObservedState.UNHEALTHY):
+        return workspace
+    tell(f"starting {name}...")
+    return backend.start(name, progress=tell)
 
-    workspace = workspaces().get(name)
-    require_live(workspace)
-    return workspace
+
+def tell(message: str) -> None:
+    """One line on stderr (what ssh shows of its ProxyCommand)."""
+    err_console.print(f"dev8: {message}", markup=False, highlight=False)
 
 
 def exec_(
@@ -50,18 +61,21 @@ def ssh(
         None, help="Command to run instead of a shell, after --."
     ),
 ) -> None:
-    """Open an SSH session to the workspace as dev8 (with your dev8 key, host key verified)."""
-    from dev8.cli.ssh import ssh_argv
+    """Open an SSH session to the workspace as dev8 (with your dev8 key, host key verified),
+    starting it first if it is stopped. In server mode the session goes through the server."""
+    from dev8.cli.ssh import dev8_argv, ssh_argv
 
-    workspace = _live(name)
+    workspace = ensure_running(name)
     pin(workspace)
-    argv = ssh_argv(workspace.id, workspace.ports["ssh"], command or [])
+    destination = access().ssh_destination(workspace, dev8_argv())
+    argv = ssh_argv(workspace.id, destination, command or [])
+    sys.stdout.flush()
     os.execvp(argv[0], argv)
 
 
 def url(name: str = NAME) -> None:
-    """Print the workspace's IDE address (code-server)."""
-    typer.echo(_live(name).ide_url)
+    """Print the workspace's IDE address (in server mode: through the server)."""
+    typer.echo(access().ide_url(name))
 
 
 def password(name: str = NAME) -> None:
@@ -71,31 +85,42 @@ def password(name: str = NAME) -> None:
 
 def config_ssh() -> None:
     """Write a `Host dev8.NAME` entry per workspace to an Include'd file and make
-    ~/.ssh/config include it, so `ssh dev8.NAME` and VS Code Remote-SSH work. Your own
+    ~/.ssh/config include it, so `ssh dev8.NAME`, scp, rsync and VS Code Remote-SSH work
+    (in server mode through the server, from any machine that reaches it). Your own
     entries in ~/.ssh/config are never changed; rerun after creating workspaces."""
-    from dev8.cli.ssh import HostEntry, write_ssh_config
+    from dev8.cli.ssh import HostEntry, authorized_keys, dev8_argv, write_ssh_config
 
     found = workspaces().records()
-    dev8_command = shutil.which("dev8") or f"{sys.executable} -m dev8"
+    for workspace in found:
+        _pin_if_running(workspace)
     hosts_file, user_config = write_ssh_config(
-        [HostEntry(ws.name, ws.id) for ws in found], dev8_command
+        [HostEntry(ws.name, ws.id) for ws in found], dev8_argv()
     )
+    if access().authorize_ssh_keys(authorized_keys()):
+        console.print(
+            "[green]✓[/] Your dev8 SSH key was added to your account; workspaces created "
+            "before get it at their next `dev8 rebuild`"
+        )
     console.print(f"[green]✓[/] {len(found)} host(s) in {hosts_file}, included from {user_config}")
     for ws in found:
         console.print(f"  ssh dev8.{ws.name}")
+
+
+def _pin_if_running(workspace: Workspace) -> None:
+    """Pin its host keys now if it runs (`dev8 ssh-proxy` pins them at each connection)."""
+    if workspace.observed_state is not ObservedState.RUNNING:
+        return
+    with contextlib.suppress(Dev8Error):  # not answering now: the first connection pins them
+        pin(workspace)
 
 
 def ssh_proxy(name: str = NAME) -> None:
     """(Used by `ssh dev8.NAME`.) Start the workspace if needed, then relay SSH over stdio."""
     from dev8.cli.relay import relay_stdio
 
-    backend = workspaces()
-    workspace = backend.get(name)
-    if workspace.observed_state is not ObservedState.RUNNING:
-        err_console.print(f"dev8: starting {name}...")
-        workspace = backend.start(name)
+    workspace = ensure_running(name)
     pin(workspace)
-    relay_stdio("127.0.0.1", workspace.ports["ssh"])
+    relay_stdio(access().ssh_stream(workspace))
 
 
 def register(app: typer.Typer) -> None:

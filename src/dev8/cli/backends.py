@@ -2,8 +2,9 @@
 
 Every command talks to one of these, chosen in ``dev8.cli.context``: in local mode the
 services themselves (``WorkspaceService``, ``BackupService``, ``SnapshotService``) implement
-them; in server mode the SDK-backed ``RemoteWorkspaces``, ``RemoteBackups`` and
-``RemoteSnapshots`` do, with the same signatures. An option one backend cannot honour is
+them, and ``LocalAccess`` the ways in; in server mode the SDK-backed ``RemoteWorkspaces``
+(workspaces and ways in), ``RemoteBackups`` and ``RemoteSnapshots`` do, with the same
+signatures. An option one backend cannot honour is
 refused by that backend with ``InvalidInput`` and a one-line message; a command that exists
 in one mode only asks ``context.local_only`` or ``context.server_only``.
 
@@ -14,7 +15,7 @@ mypy checks every implementation against these where ``context`` returns it, and
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -87,6 +88,52 @@ class WorkspaceBackend(Protocol):
         self, name: str, purge: bool = False, progress: Progress = quiet
     ) -> builtins.list[str]:
         """Remove the container; with ``purge`` the volumes too. Returns the destroyed ones."""
+
+
+class ByteStream(Protocol):
+    """One TCP stream into a workspace, blocking; one thread may read while another
+    writes. What `dev8 ssh-proxy` and `dev8 port-forward` relay."""
+
+    def read(self) -> bytes:
+        """The next bytes that arrived (at most 1 MiB); ``b""`` once the other side has
+        finished sending."""
+
+    def write(self, data: bytes) -> None:
+        """Send all of ``data``."""
+
+    def close_write(self) -> None:
+        """No more data from this side (a half-close): the other side reads its end."""
+
+    def close(self) -> None:
+        """Close both directions at once."""
+
+
+PortOpener = Callable[[int], ByteStream]
+
+
+class AccessBackend(Protocol):
+    """The ways into the running workspaces of ``WorkspaceBackend``: the IDE's address,
+    SSH, and streams to any port. Local mode goes to the ports the workspace publishes on
+    this machine's loopback, or through its agent; server mode through the server, which
+    relays each stream through the workspace's agent."""
+
+    def ide_url(self, name: str) -> str:
+        """The address to open the IDE of the running workspace ``name`` at."""
+
+    def ssh_stream(self, workspace: Workspace) -> ByteStream:
+        """A new stream to the sshd of the running ``workspace``."""
+
+    def port_opener(self, workspace: Workspace) -> PortOpener:
+        """What opens a new stream to a port inside the running ``workspace`` at each
+        call (``WorkspaceUnreachable`` when nothing listens there)."""
+
+    def ssh_destination(self, workspace: Workspace, dev8_argv: Sequence[str]) -> list[str]:
+        """The arguments that make ``ssh`` reach the running ``workspace``'s sshd, put
+        after its options (``dev8_argv`` runs this dev8, for a ProxyCommand)."""
+
+    def authorize_ssh_keys(self, public_keys: str) -> bool:
+        """Let ``public_keys`` (authorized_keys lines) log in to this user's workspaces;
+        True if that changed anything."""
 
 
 class BackupBackend(Protocol):

@@ -15,7 +15,12 @@ from dev8.cli.login import Login, saved_login
 from dev8.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from dev8.cli.backends import BackupBackend, SnapshotBackend, WorkspaceBackend
+    from dev8.cli.backends import (
+        AccessBackend,
+        BackupBackend,
+        SnapshotBackend,
+        WorkspaceBackend,
+    )
     from dev8.cli.remote import RemoteWorkspaces
     from dev8.cli.remote_backups import RemoteBackups
     from dev8.service.backups import BackupService
@@ -31,6 +36,16 @@ def in_server_mode() -> bool:
 def workspaces() -> WorkspaceBackend:
     login = saved_login()
     return _local() if login is None else remote(login)
+
+
+def access() -> AccessBackend:
+    """The ways into workspaces: loopback ports and agents here, or the server's tunnels."""
+    login = saved_login()
+    if login is None:
+        from dev8.cli.local_access import LocalAccess
+
+        return LocalAccess(_local())
+    return remote(login)
 
 
 def backups() -> BackupBackend:

@@ -49,6 +49,7 @@ GROUPS: dict[str, dict[str, dict[str, str]]] = {
             "password": "Print the IDE's password",
             "config-ssh": "Let `ssh dev8.NAME` and VS Code Remote-SSH work",
         },
+        "forward": {"port-forward": "Forward local ports to ports in a workspace"},
     },
     "Data": {
         "backups": {
@@ -107,7 +108,7 @@ def top_help() -> str:
     for title, modules in GROUPS.items():
         lines += ["", f"{title}:"]
         lines += [
-            f"  {command:<12}{text}"
+            f"  {command:<14}{text}"
             for commands in modules.values()
             for command, text in commands.items()
         ]

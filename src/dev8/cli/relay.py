@@ -1,22 +1,113 @@
-"""Relaying stdin/stdout to a TCP port: the ProxyCommand behind `ssh dev8.NAME`."""
+"""Relaying bytes: this process's stdin/stdout to a stream (the ProxyCommand behind
+`ssh dev8.NAME`), a local connection to a stream (`dev8 port-forward`), and a TCP socket
+seen as a stream.
+
+Each direction is one thread doing big reads and writing at once (nothing waits in a
+buffer); an end of data is passed on as a half-close, so that protocols which finish one
+direction first (an HTTP/1.0 request, `ssh ... < file`) work.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sys
 import threading
+from collections.abc import Callable
+
+from dev8.cli.backends import ByteStream
+from dev8.core.errors import Dev8Error
+
+CHUNK = 256 * 1024
+STDIN, STDOUT = 0, 1
 
 
-def relay_stdio(host: str, port: int) -> None:
-    sock = socket.create_connection((host, port), timeout=10)
-    sock.settimeout(None)
+class SocketStream:
+    """A connected TCP socket as a ``ByteStream``; ``pending`` is what was read past a
+    handshake, given first."""
+
+    def __init__(self, sock: socket.socket, pending: bytes = b"") -> None:
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # interactive SSH
+        self.sock = sock
+        self._pending = pending
+
+    def read(self) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        try:
+            return self.sock.recv(CHUNK)
+        except ConnectionResetError:
+            return b""
+
+    def write(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close_write(self) -> None:
+        with contextlib.suppress(OSError):  # already closed by the other side
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv
+        self.sock.close()
+
+
+def connect_tcp(host: str, port: int, timeout: float = 10.0) -> SocketStream:
+    return SocketStream(socket.create_connection((host, port), timeout=timeout))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def relay_stdio(stream: ByteStream) -> None:
+    """Copy stdin to ``stream`` and ``stream`` to stdout until ``stream`` ends (ssh then
+    sees the end of the connection); stdin's end is passed on as a half-close."""
 
     def upstream() -> None:
-        while data := os.read(0, 65536):
-            sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            while data := os.read(STDIN, CHUNK):
+                stream.write(data)
+            stream.close_write()
+        except (OSError, Dev8Error):
+            stream.close()  # the main thread's read ends, and with it this process
 
     threading.Thread(target=upstream, daemon=True).start()
-    while data := sock.recv(65536):
-        os.write(1, data)
-    sock.close()
+    try:
+        while data := stream.read():
+            _write_all(STDOUT, data)
+    finally:
+        stream.close()
+        sys.stdout.flush()
+
+
+def pump(connection: socket.socket, stream: ByteStream, on_error: Callable[[str], None]) -> None:
+    """Relay between a local ``connection`` and ``stream`` both ways until both directions
+    are done; closes both. The first failure of ``stream`` (the workspace's side) is told to
+    ``on_error``; a local peer that goes away is normal and told to no one."""
+    local = SocketStream(connection)
+    failed = threading.Event()
+
+    def copy(source: ByteStream, target: ByteStream) -> None:
+        try:
+            while data := source.read():
+                target.write(data)
+            target.close_write()
+        except (OSError, Dev8Error) as exc:
+            if isinstance(exc, Dev8Error) and not failed.is_set():
+                on_error(exc.message)
+            failed.set()
+            local.close()  # unblocks the other direction
+            stream.close()
+
+    other = threading.Thread(target=copy, args=(local, stream), daemon=True)
+    other.start()
+    copy(stream, local)
+    other.join()
+    local.close()
+    stream.close()

@@ -1,22 +1,26 @@
-"""Server mode for the CLI: the workspace calls of ``WorkspaceBackend``, made through the API
-with the SDK (``dev8.client``). Which server, and its token, come from ``dev8.cli.login``."""
+"""Server mode for the CLI: the workspace calls of ``WorkspaceBackend`` and the ways in of
+``AccessBackend``, made through the API with the SDK (``dev8.client``): every stream into a
+workspace is a tunnel through the server. Which server, and its token, come from
+``dev8.cli.login``."""
 
 from __future__ import annotations
 
 import builtins
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from dev8.cli.backends import Progress, quiet
+from dev8.cli.backends import ByteStream, PortOpener, Progress, quiet
 from dev8.cli.login import write_private
 from dev8.client import Client
 from dev8.client.models import Change
 from dev8.client.models import Workspace as RemoteWorkspace
-from dev8.core.errors import InvalidInput, NotFound
+from dev8.core.errors import Conflict, InvalidInput, NotFound
 from dev8.core.workspace import CreateRequest, Operation, Workspace
 from dev8.paths import data_dir
+
+SSHD_PORT = 2222  # sshd inside every workspace (on its loopback in server mode)
 
 
 def _passwords_file() -> Path:
@@ -90,6 +94,37 @@ class RemoteWorkspaces:
 
     def _password_key(self, workspace: Workspace) -> str:
         return f"{self.client.base_url} {workspace.id}"
+
+    # Ways in (``AccessBackend``): through the server -----------------------------------
+    def ide_url(self, name: str) -> str:
+        """The address the server gives for the IDE (through the server itself)."""
+        model = self.client.workspaces.get(name)
+        url = model.attrs.get("ide_url")
+        if not url:
+            raise Conflict(f"workspace {name} is {model.state}; start it with `dev8 start {name}`")
+        return str(url)
+
+    def ssh_stream(self, workspace: Workspace) -> ByteStream:
+        return self.client.open_tunnel(workspace.name, SSHD_PORT)
+
+    def port_opener(self, workspace: Workspace) -> PortOpener:
+        return lambda port: self.client.open_tunnel(workspace.name, port)
+
+    def ssh_destination(self, workspace: Workspace, dev8_argv: Sequence[str]) -> builtins.list[str]:
+        from dev8.cli.ssh import proxy_command
+
+        command = proxy_command(dev8_argv, workspace.name)
+        return ["-o", f"ProxyCommand={command}", f"dev8@dev8.{workspace.name}"]
+
+    def authorize_ssh_keys(self, public_keys: str) -> bool:
+        """Add the keys the account lacks: the server gives a member's keys to every
+        workspace it creates for them."""
+        me = self.client.users.me()
+        known = me.attrs.get("ssh_keys", "").splitlines()
+        missing = [key for key in public_keys.splitlines() if key.strip() and key not in known]
+        if missing:
+            me.update(ssh_keys="\n".join([*known, *missing]) + "\n")
+        return bool(missing)
 
     # Changes ----------------------------------------------------------------------------
     def _wait(self, change: Change, progress: Progress) -> Workspace:

@@ -3,12 +3,19 @@
 Host keys are pinned per workspace id (``HostKeyAlias dev8-<id>``) from what the agent
 reports over its authenticated status endpoint, so the first connection is verified too and
 the engine-chosen port can change between starts without any "host key changed" warning.
+
+Paths go into ssh's configuration quoted and with ``%`` doubled (ssh expands ``%`` tokens in
+them), so a data directory or a dev8 installed under a path with spaces works; the
+ProxyCommand is quoted for the shell ssh runs it with.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +25,9 @@ from dev8.paths import data_dir
 BEGIN_MARK = "# >>> dev8 (managed by `dev8 config-ssh`; edit outside this block) >>>"
 END_MARK = "# <<< dev8 <<<"
 USER_KEY_NAMES = ("id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub")
+# A relayed session goes through the server: ask sshd every 15 s, give up after a minute
+# of silence (and keep idle proxies from dropping the connection).
+KEEPALIVES = (("ServerAliveInterval", "15"), ("ServerAliveCountMax", "4"))
 
 
 def ssh_dir() -> Path:
@@ -73,26 +83,44 @@ def pin_host_keys(workspace_id: str, keys: Sequence[str]) -> None:
         _atomic_write(path, updated, 0o600)
 
 
+def config_path(path: Path, tokens: bool = True) -> str:
+    """``path`` as a value of ssh's configuration: quoted if it has spaces, and ``%``
+    doubled for an option in which ssh expands ``%`` tokens (not ``Include``). Pure."""
+    text = str(path).replace("%", "%%") if tokens else str(path)
+    return f'"{text}"' if any(c.isspace() for c in text) else text
+
+
+def dev8_argv() -> list[str]:
+    """How to run this dev8 from another process (ssh's ProxyCommand)."""
+    found = shutil.which("dev8")
+    return [found] if found else [sys.executable, "-m", "dev8"]
+
+
+def proxy_command(dev8: Sequence[str], name: str) -> str:
+    """The ProxyCommand that relays ssh to ``name``: quoted for the shell ssh runs it
+    with, ``%`` doubled for ssh's own expansion. Pure."""
+    return shlex.join([*dev8, "ssh-proxy", name]).replace("%", "%%")
+
+
 def ssh_options(workspace_id: str) -> list[str]:
-    return [
-        "-i",
-        str(client_key()),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        f"HostKeyAlias={host_alias(workspace_id)}",
-        "-o",
-        f"UserKnownHostsFile={known_hosts_path()}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-    ]
+    options = {
+        "IdentityFile": config_path(client_key()),
+        "IdentitiesOnly": "yes",
+        "HostKeyAlias": host_alias(workspace_id),
+        "UserKnownHostsFile": config_path(known_hosts_path()),
+        "StrictHostKeyChecking": "yes",
+        **dict(KEEPALIVES),
+    }
+    return [argument for item in options.items() for argument in ("-o", "=".join(item))]
 
 
-def ssh_argv(workspace_id: str, port: int, command: Sequence[str]) -> list[str]:
-    argv = ["ssh", *ssh_options(workspace_id), "-p", str(port)]
+def ssh_argv(workspace_id: str, destination: Sequence[str], command: Sequence[str]) -> list[str]:
+    """``ssh`` to the workspace, ``destination`` being how to reach its sshd (the
+    backend's ``ssh_destination``); a terminal unless a ``command`` is given."""
+    argv = ["ssh", *ssh_options(workspace_id)]
     if not command:
         argv.append("-t")
-    return [*argv, "dev8@127.0.0.1", *command]
+    return [*argv, *destination, *command]
 
 
 @dataclass(frozen=True)
@@ -102,20 +130,23 @@ class HostEntry:
 
 
 def render_hosts_file(
-    entries: Sequence[HostEntry], dev8_command: str, key: Path, known_hosts: Path
+    entries: Sequence[HostEntry], dev8: Sequence[str], key: Path, known_hosts: Path
 ) -> str:
-    """The ``Include``d file: one ``Host dev8.NAME`` per workspace. Pure."""
+    """The ``Include``d file: one ``Host dev8.NAME`` per workspace, reached through
+    ``dev8 ssh-proxy NAME`` (``dev8`` is how to run dev8). Pure."""
     lines = ["# Written by `dev8 config-ssh`; rerun it to update. Do not edit.", ""]
     for entry in entries:
         lines += [
             f"Host dev8.{entry.name}",
             "  User dev8",
             "  HostName 127.0.0.1",
-            f"  ProxyCommand {dev8_command} ssh-proxy {entry.name}",
-            f"  IdentityFile {key}",
+            f"  ProxyCommand {proxy_command(dev8, entry.name)}",
+            f"  IdentityFile {config_path(key)}",
+            "  IdentitiesOnly yes",
             f"  HostKeyAlias {host_alias(entry.workspace_id)}",
-            f"  UserKnownHostsFile {known_hosts}",
+            f"  UserKnownHostsFile {config_path(known_hosts)}",
             "  StrictHostKeyChecking yes",
+            *(f"  {option} {value}" for option, value in KEEPALIVES),
             "",
         ]
     return "\n".join(lines)
@@ -125,7 +156,7 @@ def render_user_config(existing: str, include_path: Path) -> str:
     """The user's ~/.ssh/config with the managed block at the top (an ``Include`` only
     applies to every host when it comes before the first ``Host``). Everything outside the
     block is kept byte for byte. Pure."""
-    block = f"{BEGIN_MARK}\nInclude {include_path}\n{END_MARK}\n"
+    block = f"{BEGIN_MARK}\nInclude {config_path(include_path, tokens=False)}\n{END_MARK}\n"
     if BEGIN_MARK in existing and END_MARK in existing:
         head, _, rest = existing.partition(BEGIN_MARK)
         _, _, tail = rest.partition(END_MARK)
@@ -136,13 +167,13 @@ def render_user_config(existing: str, include_path: Path) -> str:
 
 
 def write_ssh_config(
-    entries: Sequence[HostEntry], dev8_command: str, user_config: Path | None = None
+    entries: Sequence[HostEntry], dev8: Sequence[str], user_config: Path | None = None
 ) -> tuple[Path, Path]:
     """Write the hosts file and make ~/.ssh/config include it; returns both paths."""
     hosts_file = ssh_dir() / "config"
     _atomic_write(
         hosts_file,
-        render_hosts_file(entries, dev8_command, client_key(), known_hosts_path()),
+        render_hosts_file(entries, dev8, client_key(), known_hosts_path()),
         0o600,
     )
     user_config = user_config or Path.home() / ".ssh" / "config"

@@ -10,10 +10,20 @@ import pytest
 from tests.fakes import FakeProvider
 
 from dev8.cli import context
-from dev8.cli.backends import BackupBackend, KeepsBackups, SnapshotBackend, WorkspaceBackend
+from dev8.cli.backends import (
+    AccessBackend,
+    BackupBackend,
+    ByteStream,
+    KeepsBackups,
+    SnapshotBackend,
+    WorkspaceBackend,
+)
+from dev8.cli.local_access import LocalAccess
 from dev8.cli.login import Login, save_login
+from dev8.cli.relay import SocketStream
 from dev8.cli.remote import RemoteWorkspaces
 from dev8.cli.remote_backups import RemoteBackups, RemoteSnapshots
+from dev8.client.tunnel import Tunnel
 from dev8.core.errors import InvalidInput
 from dev8.service.backups import BackupService
 from dev8.service.snapshots import SnapshotService
@@ -43,6 +53,8 @@ def test_local_mode_uses_the_services():
     assert isinstance(context.snapshots(), SnapshotService)
     assert context.workspaces() is context.workspaces()  # chosen once
     assert context.local_only("exec", "use ssh") is context.workspaces()
+    assert isinstance(context.access(), LocalAccess)
+    assert context.access().service is context.workspaces()  # type: ignore[attr-defined]
 
 
 def test_server_mode_uses_the_sdk():
@@ -52,6 +64,7 @@ def test_server_mode_uses_the_sdk():
     assert isinstance(context.backups(), RemoteBackups)
     assert isinstance(context.backups(), KeepsBackups)
     assert isinstance(context.snapshots(), RemoteSnapshots)
+    assert context.access() is workspaces  # streams are tunnels through the same server
 
 
 def test_the_environment_selects_a_server_too(monkeypatch: pytest.MonkeyPatch):
@@ -92,6 +105,8 @@ def declared(protocol: type) -> dict[str, inspect.Signature]:
         (WorkspaceBackend, [WorkspaceService, RemoteWorkspaces]),
         (BackupBackend, [BackupService, RemoteBackups]),
         (SnapshotBackend, [SnapshotService, RemoteSnapshots]),
+        (AccessBackend, [LocalAccess, RemoteWorkspaces]),
+        (ByteStream, [SocketStream, Tunnel]),
     ],
 )
 def test_every_backend_takes_the_declared_parameters(protocol, implementations):
