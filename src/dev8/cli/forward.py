@@ -37,7 +37,7 @@ class Forward:
 
 
 def _port(text: str, spec: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
         raise InvalidInput(
             f"invalid port forward {spec!r}: use {SPEC_HELP}, with ports from 1 to 65535"
         )
