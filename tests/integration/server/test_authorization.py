@@ -5,23 +5,34 @@ resource does not exist (404), never that it is forbidden.
 Every endpoint the application serves must be in the table: a new endpoint without a row
 fails the test. Each case starts from fresh resources, so that one caller's change cannot
 decide another's answer. Runs against the real app under uvicorn; the provider and agents
-are the fakes of ``tests.fakes`` (no engine needed).
+are the fakes of ``tests.fakes`` (no engine needed): a request let through to a workspace
+is answered 502 by the relay, since no fake workspace has an agent that answers.
+
+The browser's endpoints (``BROWSER``) get the caller's token as the ``dev8_session`` cookie
+instead of a Bearer header; WebSocket routes have their own table (``WEBSOCKETS``).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from dev8.core.users import Role
 from tests.archives import member, write_archive
-from tests.integration.server.live import http_client
+from tests.integration.server.live import http_client, serving
 
 ROLES = ("anonymous", "owner", "other", "admin")
 OK, ACCEPTED, CREATED, GONE = 200, 202, 201, 204
+SEE_OTHER, MOVED = 303, 307  # to the sign-in page (or where it leads), to the slash form
+RELAYED = 502  # let through to the workspace, whose fake agent does not answer
+APPS = "apps.test"
 # (method, path): expected status for anonymous, owner, other member, admin.
 WORKSPACE_READ = (401, OK, 404, OK)
 WORKSPACE_CHANGE = (401, ACCEPTED, 404, ACCEPTED)
@@ -66,6 +77,24 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("POST", "/api/v1/workspaces/{name}/snapshots/{snapshot_id}/restore"): WORKSPACE_CHANGE,
     ("GET", "/api/v1/operations/{operation_id}"): WORKSPACE_READ,
     ("GET", "/api/v1/operations/{operation_id}/events"): WORKSPACE_READ,
+    ("GET", "/api/v1/workspaces/{name}/ports"): WORKSPACE_READ,
+    ("PUT", "/api/v1/workspaces/{name}/ports/{port}"): WORKSPACE_READ,
+    ("DELETE", "/api/v1/workspaces/{name}/ports/{port}"): (401, GONE, 404, GONE),
+    # The browser's door: the session cookie, never a Bearer header.
+    ("GET", "/login"): (OK, OK, OK, OK),
+    ("POST", "/login"): (SEE_OTHER,) * 4,  # the owner's user name and password, by anyone
+    ("POST", "/logout"): (SEE_OTHER,) * 4,
+    ("GET", "/api/v1/apps/ticket"): (SEE_OTHER,) * 4,  # the app host decides who enters
+    ("GET", "/@{owner}/{name}"): (MOVED,) * 4,
+    **{
+        (method, "/@{owner}/{name}/{path:path}"): (SEE_OTHER, RELAYED, 404, 404)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    },
+}
+BROWSER = {
+    endpoint
+    for endpoint in MATRIX
+    if endpoint[1] in ("/login", "/logout", "/api/v1/apps/ticket") or endpoint[1].startswith("/@")
 }
 BODIES = {
     ("POST", "/api/v1/users"): lambda case: {"name": f"new-{case.n}", "password": "x" * 12},
@@ -73,20 +102,28 @@ BODIES = {
     ("POST", "/api/v1/tokens"): lambda case: {"name": "matrix"},
     ("POST", "/api/v1/workspaces"): lambda case: {"name": f"new-{case.n}", "image": IMAGE},
     ("PATCH", "/api/v1/workspaces/{name}"): lambda case: {"idle_timeout_s": 60},
+    ("PUT", "/api/v1/workspaces/{name}/ports/{port}"): lambda case: {"sharing": "authenticated"},
 }
 IMAGE = "dev8/workspace:test"
 counter = itertools.count()
 
 
+def all_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, those of included routers too (FastAPI keeps those behind a wrapper)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        yield from all_routes(included.routes) if included is not None else (route,)
+
+
 def served_endpoints(app) -> set[tuple[str, str]]:
-    """Every (method, path) served: the API's from its OpenAPI schema, plus the plain
-    routes (the schema and its docs page)."""
+    """Every (method, path) served: the API's from its OpenAPI schema, plus every other
+    route (the schema and its docs page, the browser's pages and the IDE's proxy)."""
     found = {
         (method.upper(), path)
         for path, operations in app.openapi()["paths"].items()
         for method in operations
     }
-    for route in app.routes:
+    for route in all_routes(app.routes):
         if isinstance(route, Route):
             found |= {(method, route.path) for method in route.methods or () if method != "HEAD"}
     return found
@@ -109,6 +146,15 @@ class Case:
 
     def login_body(self) -> dict:
         return {"username": self.owner, "password": f"{self.owner}-password"}
+
+    def credentials(self, role: str, cookie: bool) -> dict[str, str]:
+        """The headers that carry ``role``'s token: the session cookie or a Bearer header."""
+        token = self.tokens[role]
+        if token is None:
+            return {}
+        if cookie:
+            return {"Cookie": f"dev8_session={token}"}
+        return {"Authorization": f"Bearer {token}"}
 
 
 def make_cases(api, bob, admin_user, count: int) -> list[Case]:
@@ -155,8 +201,11 @@ def kept_backup(api, workspace: dict) -> tuple[str, str]:
     return backup_id, archive.name
 
 
-def request_for(case: Case, method: str, path: str) -> tuple[str, dict, dict | None]:
-    concrete = path.format(
+def request_for(case: Case, method: str, path: str) -> tuple[str, dict, dict[str, Any]]:
+    """The concrete path, query parameters and body (``json=`` or ``data=``) of a request."""
+    concrete = path.replace("{path:path}", "x").format(
+        owner=case.owner,
+        port=3000,
         name=case.workspace,
         user_name=case.owner,
         token_id=case.token_id,
@@ -166,16 +215,30 @@ def request_for(case: Case, method: str, path: str) -> tuple[str, dict, dict | N
         snapshot_id="latest",
     )
     params = {"owner": case.owner} if path.startswith("/api/v1/workspaces") else {}
-    body = BODIES.get((method, path), lambda _case: None)(case)
+    if path == "/api/v1/apps/ticket":
+        params = {"host": f"{case.workspace}--{case.owner}.{APPS}", "next": "/"}
+    body = {"json": BODIES.get((method, path), lambda _case: None)(case)}
     if path == "/api/v1/auth/login":
-        body = case.login_body()
+        body = {"json": case.login_body()}
+    if (method, path) == ("POST", "/login"):
+        body = {"data": {**case.login_body(), "next": "/"}}
     return concrete, params, body
 
 
 @pytest.fixture(scope="module")
-def api(module_api):
-    module_api.context.accounts.create_user("bob", "bob-password-1", Role.MEMBER)
-    return module_api
+def api(tmp_path_factory, module_database_url):
+    """A server in subdomain mode (so that the ticket endpoint has tickets to give); its
+    observation every 2 s, as ``module_api``'s, for the hundreds of workspaces made here."""
+    directory = tmp_path_factory.mktemp("server")
+    with serving(
+        directory,
+        module_database_url,
+        observe_interval_s=2.0,
+        apps_domain=APPS,
+        public_url="http://dev8.test",
+    ) as api:
+        api.context.accounts.create_user("bob", "bob-password-1", Role.MEMBER)
+        yield api
 
 
 def test_every_endpoint_is_in_the_matrix(api):
@@ -190,10 +253,56 @@ def test_authorization(api, endpoint):
     answers = []
     for role, case in zip(ROLES, make_cases(api, bob, admin_user, len(ROLES)), strict=True):
         concrete, params, body = request_for(case, method, path)
-        with http_client(api.url, case.tokens[role]) as client:
-            answer = client.request(method, concrete, params=params, json=body)
+        with http_client(api.url) as client:
+            headers = case.credentials(role, endpoint in BROWSER)
+            answer = client.request(method, concrete, params=params, headers=headers, **body)
         answers.append(answer.status_code)
         if answer.status_code >= 400:
             error = answer.json()
             assert set(error) == {"error", "message"}, answer.text
     assert tuple(answers) == MATRIX[endpoint], dict(zip(ROLES, answers, strict=True))
+
+
+# WebSocket routes: (path, credential) -> anonymous, owner, other member, admin.
+WEBSOCKETS: dict[str, tuple[int, int, int, int]] = {
+    # An admin names the owner (?owner=), as on every workspace route.
+    "/api/v1/workspaces/{name}/tunnel/{port}": (401, RELAYED, 404, RELAYED),
+    "/@{owner}/{name}/{path:path}": (401, RELAYED, 404, 404),  # the owner's only
+}
+
+
+def websocket_status(url: str, path: str, headers: dict[str, str]) -> int:
+    """The HTTP status an upgrade is refused with (101 if it is accepted)."""
+    try:
+        with connect(url.replace("http://", "ws://") + path, additional_headers=headers):
+            return 101
+    except InvalidStatus as refused:
+        body = refused.response.body or b""
+        assert body.startswith(b'{"error":'), body
+        return refused.response.status_code
+
+
+def test_every_websocket_route_is_in_its_table(api):
+    served = {r.path for r in all_routes(api.live.app.routes) if isinstance(r, WebSocketRoute)}
+    assert served == set(WEBSOCKETS)
+
+
+@pytest.mark.parametrize("path", sorted(WEBSOCKETS))
+def test_websocket_authorization(api, path):
+    """Upgrades are let in exactly as requests are: no or a wrong credential is refused
+    before the upgrade, another member's workspace does not exist."""
+    bob = api.context.accounts.user("bob")
+    admin_user = api.context.accounts.user("admin")
+    cookie = path.startswith("/@")
+    answers = []
+    for role, case in zip(ROLES, make_cases(api, bob, admin_user, len(ROLES)), strict=True):
+        concrete = path.replace("{path:path}", "x").format(
+            owner=case.owner, name=case.workspace, port=8080
+        )
+        if not cookie:
+            concrete += f"?owner={case.owner}"
+        credential = case.credentials(role, cookie)
+        answers.append(websocket_status(api.url, concrete, credential))
+    assert tuple(answers) == WEBSOCKETS[path], dict(zip(ROLES, answers, strict=True))
+    wrong = {"Cookie": "dev8_session=dev8_wrong"} if cookie else {"Authorization": "Bearer x"}
+    assert websocket_status(api.url, concrete, wrong) == 401
