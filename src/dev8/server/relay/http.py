@@ -149,6 +149,10 @@ async def _chunks(answer: httpcore.Response) -> AsyncIterator[bytes]:
         # The head went out already: all that is left is to end the body short, which the
         # client sees as a truncated answer.
         return
+    finally:
+        # Back to the pool before the client sees the end of the answer, so that its next
+        # request finds the connection free.
+        await answer.aclose()
 
 
 def _decoded(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

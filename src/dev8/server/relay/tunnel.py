@@ -35,13 +35,13 @@ async def pump_tunnel(
         asyncio.create_task(_to_upstream(websocket, writer)),
     ]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
         for task in tasks:
             task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         writer.transport.abort()
-    failure = next((r for r in results if isinstance(r, BaseException)), None)
+    failure = next((task.exception() for task in done if task.exception()), None)
     code, reason = _close_for(failure)
     if code:
         with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
