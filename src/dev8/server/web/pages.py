@@ -41,7 +41,9 @@ def page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
-def login_page(next_path: str, error: str = "", username: str = "", status: int = 200):
+def login_page(
+    next_path: str, error: str = "", username: str = "", status: int = 200
+) -> HTMLResponse:
     """The sign-in form; ``next_path`` is where a successful sign-in goes."""
     message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     return page(
