@@ -22,7 +22,7 @@ from dev8.agent.motd import Motd
 from dev8.agent.packages.layout import Layout
 from dev8.agent.packages.phase import PackageRestore
 from dev8.agent.probes import http_ok, ssh_banner
-from dev8.agent.relay import RelaySlots
+from dev8.agent.relay import Relays
 from dev8.agent.supervisor import ServiceSpec, Supervisor
 
 log = logging.getLogger("dev8.agent")
@@ -123,7 +123,7 @@ class Agent:
         )
         self.packages = PackageRestore(Layout(config.state_dir / "packages"), self.motd)
         self.supervisor: Supervisor | None = None
-        self.relays = RelaySlots()
+        self.relays = Relays()
 
     def health(self) -> str | None:
         restoring = self.packages.progress()

@@ -11,18 +11,12 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socket
 import sys
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from dev8.agent.relay import (
-    CHUNK,
-    RelaySlots,
-    connect_local,
-    parse_port,
-    prepare_client,
-    splice,
-)
+from dev8.agent.relay import CHUNK, Relays, connect_local, parse_port, prepare_client
 from dev8.core.errors import Dev8Error, InvalidInput
 
 log = logging.getLogger("dev8.agent")
@@ -45,14 +39,18 @@ class AgentHTTPServer(ThreadingHTTPServer):
         health: Callable[[], str | None],
         status: Callable[[], dict],
         credentials: Callable[[], dict],
-        relays: RelaySlots | None = None,
+        relays: Relays | None = None,
     ) -> None:
         super().__init__(("0.0.0.0", port), _Handler)
         self.token = token
         self.health = health
         self.status = status
         self.credentials = credentials
-        self.relays = relays or RelaySlots()
+        self.relays = relays or Relays()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.relays.stop()
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A peer that resets or vanishes is routine here: one line, no traceback."""
@@ -99,24 +97,37 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _relay(self, port_text: str) -> None:
+        relays = self.server.relays
         try:
             port = parse_port(port_text)
             if self.headers.get("Upgrade", "").strip().lower() != RELAY_PROTOCOL:
                 raise InvalidInput(f"a relay needs the header 'Upgrade: {RELAY_PROTOCOL}'")
-            with self.server.relays.hold():
-                upstream = connect_local(port)
-                try:
-                    prepare_client(self.connection)
-                    self.connection.sendall(_SWITCHING)
-                    splice(self.connection, upstream, self._read_ahead())
-                finally:
-                    upstream.close()
+            relays.reserve()
         except Dev8Error as exc:
-            # The protocol's 400 for a bad request, where the REST API says 422.
-            status = 400 if isinstance(exc, InvalidInput) else exc.http_status
-            self._send(status, {"error": exc.code, "message": exc.message})
-        except OSError as exc:  # the client went away before the relay began
-            log.debug("relay to port %s ended early: %s", port_text, exc)
+            self._refuse(exc)
+            return
+        try:
+            upstream = connect_local(port)
+        except Dev8Error as exc:
+            relays.release()
+            self._refuse(exc)
+            return
+        try:
+            prepare_client(self.connection)
+            self.connection.sendall(_SWITCHING)
+            upstream.sendall(self._read_ahead())
+        except OSError as exc:  # either side went away before the relay began
+            log.debug("relay to port %d ended early: %s", port, exc)
+            upstream.close()
+            relays.release()
+            return
+        # The relay loop owns the connection from here: the server must not close it.
+        relays.start(socket.socket(fileno=self.connection.detach()), upstream)
+
+    def _refuse(self, error: Dev8Error) -> None:
+        # The protocol's 400 for a bad request, where the REST API says 422.
+        status = 400 if isinstance(error, InvalidInput) else error.http_status
+        self._send(status, {"error": error.code, "message": error.message})
 
     def _read_ahead(self) -> bytes:
         """What the client sent after its request that the request reader already buffered

@@ -23,6 +23,7 @@ def serve():
     yield start
     for server in servers:
         server.shutdown()
+        server.server_close()
 
 
 def test_health_is_open_and_says_why(serve):

@@ -16,7 +16,7 @@ import pytest
 
 from dev8.agent.activity import established_remote_connections
 from dev8.agent.httpapi import AgentHTTPServer
-from dev8.agent.relay import RelaySlots, parse_port
+from dev8.agent.relay import Relays, parse_port
 from dev8.core.errors import InvalidInput
 
 TOKEN = "relay-token"
@@ -29,7 +29,7 @@ def agent() -> Iterator[Callable[..., int]]:
 
     def start(token: str = TOKEN, limit: int = 512) -> int:
         server = AgentHTTPServer(
-            0, token, lambda: None, lambda: {}, lambda: {}, relays=RelaySlots(limit)
+            0, token, lambda: None, lambda: {}, lambda: {}, relays=Relays(limit)
         )
         threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
