@@ -3,7 +3,8 @@
 ``StandInAgent`` replaces dev8's agent: an asyncio server that speaks the relay upgrade of
 the agent protocol (``GET /relay/{port}``, bearer token, 101, then raw bytes with
 half-closes passed on) to ports on this machine's loopback, or misbehaves on purpose
-(``endless``: headers that never end; ``silent``: never answers). Behind it: a TCP echo,
+(``endless``: headers that never end; ``silent``: never answers; ``reset``: a relay
+that is reset right after its 101). Behind it: a TCP echo,
 a server that speaks first like sshd, and one that answers only after the other side's EOF.
 Everything runs on one background event loop (``LoopThread``), so that plain synchronous
 tests can drive it."""
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
+import struct
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -108,7 +111,7 @@ class StandInAgent:
     def __init__(self, loops: LoopThread, tokens: set[str] | None = None) -> None:
         self.loops = loops
         self.tokens = tokens if tokens is not None else set()
-        self.mode = "relay"  # or "endless", "silent"
+        self.mode = "relay"  # or "endless", "silent", "reset" (right after the 101)
         self.coalesce = False
         self.relayed: list[int] = []  # the ports of the relays it opened
         self.port = loops.serve(self._serve)
@@ -152,6 +155,9 @@ class StandInAgent:
         first = await inner_reader.read(65536) if self.coalesce else b""
         writer.write(SWITCH + first)
         await writer.drain()
+        if self.mode == "reset":
+            inner_writer.close()
+            return _reset(writer)
         try:
             await asyncio.gather(pipe(reader, inner_writer), pipe(inner_reader, writer))
         finally:
@@ -166,6 +172,14 @@ async def _refuse(writer: asyncio.StreamWriter, status: int, code: str) -> None:
         + body
     )
     await writer.drain()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """End the connection with a TCP reset, as a crashing agent's kernel would."""
+    writer.get_extra_info("socket").setsockopt(
+        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+    )
+    writer.transport.abort()
 
 
 async def _endless_headers(writer: asyncio.StreamWriter) -> None:

@@ -27,6 +27,7 @@ from websockets.sync.client import connect as ws_connect
 from dev8.agent.httpapi import AgentHTTPServer
 from dev8.core.errors import WorkspaceUnreachable
 from dev8.server.relay import Upstream, open_stream, proxy_http, proxy_websocket
+from dev8.server.relay import http as relay_http
 from tests.integration.server.live import LiveServer, wait_for
 from tests.integration.server.standins import (
     BANNER,
@@ -93,6 +94,10 @@ def behind_app(behind: Behind) -> Starlette:
 
         return StreamingResponse(chunks())
 
+    async def slow(request: Request) -> Response:
+        released = await anyio.to_thread.run_sync(behind.go_on.wait, 30)
+        return Response(b"late" if released else b"never released")
+
     async def socket(websocket: WebSocket) -> None:
         offered = websocket.scope.get("subprotocols") or []
         await websocket.accept(subprotocol="chosen" if "chosen" in offered else None)
@@ -120,6 +125,7 @@ def behind_app(behind: Behind) -> Starlette:
             Route("/digest", digest, methods=["POST", "PUT"]),
             Route("/download", download),
             Route("/drip", drip),
+            Route("/slow", slow),
             WebSocketRoute("/socket", socket),
         ]
     )
@@ -385,6 +391,19 @@ def test_an_upstream_that_is_down_is_a_502(
     assert answer.status_code == 502
     assert answer.json()["error"] == "unreachable"
     assert "\n" not in answer.json()["message"]
+
+
+def test_an_answer_that_does_not_start_in_time_is_a_504(
+    client: httpx.Client, behind: Behind, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_http, "FIRST_BYTE_TIMEOUT_S", 0.3)
+    behind.go_on.clear()
+    try:
+        answer = client.get("/front/slow")
+    finally:
+        behind.go_on.set()
+    assert answer.status_code == 504
+    assert answer.json()["message"].endswith("did not answer within 0.3 s")
 
 
 # WebSockets ---------------------------------------------------------------------------------

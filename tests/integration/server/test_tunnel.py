@@ -93,7 +93,7 @@ def module_tunnels(module_api: Api, loops: LoopThread) -> Tunnels:
 @pytest.fixture
 def tunnels(module_tunnels: Tunnels) -> Iterator[Tunnels]:
     yield module_tunnels
-    module_tunnels.agent.coalesce = False
+    module_tunnels.agent.coalesce, module_tunnels.agent.mode = False, "relay"
 
 
 def test_bytes_and_half_closes_go_both_ways(tunnels: Tunnels) -> None:
@@ -183,6 +183,25 @@ def test_the_tunnel_rules_are_enforced(tunnels: Tunnels) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             tunnel.recv(10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def test_a_failing_workspace_side_closes_with_1011(tunnels: Tunnels) -> None:
+    tunnels.agent.mode = "reset"
+    port = tunnels.loops.serve(echo)
+    tunnel = tunnels.open(f"/api/v1/workspaces/w/tunnel/{port}")
+    with tunnel, pytest.raises(ConnectionClosed) as closed:
+        while True:
+            tunnel.recv(10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    assert closed.value.rcvd.reason.startswith("the stream inside the workspace failed")
+
+
+def test_a_hostile_agent_is_a_502(tunnels: Tunnels) -> None:
+    tunnels.agent.mode = "endless"
+    port = tunnels.loops.serve(echo)
+    status, body, _ = tunnels.refused(f"/api/v1/workspaces/w/tunnel/{port}")
+    assert (status, body["error"]) == (502, "unreachable")
+    assert "8 KiB" in body["message"]
 
 
 def test_tunnels_are_audited(tunnels: Tunnels) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpcore
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -32,6 +32,7 @@ CONNECTIONS_PER_UPSTREAM = 32
 KEEPALIVE_S = 30.0  # an idle kept-alive connection
 POOL_IDLE_S = 120.0  # an upstream's pool nobody used (a stopped workspace's, say)
 POOLS_MAX = 256  # upstreams with a pool, per event loop
+CLIENT_CLOSED = 499  # the client went away while its request was being sent on
 # No read timeout: the first byte has its deadline, and a body may take as long as it takes.
 _TIMEOUTS = {
     "connect": HANDSHAKE_TIMEOUT_S,
@@ -44,15 +45,19 @@ _TIMEOUTS = {
 async def proxy_http(
     request: Request, upstream: Upstream, path: str, forwarded_prefix: str = ""
 ) -> Response:
-    """``request`` forwarded to ``path`` (with the request's query string) on ``upstream``,
-    and its answer streamed back. A failure to reach it is the one-line JSON error (502
-    unreachable, 504 when it does not answer within a minute)."""
+    """``request`` forwarded to ``path`` (raw: percent-encoded as the client sent it; the
+    request's query string is appended) on ``upstream``, and its answer streamed back. A
+    failure to reach it is the one-line JSON error (502 unreachable, 504 when it does not
+    answer within a minute of the request's end)."""
     pool = await _pools().checkout(upstream)
     try:
         answer = await _send(pool.pool, request, upstream, path, forwarded_prefix)
     except Dev8Error as error:
         pool.release()
         return error_response(request, error)
+    except ClientDisconnect:
+        pool.release()
+        return Response(status_code=CLIENT_CLOSED)  # nobody is there to read it
     except BaseException:
         pool.release()
         raise
