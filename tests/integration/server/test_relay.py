@@ -316,6 +316,8 @@ def test_big_bodies_stream_both_ways_intact(client: httpx.Client, behind: Behind
     assert up.json() == {"size": BIG, "sha256": hashlib.sha256(behind.data).hexdigest()}
     with_length = client.put("/front/digest", content=behind.data[:1000])
     assert with_length.json()["size"] == 1000
+    echoed = client.put("/front/headers", content=b"12345").json()["headers"]
+    assert [value for name, value in echoed if name == "content-length"] == ["5"]
 
 
 def test_bodies_are_not_held_whole(client: httpx.Client, behind: Behind) -> None:

@@ -22,8 +22,9 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-# Request headers dev8 sets itself or that belong to this hop only.
-_REPLACED = frozenset({"host", "authorization", "forwarded", "expect"})
+# Request headers dev8 sets itself, that belong to this hop only, or that frame the body
+# (the caller's to set: HTTP passes the length on, a WebSocket has no body).
+_REPLACED = frozenset({"host", "authorization", "forwarded", "expect", "content-length"})
 DEV8_COOKIE_PREFIX = "dev8_"
 
 Headers = list[tuple[str, str]]
