@@ -119,7 +119,7 @@ class _Relay:
 
     def ready(self, sock: socket.socket, events: int, buffer: memoryview) -> None:
         outgoing, incoming = self._directions(sock)
-        if events & _WRITE:
+        if events & _WRITE and not incoming.done:  # (epoll reports an error as both)
             incoming.blocked = False
             incoming.pump(buffer)  # what waited in its source can go now
         if events & _READ and not outgoing.done and not outgoing.blocked:
