@@ -62,7 +62,9 @@ def test_create_start_and_get_a_workspace_without_exposing_secrets(api):
     workspace = admin.get("/api/v1/workspaces/demo").json()
     assert workspace["state"] == "running" and workspace["desired_state"] == "running"
     assert workspace["secret_names"] == ["GITHUB_TOKEN"] and workspace["env"] == {"A": "1"}
-    assert workspace["ports"]["ssh"] > 0 and workspace["last_activity_at"] is not None
+    # Relayed: only the agent is published; the IDE is reached through the server.
+    assert set(workspace["ports"]) == {"agent"} and workspace["last_activity_at"] is not None
+    assert workspace["ide_url"].endswith("/@admin/demo/")
     everything = json.dumps(
         [
             accepted,
