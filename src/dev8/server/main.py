@@ -10,10 +10,19 @@ from dev8.server.app import create_app
 from dev8.server.settings import Settings
 
 
+class _DeniedUpgrades(logging.Filter):
+    """uvicorn logs an error for every WebSocket refused with an HTTP answer (401, 404...),
+    which the server does on purpose; the refusal itself is in the audit log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing handshake" not in record.getMessage()
+
+
 def serve(settings: Settings) -> None:
     """Open the database (migrating it), then serve until SIGINT/SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.error").addFilter(_DeniedUpgrades())
     app = create_app(settings)
     uvicorn.run(
         app,

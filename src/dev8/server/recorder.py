@@ -1,6 +1,10 @@
 """Records every request: Prometheus counters for all, and an audit entry for each mutating
 one (who, from where, what, result), written before the response goes out so that a client
-that got an answer can always find its entry. Plain ASGI: cheap on the hot read path."""
+that got an answer can always find its entry. Plain ASGI: cheap on the hot read path.
+
+What a member's IDE sends through the path-mode proxy (``/@OWNER/NAME/...``) is the IDE's own
+traffic inside their workspace, not a change to dev8: counted, never audited (as on app
+hosts, which this recorder does not see at all)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from dev8.core.errors import Dev8Error
 from dev8.server.context import ServerContext
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+IDE_PREFIX = "/@"
 Scope = dict[str, Any]
 
 
@@ -30,7 +35,7 @@ class RequestRecorder:
             return
         started = time.perf_counter()
         outcome = {"status": 500, "audited": False}
-        audit = scope["method"] in MUTATING
+        audit = scope["method"] in MUTATING and not scope["path"].startswith(IDE_PREFIX)
 
         async def record_then_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

@@ -196,6 +196,9 @@ def test_path_mode_relays_to_the_ide_without_dev8_credentials(api):
     assert headers.get("cookie") == "editor=kept"
     assert "authorization" not in headers
     assert headers["host"] == MAIN and headers["x-forwarded-prefix"] == "/@alice/w"
+    # The IDE's own traffic is not a change to dev8: never in the audit log.
+    audited = api.admin().get("/api/v1/audit", params={"limit": 500}).json()["items"]
+    assert audited and not [e for e in audited if e["path"].startswith("/@")]
 
 
 def test_path_mode_refuses_a_change_another_site_asks_for(api):
