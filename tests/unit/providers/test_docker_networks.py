@@ -78,3 +78,63 @@ def test_the_pool_can_be_chosen():
     for bad in ("nonsense", "fd00::/64", "10.0.0.0/30"):
         with pytest.raises(InvalidInput, match="DEV8_WORKSPACE_SUBNETS"):
             subnet_pool({"DEV8_WORKSPACE_SUBNETS": bad})
+
+
+class _Networks:
+    """Stands in for docker-py's network collection: the engine refuses the first
+    ``busy`` subnets as another process's (held, but not listed yet)."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.tried: list[str] = []
+
+    def get(self, name):
+        from docker.errors import NotFound
+
+        raise NotFound(f"no network {name}")
+
+    def list(self):
+        return []
+
+    def create(self, **spec):
+        from docker.errors import APIError
+
+        self.tried.append(spec["ipam"]["Config"][0]["Subnet"])
+        if len(self.tried) <= self.busy:
+            raise APIError("403", explanation="Pool overlaps with other one on this address space")
+
+
+def _networks_of(busy: int):
+    from types import SimpleNamespace
+
+    from dev8.providers.docker.networks import WorkspaceNetworks
+
+    holder = WorkspaceNetworks()
+    holder.client = SimpleNamespace(networks=_Networks(busy))  # type: ignore[assignment]
+    holder.subnets = POOL
+    return holder
+
+
+def test_a_subnet_another_process_is_taking_is_not_tried_again(monkeypatch):
+    from tests.unit.providers.test_docker_specs import SPEC
+
+    from dev8.providers.docker import firewall, networks
+
+    monkeypatch.setattr(firewall, "ensure_once", lambda: None)
+    monkeypatch.setattr(networks, "ROUTES", networks.Path("/nonexistent"))
+    holder = _networks_of(busy=2)
+    assert holder._ensure_network(SPEC) is True
+    assert holder.client.networks.tried == ["172.30.0.0/28", "172.30.0.16/28", "172.30.0.32/28"]
+
+
+def test_the_engine_keeps_refusing_then_the_error_is_raised(monkeypatch):
+    from docker.errors import APIError
+    from tests.unit.providers.test_docker_specs import SPEC
+
+    from dev8.providers.docker import firewall, networks
+
+    monkeypatch.setattr(firewall, "ensure_once", lambda: None)
+    holder = _networks_of(busy=100)
+    with pytest.raises(APIError, match="overlaps"):
+        holder._ensure_network(SPEC)
+    assert len(holder.client.networks.tried) == networks.ATTEMPTS

@@ -31,7 +31,7 @@ from dev8.providers.docker.specs import network_name, network_spec
 SUBNETS_VARIABLE = "DEV8_WORKSPACE_SUBNETS"
 DEFAULT_SUBNETS = "172.30.0.0/16"
 SUBNET_PREFIX = 28  # 13 addresses for the workspace's container (it needs one)
-ATTEMPTS = 5  # another process may take the same subnet between our look and our create
+ATTEMPTS = 8  # other processes may take the subnet between our look and our create
 ROUTES = Path("/proc/net/route")
 
 _creating = threading.Lock()
@@ -108,15 +108,20 @@ class WorkspaceNetworks:
             if self._own_network(spec.workspace_id) is not None:
                 return False
             firewall.ensure_once()
+            refused: list[IPv4Network] = []
             for attempt in range(ATTEMPTS):
+                subnet = self._free_subnet(refused)
                 try:
-                    self.client.networks.create(**network_spec(spec, self._free_subnet()))
+                    self.client.networks.create(**network_spec(spec, subnet))
                     return True
                 except APIError as exc:
                     if self._own_network(spec.workspace_id) is not None:
                         return False  # another dev8 process made it meanwhile
-                    if attempt == ATTEMPTS - 1 or "overlap" not in _explanation(exc):
+                    if attempt == ATTEMPTS - 1 or subnet is None or not _overlaps(exc):
                         raise
+                    # Another process is creating a network on it: the engine holds the
+                    # subnet before the network shows in its list.
+                    refused.append(subnet)
         return False  # not reached: the last attempt returns or raises
 
     def _own_network(self, workspace_id: str) -> Any:
@@ -131,8 +136,8 @@ class WorkspaceNetworks:
             )
         return network
 
-    def _free_subnet(self) -> IPv4Network | None:
-        taken = network_subnets(n.attrs for n in self.client.networks.list())
+    def _free_subnet(self, refused: list[IPv4Network]) -> IPv4Network | None:
+        taken = network_subnets(n.attrs for n in self.client.networks.list()) + refused
         with suppress(OSError):
             taken += host_routes(ROUTES.read_text())
         # None: the pool is full, and the engine's own pools are the last resort.
@@ -158,6 +163,10 @@ class WorkspaceNetworks:
 
 def _explanation(exc: APIError) -> str:
     return str(exc.explanation or exc).lower()
+
+
+def _overlaps(exc: APIError) -> bool:
+    return "overlap" in _explanation(exc)
 
 
 def _in_use(exc: APIError) -> bool:
