@@ -3,16 +3,15 @@ a user runs them (subprocesses with their own HOME, DEV8_SERVER_URL and DEV8_TOK
 the real server application under uvicorn and its real tunnel endpoint.
 
 No engine: the provider is the fake one of ``tests.fakes``, and the workspace's agent is
-``StandInAgent`` below, which replaces dev8's agent: it answers the agent's relay upgrade
-(protocols section 1) and pipes bytes to TCP servers of this test on the loopback, which
-stand in for the workspace's sshd and user ports. Local mode's port-forward goes through
-the same stand-in agent, in process, with the local service on the fake provider."""
+``tests.standins.StandInAgent``, which replaces dev8's agent: it answers the agent's relay
+upgrade (protocols section 1) and pipes bytes to TCP servers of this test on the loopback,
+which stand in for the workspace's sshd and user ports. Local mode's port-forward goes
+through the same stand-in agent, in process, with the local service on the fake provider."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -20,7 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,118 +35,10 @@ from dev8.service.workspaces import WorkspaceService
 from dev8.store.db import sqlite_url
 from tests.fakes import FakeAgent, FakeProvider
 from tests.integration.server.live import Api, create, serving
+from tests.standins import LoopThread, StandInAgent, echo, says_first
 
 SSHD_PORT = 2222
 PAYLOAD = os.urandom(5 * 1024 * 1024)
-
-
-# Stand-ins for what runs in the workspace -------------------------------------------------
-def close_quietly(*socks: socket.socket) -> None:
-    for sock in socks:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-
-
-def splice(source: socket.socket, target: socket.socket) -> None:
-    """Copy until ``source`` ends, then half-close ``target``."""
-    try:
-        while data := source.recv(65536):
-            target.sendall(data)
-        target.shutdown(socket.SHUT_WR)
-    except OSError:
-        close_quietly(source, target)
-
-
-class TcpServer:
-    """A loopback TCP server running ``handle(connection)`` in a thread per connection."""
-
-    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.handle = handle
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._run, args=(connection,), daemon=True).start()
-
-    def _run(self, connection: socket.socket) -> None:
-        try:
-            self.handle(connection)
-        finally:
-            connection.close()
-
-    def close(self) -> None:
-        self.listener.close()
-
-
-def echo(connection: socket.socket) -> None:
-    """Send everything back; pass the end on."""
-    splice(connection, connection)
-
-
-def named(name: bytes) -> Callable[[socket.socket], None]:
-    """Say ``name`` first (as sshd sends its banner), then echo."""
-
-    def handle(connection: socket.socket) -> None:
-        connection.sendall(name)
-        echo(connection)
-
-    return handle
-
-
-class StandInAgent:
-    """Replaces the workspace's agent: ``GET /relay/{port}`` with a known bearer token is
-    answered 101 and piped to 127.0.0.1:``ports[port]``; an unknown token gets 401, a port
-    with nothing behind it 502 (JSON bodies, as the agent's)."""
-
-    def __init__(self) -> None:
-        self.ports: dict[int, int] = {}
-        self.tokens: set[str] = set()
-        self.server = TcpServer(self._serve)
-        self.url = f"http://127.0.0.1:{self.server.port}"
-
-    def _serve(self, client: socket.socket) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = client.recv(1)  # nothing past the head may be taken
-            if not data:
-                return
-            head += data
-        lines = head.decode("latin-1").split("\r\n")
-        port = int(lines[0].split()[1].rsplit("/", 1)[1])
-        fields = (line.partition(":") for line in lines[1:] if line)
-        headers = {key.strip().lower(): value.strip() for key, _, value in fields}
-        if headers.get("authorization", "").removeprefix("Bearer ") not in self.tokens:
-            return self._refuse(client, 401, "unauthorized", "wrong token")
-        if port not in self.ports:
-            return self._refuse(client, 502, "unreachable", f"nothing listens on port {port}")
-        upstream = socket.create_connection(("127.0.0.1", self.ports[port]))
-        client.sendall(
-            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-            b"Upgrade: dev8-relay\r\n\r\n"
-        )
-        other = threading.Thread(target=splice, args=(upstream, client), daemon=True)
-        other.start()
-        splice(client, upstream)
-        other.join()
-        close_quietly(upstream)
-
-    def _refuse(self, client: socket.socket, status: int, code: str, message: str) -> None:
-        body = json.dumps({"error": code, "message": message}).encode()
-        client.sendall(
-            f"HTTP/1.1 {status} Refused\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-            + body
-        )
-
-    def close(self) -> None:
-        self.server.close()
 
 
 # The server, a member and their workspace --------------------------------------------------
@@ -187,10 +78,15 @@ def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def agent() -> Iterator[StandInAgent]:
-    found = StandInAgent()
-    yield found
-    found.close()
+def loops() -> Iterator[LoopThread]:
+    with LoopThread() as loops:
+        yield loops
+
+
+@pytest.fixture
+def agent(loops: LoopThread) -> StandInAgent:
+    """Only the ports a test maps are behind it: any other has nothing listening."""
+    return StandInAgent(loops, ports={})
 
 
 @pytest.fixture
@@ -234,9 +130,8 @@ def free_port() -> int:
 
 
 # ssh-proxy ---------------------------------------------------------------------------------
-def test_ssh_proxy_starts_the_workspace_and_relays_5_mb_both_ways(setup: Setup):
-    sshd = TcpServer(echo)
-    setup.agent.ports[SSHD_PORT] = sshd.port
+def test_ssh_proxy_starts_the_workspace_and_relays_5_mb_both_ways(setup: Setup, loops: LoopThread):
+    setup.agent.ports[SSHD_PORT] = loops.serve(echo)
     alice = setup.api.client(setup.token)
     setup.api.settle(alice, alice.post("/api/v1/workspaces/w/stop").json())
 
@@ -253,7 +148,6 @@ def test_ssh_proxy_starts_the_workspace_and_relays_5_mb_both_ways(setup: Setup):
     sender.start()
     received, errors = proxy.communicate(timeout=120)
     sender.join()
-    sshd.close()
     assert proxy.returncode == 0, errors
     assert len(received) == len(PAYLOAD)
     assert hashlib.sha256(received).digest() == hashlib.sha256(PAYLOAD).digest()
@@ -285,9 +179,9 @@ def exchange(port: int, data: bytes) -> bytes:
     return received
 
 
-def test_port_forward_forwards_two_ports_at_once(setup: Setup):
-    web, api_server = TcpServer(named(b"web:")), TcpServer(named(b"api:"))
-    setup.agent.ports.update({8000: web.port, 3000: api_server.port})
+def test_port_forward_forwards_two_ports_at_once(setup: Setup, loops: LoopThread):
+    web, api_server = loops.serve(says_first(b"web:")), loops.serve(says_first(b"api:"))
+    setup.agent.ports.update({8000: web, 3000: api_server})
     local_web, local_api = free_port(), free_port()
     forward = setup.popen(
         "port-forward",
@@ -323,8 +217,6 @@ def test_port_forward_forwards_two_ports_at_once(setup: Setup):
     finally:
         forward.send_signal(signal.SIGINT)
         _out, errors = forward.communicate(timeout=30)
-        web.close()
-        api_server.close()
     assert forward.returncode == 0, errors
     assert b"Traceback" not in errors
 
@@ -376,7 +268,9 @@ def test_config_ssh_through_the_server_and_the_url(setup: Setup):
 
 
 # Local mode: the same forwarding through the agent -----------------------------------------
-def test_local_mode_forwards_through_the_agent(tmp_path: Path, agent: StandInAgent, sqlite_store):
+def test_local_mode_forwards_through_the_agent(
+    tmp_path: Path, loops: LoopThread, agent: StandInAgent, sqlite_store
+):
     provider = FakeProvider()
     provider.agent_url = agent.url
     service = WorkspaceService(
@@ -387,8 +281,7 @@ def test_local_mode_forwards_through_the_agent(tmp_path: Path, agent: StandInAge
     )
     workspace = service.up(CreateRequest("w", image="dev8/workspace:test"))
     agent.tokens.add(service.find("w").secrets[AGENT_TOKEN])
-    web = TcpServer(named(b"local:"))
-    agent.ports[8000] = web.port
+    agent.ports[8000] = loops.serve(says_first(b"local:"))
     listeners = listen_all([Forward(free_port(), 8000)], "w")
     stop = threading.Event()
     server = threading.Thread(
@@ -403,4 +296,3 @@ def test_local_mode_forwards_through_the_agent(tmp_path: Path, agent: StandInAge
         server.join(10)
         for sock in listeners:
             sock.close()
-        web.close()

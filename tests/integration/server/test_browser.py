@@ -3,8 +3,8 @@ path mode, subdomain mode's ticket exchange, and port sharing.
 
 Stand-ins (no engine): the provider and agent client are the fakes of ``tests.fakes``; the
 relay's ``upstream_for`` still finds the workspace and refuses what it refuses, but points
-the stream at ``tests.integration.server.standin``'s agent, which relays to an echoing web
-server and an echoing WebSocket server in place of code-server and a user's app.
+the stream at ``tests.standins``'s agent, which relays to an echoing web server and an
+echoing WebSocket server in place of code-server and a user's app.
 """
 
 from __future__ import annotations
@@ -20,21 +20,22 @@ from websockets.sync.client import connect
 from dev8.server import relay
 from dev8.server.relay import Upstream
 from tests.integration.server.live import ADMIN_PASSWORD, IMAGE
-from tests.integration.server.standin import TOKEN, EchoHttp, EchoWebSocket, StandInAgent
+from tests.standins import EchoHttp, EchoWebSocket, LoopThread, StandInAgent
 
 MAIN = "dev8.test"
 APPS = "apps.test"
 IDE = f"w--alice.{APPS}"
 PORT_HOST = f"w--alice--3000.{APPS}"
 WS_PORT = 3001
+TOKEN = "stand-in-agent-token"
 
 
 @pytest.fixture(scope="module")
 def standins():
     http, websocket = EchoHttp(), EchoWebSocket()
-    agent = StandInAgent({8080: http.port, 3000: http.port, WS_PORT: websocket.port})
-    yield agent
-    agent.close()
+    ports = {8080: http.port, 3000: http.port, WS_PORT: websocket.port}
+    with LoopThread() as loops:
+        yield StandInAgent(loops, {TOKEN}, ports)
     http.close()
     websocket.close()
 

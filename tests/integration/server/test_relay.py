@@ -1,7 +1,7 @@
 """The server's side of the relay (``dev8.server.relay``), no engine: opening streams, and
 HTTP and WebSockets proxied through them by a small app under a real uvicorn, each through
 dev8's real agent HTTP server (in this process) and through a stand-in agent
-(``standins.StandInAgent``), which also misbehaves on purpose. The app behind the agent is
+(``tests.standins.StandInAgent``), which also misbehaves on purpose. The app behind the agent is
 a real Starlette app under uvicorn."""
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from dev8.core.errors import WorkspaceUnreachable
 from dev8.server.relay import Upstream, open_stream, proxy_http, proxy_websocket
 from dev8.server.relay import http as relay_http
 from tests.integration.server.live import LiveServer, wait_for
-from tests.integration.server.standins import (
+from tests.standins import (
     BANNER,
     LoopThread,
     StandInAgent,
     digest_after_eof,
-    speaks_first,
+    says_first,
 )
 
 TOKEN = "agent-token-for-tests"
@@ -228,7 +228,7 @@ def test_what_the_port_says_first_is_kept(
     """sshd speaks first; the agent may send its banner in the same packet as the 101 (the
     stand-in always does)."""
     agent.coalesce = True
-    port = loops.serve(speaks_first)
+    port = loops.serve(says_first(BANNER))
 
     async def banner_then_echo() -> tuple[bytes, bytes]:
         reader, writer = await open_stream(Upstream(agent_url, TOKEN, port))

@@ -1,6 +1,6 @@
 """The tunnel endpoint, ``WebSocket /api/v1/workspaces/{name}/tunnel/{port}``, in the real
 application under uvicorn, with the fake provider (no engine) whose workspaces' agent is a
-stand-in (``standins.StandInAgent``, replacing dev8's agent) relaying to servers on this
+stand-in (``tests.standins.StandInAgent``, replacing dev8's agent) relaying to servers on this
 machine's loopback; once through dev8's real agent HTTP server, in this process."""
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from dev8.agent.httpapi import AgentHTTPServer
 from dev8.core.environment import AGENT_TOKEN
 from tests.fakes import FakeProvider
 from tests.integration.server.live import Api, create
-from tests.integration.server.standins import (
+from tests.standins import (
     BANNER,
     LoopThread,
     StandInAgent,
     digest_after_eof,
     echo,
-    speaks_first,
+    says_first,
 )
 
 
@@ -117,7 +117,7 @@ def test_bytes_and_half_closes_go_both_ways(tunnels: Tunnels) -> None:
 
 def test_what_the_port_says_first_arrives_first(tunnels: Tunnels) -> None:
     tunnels.agent.coalesce = True
-    port = tunnels.loops.serve(speaks_first)
+    port = tunnels.loops.serve(says_first(BANNER))
     with tunnels.open(f"/api/v1/workspaces/w/tunnel/{port}") as tunnel:
         assert tunnel.recv(10) == BANNER
         tunnel.send(b"ping")
