@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import secrets
 import socket
@@ -27,8 +28,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
+import docker.models.containers
 import httpx
 
 from dev8.client import Client
@@ -293,3 +296,44 @@ def signed_in_laptop(the_laptop: Laptop, server: RemoteServer) -> None:
 
 def unique_owner(base: str) -> str:
     return f"{base}-{secrets.token_hex(2)}"
+
+
+def up_from_laptop(the_laptop: Laptop, server: RemoteServer, name: str) -> str:
+    """``name`` created and started from the laptop (`dev8 up`), running."""
+    the_laptop.dev8("up", name, timeout=300)
+    with server.admin() as admin:
+        assert admin.workspaces.get(name).reload().state == "running"
+    return name
+
+
+def workspace_container(
+    client: docker.DockerClient, server: RemoteServer, name: str
+) -> docker.models.containers.Container:
+    with server.admin() as admin:
+        workspace_id = admin.workspaces.get(name).id
+    return client.containers.get(f"dev8-{workspace_id}")
+
+
+BROWSER_SCRIPT = Path(__file__).with_name("browser_session.py")
+
+
+def browse(the_laptop: Laptop, artifacts: Path, **spec: str) -> dict[str, Any]:
+    """``browser_session.py`` run on the laptop with ``spec``: what it reports. A failed
+    session's error, screenshot and page are named in the AssertionError."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    argv = (sys.executable, str(BROWSER_SCRIPT), json.dumps({**spec, "artifacts": str(artifacts)}))
+    result = the_laptop.run(*argv, timeout=300, check=False)
+    lines = result.stdout.decode(errors="replace").strip().splitlines()
+    report = json.loads(lines[-1]) if lines else {}
+    if result.returncode != 0 or "error" in report:
+        raise AssertionError(
+            f"the browser session failed: {report.get('error')}; see {artifacts}\n"
+            f"{result.stderr.decode(errors='replace')[-2000:]}"
+        )
+    return dict(report)
+
+
+def read_in_container(container: docker.models.containers.Container, path: str) -> bytes | None:
+    """``path``'s content as dev8 sees it in the workspace, None when it is not there."""
+    code, output = container.exec_run(["cat", path], user="dev8")
+    return bytes(output) if code == 0 else None

@@ -14,8 +14,11 @@ import docker
 import pytest
 
 from dev8.client import Client
-from tests.integration.remote.conftest import up_from_laptop
-from tests.integration.remote.laptop import Laptop, RemoteServer
+from tests.integration.remote.laptop import (
+    Laptop,
+    RemoteServer,
+    up_from_laptop,
+)
 
 NAME = "laptop-doors"
 MEMBER_PASSWORD = "member-password-for-tests"

@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from tests.integration.remote.conftest import up_from_laptop
-from tests.integration.remote.laptop import Laptop, RemoteServer
+from tests.integration.remote.laptop import Laptop, RemoteServer, up_from_laptop
 
 NAME = "laptop-ssh"
 SIZE = 50 * 2**20
