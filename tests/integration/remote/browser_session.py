@@ -4,9 +4,11 @@ Playwright's sync API, headless) opens a URL, signs in on dev8's sign-in page wh
 sent there, waits for VS Code's workbench, and creates and saves a file with the editor.
 
     python browser_session.py '{"url": ..., "username": ..., "password": ..., "file": ...,
-                                "text": ..., "resolver_rules": ..., "artifacts": DIR}'
+                                "text": ..., "resolver_rules": ..., "artifacts": DIR,
+                                "sign_in_first": URL (optional: sign in there before)}'
 
-Prints one JSON object: where the sign-in page was, the pages visited, the final URL. Exits
+Prints one JSON object: where the sign-in page was, every URL the page's navigations
+requested (redirects included), the final URL. Exits
 1 with {"error": ...} (and a screenshot in ``artifacts``) when a step fails.
 """
 
@@ -169,11 +171,22 @@ def session(spec: dict[str, Any]) -> dict[str, Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         page = browser.new_page()
+        # Every URL the page's own navigations requested, redirects included.
         page.on(
-            "framenavigated", lambda frame: frame == page.main_frame and visited.append(frame.url)
+            "request",
+            lambda request: (
+                request.is_navigation_request()
+                and request.frame == page.main_frame
+                and visited.append(request.url)
+            ),
         )
         try:
             started = time.monotonic()
+            first_signed_in_at = None
+            if spec.get("sign_in_first"):  # signed in already (e.g. on the dashboard)
+                page.goto(spec["sign_in_first"], timeout=STEP_MS)
+                first_signed_in_at = sign_in_if_asked(page, spec["username"], spec["password"])
+                page.wait_for_load_state(timeout=STEP_MS)
             page.goto(spec["url"], timeout=STEP_MS)
             signed_in_at = sign_in_if_asked(page, spec["username"], spec["password"])
             answer_trust_prompts(page)
@@ -182,6 +195,7 @@ def session(spec: dict[str, Any]) -> dict[str, Any]:
             if spec.get("file"):
                 create_file(page, spec["file"], spec["text"])
             return {
+                "signed_in_first_at": first_signed_in_at,
                 "signed_in_at": signed_in_at,
                 "visited": visited,
                 "final_url": page.url,

@@ -95,3 +95,39 @@ def test_sign_in_through_the_ticket_open_the_ide_and_save_a_file(
     container = workspace_container(client, server, workspace)
     saved = wait_for(lambda: read_in_container(container, FILE), 30, f"{FILE} in the workspace")
     assert saved == TEXT.encode()
+
+
+def test_signed_in_on_the_main_host_the_app_host_opens_through_the_ticket_alone(
+    the_laptop: Laptop,
+    server: RemoteServer,
+    workspace: str,
+    client: docker.DockerClient,
+    chromium: str,
+    tmp_path: Path,
+) -> None:
+    """A member signed in already (on the main host, as from the dashboard) follows an IDE
+    link: only redirects (GET) lead through the ticket to the app host, no sign-in form."""
+    app_host = f"{workspace}--{server.owner}.{APPS_DOMAIN}"
+    file = "/workspace/hello-after-sign-in.txt"
+    text = "hello-from-the-laptop-browser-signed-in-first"
+    report = browse(
+        the_laptop,
+        tmp_path / "browser",
+        sign_in_first=f"http://{MAIN_HOST}:{server.port}/login?next=/",
+        url=f"http://{app_host}:{server.port}/",
+        username=server.owner,
+        password=ADMIN_PASSWORD,
+        file=file,
+        text=text,
+        resolver_rules=(f"MAP *.{APPS_DOMAIN} {server.address}, MAP {MAIN_HOST} {server.address}"),
+    )
+    assert report["signed_in_first_at"] is not None, report
+    assert report["signed_in_at"] is None, report  # the session did: no second sign-in
+    hops = [urlsplit(url) for url in report["visited"]]
+    assert any(h.hostname == app_host and h.path == "/__dev8/auth" for h in hops), report
+    final = urlsplit(report["final_url"])
+    assert (final.hostname, final.port) == (app_host, server.port), report
+
+    container = workspace_container(client, server, workspace)
+    saved = wait_for(lambda: read_in_container(container, file), 30, f"{file} in the workspace")
+    assert saved == text.encode()
