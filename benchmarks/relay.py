@@ -38,6 +38,7 @@ from pathlib import Path
 
 import httpx
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from dev8.client import Client
 from dev8.core.naming import LABEL_OWNER
@@ -167,7 +168,9 @@ def asset_latencies(url: str, cookies: dict[str, str], samples: int) -> list[flo
 
 
 def open_echo(url: str, origin: str, cookie: str) -> ClientConnection:
-    return connect(url, origin=origin, additional_headers={"Cookie": cookie}, open_timeout=30)  # type: ignore[arg-type]
+    return connect(
+        url, origin=Origin(origin), additional_headers={"Cookie": cookie}, open_timeout=30
+    )
 
 
 def echo_round_trips(url: str, origin: str, cookie: str, samples: int) -> list[float]:

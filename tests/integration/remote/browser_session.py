@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, Request, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM = "/usr/bin/chromium"
@@ -171,15 +171,13 @@ def session(spec: dict[str, Any]) -> dict[str, Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         page = browser.new_page()
+
         # Every URL the page's own navigations requested, redirects included.
-        page.on(
-            "request",
-            lambda request: (
-                request.is_navigation_request()
-                and request.frame == page.main_frame
-                and visited.append(request.url)
-            ),
-        )
+        def record(request: Request) -> None:
+            if request.is_navigation_request() and request.frame == page.main_frame:
+                visited.append(request.url)
+
+        page.on("request", record)
         try:
             started = time.monotonic()
             first_signed_in_at = None

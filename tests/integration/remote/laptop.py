@@ -137,20 +137,20 @@ class Laptop:
             )
         return result
 
-    def popen(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+    def popen(self, *args: str, stdout: Any = None, stderr: Any = None) -> subprocess.Popen[bytes]:
         """``args`` started on the laptop in the background (the caller ends it)."""
-        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
-            self.argv(args), env=self.env(), cwd=self.home, **kwargs
+        return subprocess.Popen(
+            self.argv(args), env=self.env(), cwd=self.home, stdout=stdout, stderr=stderr
         )
 
-    def dev8(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-        return self.run("dev8", *args, **kwargs)  # type: ignore[arg-type]
+    def dev8(
+        self, *args: str, input: str | None = None, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[bytes]:
+        return self.run("dev8", *args, input=input, timeout=timeout)
 
-    def ssh(self, host: str, *command: str, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    def ssh(self, host: str, *command: str) -> subprocess.CompletedProcess[bytes]:
         """Real OpenSSH with the laptop's ~/.ssh/config (``-F``), never asking anything."""
-        return self.run(  # type: ignore[arg-type]
-            "ssh", "-F", str(self.ssh_config), "-o", "BatchMode=yes", host, *command, **kwargs
-        )
+        return self.run("ssh", "-F", str(self.ssh_config), "-o", "BatchMode=yes", host, *command)
 
 
 @contextlib.contextmanager
