@@ -47,6 +47,7 @@ ELSEWHERE = frozenset(
         "DEV8_TOKEN",
         "DEV8_AGENT_TOKEN",
         "DEV8_LOOPBACK_ONLY",
+        "DEV8_WORKSPACE_SUBNETS",
         "DEV8_DISK_INTERVAL",
         "DEV8_QUOTA_HOME_BYTES",
         "DEV8_QUOTA_WORKSPACE_BYTES",

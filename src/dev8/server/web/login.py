@@ -30,8 +30,8 @@ TOO_MANY = "too many failed sign-ins; wait a few minutes and try again"
 
 
 @router.get("/login")
-async def login_form(next: str | None = Query(None, max_length=4096)) -> Response:
-    return login_page(safe_next(next))
+async def login_form(context: Context, next: str | None = Query(None, max_length=4096)) -> Response:
+    return login_page(safe_next(next), apps_domain=context.settings.apps_domain)
 
 
 @router.post("/login")
@@ -39,18 +39,21 @@ async def login(request: Request, context: Context) -> Response:
     form = await _form(request)
     name, password = form.get("username", "")[:255], form.get("password", "")
     next_path = safe_next(form.get("next"))
+    apps = context.settings.apps_domain
     if not same_origin(request):
-        return login_page(next_path, "this sign-in did not come from this site's form", name, 403)
+        return login_page(
+            next_path, "this sign-in did not come from this site's form", name, 403, apps
+        )
     address = request.client.host if request.client else "unknown"
     limiter = web_state(request).limiter
     if limiter.blocked(address, name):
-        return login_page(next_path, TOO_MANY, name, 429)
+        return login_page(next_path, TOO_MANY, name, 429, apps)
     request.state.claimed_user = name
     try:
         user = await run_in_threadpool(context.accounts.authenticate, name, password)
     except Unauthorized:
         limiter.failed(address, name)
-        return login_page(next_path, BAD_LOGIN, name, 401)
+        return login_page(next_path, BAD_LOGIN, name, 401, apps)
     request.state.user = user
     hours = context.settings.session_hours
     _token, secret = await run_in_threadpool(

@@ -9,12 +9,23 @@ from fastapi.responses import HTMLResponse
 
 # Nothing on these pages loads anything, runs a script or may be framed.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+
+def security_headers(apps_domain: str | None = None) -> dict[str, str]:
+    """The page's headers. A form's target covers the redirects after it too (in Chromium),
+    so signing in on the way to an app host (the ticket exchange) needs the apps domain."""
+    targets = "'self'" + (f" *.{apps_domain}:*" if apps_domain else "")
+    policy = (
+        "default-src 'none'; style-src 'unsafe-inline'; "
+        f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return {"Content-Security-Policy": policy, **SECURITY_HEADERS}
+
+
 _STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; background: #f4f5f7; color: #1d2330;
        display: flex; min-height: 100vh; margin: 0; align-items: center; justify-content: center; }
@@ -30,7 +41,7 @@ button { margin-top: 1.25rem; width: 100%; padding: .6rem; font: inherit; font-w
 """
 
 
-def page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def page(title: str, body: str, status: int = 200, apps_domain: str | None = None) -> HTMLResponse:
     """``body`` (already escaped) in the layout."""
     html = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -38,11 +49,15 @@ def page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main>{body}</main></body></html>\n"
     )
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    return HTMLResponse(html, status_code=status, headers=security_headers(apps_domain))
 
 
 def login_page(
-    next_path: str, error: str = "", username: str = "", status: int = 200
+    next_path: str,
+    error: str = "",
+    username: str = "",
+    status: int = 200,
+    apps_domain: str | None = None,
 ) -> HTMLResponse:
     """The sign-in form; ``next_path`` is where a successful sign-in goes."""
     message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
@@ -59,4 +74,5 @@ def login_page(
         'autocomplete="current-password" required>'
         '<button type="submit">Sign in</button></form>',
         status,
+        apps_domain,
     )
