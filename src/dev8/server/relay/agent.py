@@ -16,7 +16,7 @@ from dev8.service.workspaces import require_live
 
 HANDSHAKE_TIMEOUT_S = 10.0
 HEAD_LIMIT = 8 * 1024  # the agent's answer to the upgrade, status line and headers
-STREAM_LIMIT = 64 * 1024  # the StreamReader's buffer high-water mark
+STREAM_LIMIT = 256 * 1024  # the StreamReader's buffer high-water mark (reads pause at twice)
 
 
 @dataclass(frozen=True)

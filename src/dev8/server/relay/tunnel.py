@@ -11,7 +11,7 @@ import contextlib
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 MAX_MESSAGE = 1024 * 1024
-READ_CHUNK = 64 * 1024
+READ_CHUNK = 256 * 1024
 
 
 class _ClientGone(Exception):
