@@ -64,6 +64,8 @@ class WorkspaceRow(Base):
     fixed_ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     quotas: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     idle_timeout_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # NULL: the owner's account setting applies; "": no dotfiles for this workspace.
+    dotfiles_repo: Mapped[str | None] = mapped_column(String(512), nullable=True)
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -113,6 +115,7 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(255))
     ssh_keys: Mapped[str] = mapped_column(Text, default="")
+    dotfiles_repo: Mapped[str] = mapped_column(String(512), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
