@@ -41,7 +41,9 @@ def app_label(target: AppTarget) -> str | None:
 def parse_app_host(host: str, apps_domain: str) -> AppTarget | None:
     """The target an app host names (``host`` may carry a port), or None if ``host`` is not
     one: another domain, a nested subdomain, a bad port or a label ``app_label`` never makes."""
-    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    hostname, colon, port_text = host.partition(":")
+    if colon and not (port_text.isascii() and port_text.isdigit() and len(port_text) <= 5):
+        return None  # a Host is a name and an optional port, nothing else
     hostname, domain = hostname.lower().rstrip("."), apps_domain.lower().strip(".")
     label, dot, rest = hostname.partition(".")
     if not dot or rest != domain:

@@ -62,6 +62,9 @@ def test_names_that_cannot_be_one_dns_label_fall_back_to_path_mode(name: str, ow
         (APPS, None),
         ("dev8.example.com", None),
         ("", None),
+        (f"web--alice.{APPS}:80@evil.example", None),
+        (f"web--alice.{APPS}:x", None),
+        (f"web--alice.{APPS}:80:81", None),
     ],
 )
 def test_parse_app_host(host: str, expected: AppTarget | None) -> None:
