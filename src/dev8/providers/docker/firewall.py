@@ -38,30 +38,44 @@ DROP_NEW_FROM_WORKSPACES = (
     "-j",
     "DROP",
 )
+# The cloud's instance metadata service (169.254.169.254 and the rest of link-local) hands
+# out the host's own credentials: no workspace may ask it. Routed, so it is FORWARD's
+# DOCKER-USER chain (which Docker keeps for rules like this), IPv4 only.
+DROP_LINK_LOCAL_FROM_WORKSPACES = (
+    "DOCKER-USER",
+    "-i",
+    WORKSPACE_BRIDGES,
+    "-d",
+    "169.254.0.0/16",
+    "-j",
+    "DROP",
+)
 IPV6_PRESENT = Path("/proc/net/if_inet6")  # absent when the kernel has no IPv6
 FIX = "run `dev8 engine ensure` as root"
 
 
-def rule_argv(binary: str, action: str) -> list[str]:
-    """``binary`` (iptables or ip6tables) checking (``-C``) or inserting first (``-I``) the
-    rule; ``-w`` waits for the xtables lock Docker also takes."""
+def rule_argv(
+    binary: str, action: str, rule: tuple[str, ...] = DROP_NEW_FROM_WORKSPACES
+) -> list[str]:
+    """``binary`` (iptables or ip6tables) checking (``-C``) or inserting first (``-I``)
+    ``rule``; ``-w`` waits for the xtables lock Docker also takes."""
     if action not in ("-C", "-I"):
         raise ValueError(f"unknown rule action {action!r}")
-    return [binary, "-w", action, *DROP_NEW_FROM_WORKSPACES]
+    return [binary, "-w", action, *rule]
 
 
-def _ensure_rule(binary: str) -> str:
-    """Install the rule with ``binary`` unless it is there; say which. Raises
+def _ensure_rule(binary: str, rule: tuple[str, ...] = DROP_NEW_FROM_WORKSPACES) -> str:
+    """Install ``rule`` with ``binary`` unless it is there; say which. Raises
     ``ProviderError`` when the tool is missing or refuses."""
     path = shutil.which(binary)
     if path is None:
         raise ProviderError(f"{binary} is not installed; install the iptables package")
-    if subprocess.run(rule_argv(path, "-C"), capture_output=True).returncode == 0:
+    if subprocess.run(rule_argv(path, "-C", rule), capture_output=True).returncode == 0:
         return "present"
-    inserted = subprocess.run(rule_argv(path, "-I"), capture_output=True, text=True)
+    inserted = subprocess.run(rule_argv(path, "-I", rule), capture_output=True, text=True)
     if inserted.returncode != 0:
         tail = (inserted.stderr or inserted.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise ProviderError(f"`{binary} -I INPUT` failed: {tail[0]}")
+        raise ProviderError(f"`{binary} -I {rule[0]}` failed: {tail[0]}")
     return "installed"
 
 
@@ -75,6 +89,10 @@ def ensure_host_firewall() -> str:
             f"services (not root); {FIX}"
         )
     done = [f"IPv4 {_ensure_rule('iptables')}"]
+    try:
+        done.append(f"metadata {_ensure_rule('iptables', DROP_LINK_LOCAL_FROM_WORKSPACES)}")
+    except ProviderError as exc:  # no DOCKER-USER chain: an engine without iptables rules
+        done.append(f"metadata skipped: {exc}")
     if IPV6_PRESENT.exists():
         try:
             done.append(f"IPv6 {_ensure_rule('ip6tables')}")
