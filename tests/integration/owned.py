@@ -18,5 +18,7 @@ def remove_owned(client: docker.DockerClient, owner: str) -> None:
         container.remove(force=True)
     for volume in client.volumes.list(filters=label):
         volume.remove(force=True)
+    for network in client.networks.list(filters=label):
+        network.remove()
     for image in client.images.list(filters=label):
         client.images.remove(image.id, force=True)
