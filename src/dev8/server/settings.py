@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dev8.core.errors import InvalidInput
+from dev8.core.images import workspace_image
 from dev8.core.users import validate_password, validate_user_name
 from dev8.paths import data_dir
 from dev8.store.db import sqlite_url
@@ -102,10 +103,19 @@ class Settings(BaseSettings):
     session_hours: int = Field(12, ge=1, le=24 * 30, description="How long a sign-in lasts.")
     tls_cert: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS.")
     tls_key: Path | None = Field(None, description="The certificate's PEM private key.")
+    images: str = Field(
+        default_factory=workspace_image,
+        description="Comma-separated images the dashboard's create form offers (the first is "
+        "its default).",
+    )
     trusted_proxies: str = Field(
         "127.0.0.1",
         description="Comma-separated addresses whose X-Forwarded-* headers are believed.",
     )
+
+    def image_choices(self) -> list[str]:
+        """The images the create form offers, in order, without blanks or repeats."""
+        return list(dict.fromkeys(i.strip() for i in self.images.split(",") if i.strip()))
 
     def directory(self) -> Path:
         path = self.server_dir or data_dir() / "server"
