@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -164,3 +165,22 @@ class SharedPortRow(Base):
     port: Mapped[int] = mapped_column(Integer, primary_key=True)
     sharing: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdentityRow(Base):
+    """Who a user is at an identity provider: ``issuer`` and ``subject`` name them, never the
+    email (which a provider may let its users change)."""
+
+    __tablename__ = "identities"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # NULL once the user is deleted: that identity may not come back as a new member.
+    user_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    issuer: Mapped[str] = mapped_column(String(512))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_identities_issuer_subject"),)

@@ -3,8 +3,8 @@ records, over SQLite (local mode) or PostgreSQL (a server).
 
 ``Store`` combines the parts, each in its own module: the workspaces table
 (``WorkspaceStore``), the operation queue and its events (``OperationStore``), users and
-tokens (``store.users``), the audit log (``store.audit``), shared ports (``store.ports``)
-and per-workspace locks.
+tokens (``store.users``), their single sign-on identities (``store.identities``), the audit
+log (``store.audit``), shared ports (``store.ports``) and per-workspace locks.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from dev8.core.clock import utcnow
 from dev8.store.audit import AuditLog
 from dev8.store.db import migrate, open_engine, sqlite_url
+from dev8.store.identities import IdentityStore
 from dev8.store.locks import AdvisoryLocks, FileLocks, Locks, NoLocks
 from dev8.store.operations import OperationStore
 from dev8.store.ports import SharedPortStore
@@ -47,6 +48,7 @@ class Store(WorkspaceStore, OperationStore):
         self.users = UserStore(self._sessions)
         self.audit = AuditLog(self._sessions)
         self.ports = SharedPortStore(self._sessions)
+        self.identities = IdentityStore(self._sessions)
 
     @classmethod
     def open_sqlite(cls, path: Path) -> Store:
