@@ -17,6 +17,7 @@ from dev8.agent import VERSION, home, volume_swap
 from dev8.agent.activity import Activity
 from dev8.agent.config import AgentConfig, from_environment
 from dev8.agent.disk import DiskUsage, motd_text
+from dev8.agent.dotfiles import Dotfiles, Setup
 from dev8.agent.httpapi import AgentHTTPServer
 from dev8.agent.motd import Motd
 from dev8.agent.packages.layout import Layout
@@ -24,6 +25,8 @@ from dev8.agent.packages.phase import PackageRestore
 from dev8.agent.probes import http_ok, ssh_banner
 from dev8.agent.relay import Relays
 from dev8.agent.supervisor import ServiceSpec, Supervisor
+from dev8.core.dotfiles import DOTFILES_REPO, validate_dotfiles_repo
+from dev8.core.errors import InvalidInput
 
 log = logging.getLogger("dev8.agent")
 STOP_GRACE_S = 5.0  # well within Docker's default 10 s stop timeout
@@ -124,6 +127,7 @@ class Agent:
         self.packages = PackageRestore(Layout(config.state_dir / "packages"), self.motd)
         self.supervisor: Supervisor | None = None
         self.relays = Relays()
+        self.dotfiles = Dotfiles(dotfiles_setup(config))
 
     def health(self) -> str | None:
         restoring = self.packages.progress()
@@ -152,6 +156,7 @@ class Agent:
             "password_generated": not self.config.code_server_password,
             "loopback_only": self.config.loopback_only,
             "relays_open": self.relays.open,
+            "dotfiles": self.dotfiles.status(),
         }
 
     def _wait_or_stop(self, stop: threading.Event, limit: float) -> bool:
@@ -189,14 +194,33 @@ class Agent:
         if self._wait_or_stop(stop, RESTORE_WAIT_S):
             self.supervisor = Supervisor(service_specs(self.config, self.password))
             self.supervisor.start()
+            self.dotfiles.start()  # in the background: never delays the services
             threading.Thread(target=self.disk.run, args=(stop,), name="disk", daemon=True).start()
             while not stop.wait(10.0):
                 self.activity.sample()
             log.info("stopping services")
+            self.dotfiles.stop()
             self.supervisor.stop(grace=STOP_GRACE_S)
         http.shutdown()
         log.info("stopped")
         return 0
+
+
+def dotfiles_setup(config: AgentConfig) -> Setup:
+    """The dotfiles repository the service chose (none if it is not a valid URL)."""
+    try:
+        repo = validate_dotfiles_repo(config.child_env.get(DOTFILES_REPO, ""))
+    except InvalidInput as exc:
+        log.warning("%s", exc)
+        repo = ""
+    return Setup(
+        repo=repo,
+        state_dir=config.state_dir,
+        run_dir=config.run_dir,
+        uid=config.uid,
+        gid=config.gid,
+        environment=lambda: user_environment(config),
+    )
 
 
 def recover_restores(config: AgentConfig) -> list[str]:

@@ -11,6 +11,7 @@ import typer
 from dev8.cli.context import workspaces
 from dev8.cli.options import (
     CPUS_OPT,
+    DOTFILES_OPT,
     ENV_OPT,
     HOME_QUOTA_OPT,
     IDE_PORT_OPT,
@@ -89,6 +90,7 @@ def _create_command(start: bool) -> Callable[..., None]:
         home_quota: str | None = HOME_QUOTA_OPT,
         workspace_quota: str | None = WORKSPACE_QUOTA_OPT,
         idle_timeout: str | None = IDLE_OPT,
+        dotfiles: str | None = DOTFILES_OPT,
     ) -> None:
         options = CreateOptions(
             name,
@@ -103,6 +105,7 @@ def _create_command(start: bool) -> Callable[..., None]:
             home_quota,
             workspace_quota,
             idle_timeout,
+            dotfiles,
         )
         (_up if start else _create)(options)
 

@@ -70,6 +70,13 @@ IDLE_OPT = typer.Option(
     help="Server mode: stop the workspace after this long without SSH or IDE activity "
     "(e.g. 30m, 2h, off; default: the server's, 30m).",
 )
+DOTFILES_OPT = typer.Option(
+    None,
+    "--dotfiles",
+    help="Dotfiles repository (https://HOST/PATH, git@HOST:PATH, or file:///workspace/PATH "
+    "for one inside the workspace), cloned into ~/.dotfiles at the first start and its "
+    'install script run once; default: your account\'s (server mode); "" for none.',
+)
 
 
 @dataclass(frozen=True)
@@ -88,9 +95,11 @@ class CreateOptions:
     home_quota: str | None = None
     workspace_quota: str | None = None
     idle_timeout: str | None = None
+    dotfiles: str | None = None
 
     def request(self) -> CreateRequest:
         """The request for the backend; ``InvalidInput`` for anything malformed."""
+        from dev8.core.dotfiles import validate_dotfiles_repo
         from dev8.core.images import workspace_image
         from dev8.core.quotas import parse_quota
         from dev8.core.resources import resolve_resources
@@ -107,6 +116,7 @@ class CreateOptions:
             host_ports={role: port for role, port in fixed.items() if port},
             quotas={role: parse_quota(value) for role, value in quotas.items() if value},
             idle_timeout_s=idle_seconds(self.idle_timeout),
+            dotfiles_repo=None if self.dotfiles is None else validate_dotfiles_repo(self.dotfiles),
         )
 
 

@@ -151,6 +151,7 @@ class RemoteWorkspaces:
             secrets=request.secrets,
             ide_password=password,
             idle_timeout_s=request.idle_timeout_s,
+            dotfiles_repo=request.dotfiles_repo,
             quotas=request.quotas or None,
             ide_port=request.host_ports.get("ide"),
             ssh_port=request.host_ports.get("ssh"),

@@ -199,6 +199,22 @@ def users_passwd(name: str = typer.Argument(None, help="Whose (admins); default:
     console.print(f"[green]✓[/] Password of {user.name} changed")
 
 
+@users_app.command("dotfiles")
+def users_dotfiles(
+    url: str = typer.Argument(None, help='The repository; "" for none; omitted: show it.'),
+    name: str = typer.Option(None, "--user", help="Whose (admins); default: yours."),
+) -> None:
+    """Show or set the dotfiles repository cloned into each new workspace at its first
+    start (a workspace's own `--dotfiles` wins)."""
+    client = _client()
+    user = client.users.get(name) if name else client.users.me()
+    if url is not None:
+        user.update(dotfiles_repo=url)
+        console.print(f"[green]✓[/] Dotfiles of {user.name}: {url or 'none'}")
+        return
+    print(user.attrs.get("dotfiles_repo") or "none")
+
+
 @tokens_app.command("ls")
 def tokens_ls(as_json: bool = JSON) -> None:
     """Your API tokens (the tokens themselves were shown once)."""

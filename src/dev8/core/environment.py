@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from dev8.core.dotfiles import DOTFILES_REPO
 from dev8.core.errors import InvalidInput
 
 AGENT_TOKEN = "DEV8_AGENT_TOKEN"
@@ -17,7 +18,7 @@ INTERNAL_SECRETS = frozenset({AGENT_TOKEN, IDE_PASSWORD})
 # password of its own (the server signed the user in).
 LOOPBACK_ONLY = "DEV8_LOOPBACK_ONLY"
 # Set by dev8 on every container: a user's env or secrets may not override them.
-RESERVED_ENV = INTERNAL_SECRETS | {"ENVIRONMENT_ID", "SSH_PUBLIC_KEY", LOOPBACK_ONLY}
+RESERVED_ENV = INTERNAL_SECRETS | {"ENVIRONMENT_ID", "SSH_PUBLIC_KEY", LOOPBACK_ONLY, DOTFILES_REPO}
 MAX_ENV_NAME = 128
 ENV_NAME_PATTERN = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_ENV_NAME - 1}}}")
 

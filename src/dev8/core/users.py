@@ -27,6 +27,7 @@ class User:
     role: Role
     password_hash: str = field(repr=False, default="")
     ssh_keys: str = ""
+    dotfiles_repo: str = ""  # cloned into every workspace that does not name its own
     created_at: datetime | None = None
 
     @property

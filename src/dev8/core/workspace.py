@@ -25,6 +25,7 @@ class CreateRequest:
     host_ports: dict[str, int] = field(default_factory=dict)  # role -> fixed host port
     quotas: dict[str, int] = field(default_factory=dict)  # volume role -> bytes (unset: default)
     idle_timeout_s: int | None = None  # None: the server's default; 0: never stop when idle
+    dotfiles_repo: str | None = None  # None: the owner's account setting; "": none
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Workspace:
     fixed_ports: dict[str, int] = field(default_factory=dict)  # the ones the user asked for
     quotas: dict[str, int] = field(default_factory=dict)  # volume role -> bytes (unset: default)
     idle_timeout_s: int | None = None  # None: the server's default; 0: never stop when idle
+    dotfiles_repo: str | None = None  # None: the owner's account setting; "": none
     last_activity_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None

@@ -95,6 +95,7 @@ class ServerContext:
             owner=owner,
             actor=actor,
             authorized_keys=lambda: self._ssh_keys(owner),
+            account_dotfiles=lambda: self._dotfiles(owner),
             agent=self.agent,
             handlers=self.kept_backups.handlers(),
             relay=self.addresses(),
@@ -117,3 +118,7 @@ class ServerContext:
     def _ssh_keys(self, owner: str) -> str:
         user = self.store.users.by_name(owner)
         return user.ssh_keys if user else ""
+
+    def _dotfiles(self, owner: str) -> str:
+        user = self.store.users.by_name(owner)
+        return user.dotfiles_repo if user else ""

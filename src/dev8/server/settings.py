@@ -36,6 +36,7 @@ PREFIX = "DEV8_"
 ELSEWHERE = frozenset(
     {
         "DEV8_DEBUG",
+        "DEV8_DOTFILES_REPO",
         "DEV8_HOME",
         "DEV8_IMAGE_TAG",
         "DEV8_PROVIDER",

@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from dev8.core.clock import utcnow
+from dev8.core.dotfiles import validate_dotfiles_repo
 from dev8.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from dev8.core.users import (
     USER_NAME_PATTERN,
@@ -99,6 +100,7 @@ class Accounts:
         password: str | None = None,
         role: Role | None = None,
         ssh_keys: str | None = None,
+        dotfiles_repo: str | None = None,
     ) -> User:
         values: dict[str, str] = {}
         if password is not None:
@@ -109,6 +111,8 @@ class Accounts:
             values["role"] = role.value
         if ssh_keys is not None:
             values["ssh_keys"] = validate_ssh_keys(ssh_keys)
+        if dotfiles_repo is not None:
+            values["dotfiles_repo"] = validate_dotfiles_repo(dotfiles_repo)
         if values:
             self.users.update(user.id, utcnow(), **values)
             self._forget(user.id)

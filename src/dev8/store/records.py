@@ -48,6 +48,7 @@ def to_workspace(row: Any, box: SecretBox | None, with_secrets: bool = True) -> 
         fixed_ports=dict(values.get("fixed_ports") or {}),
         quotas=dict(values.get("quotas") or {}),
         idle_timeout_s=values["idle_timeout_s"],
+        dotfiles_repo=values.get("dotfiles_repo"),
         last_activity_at=values["last_activity_at"],
         created_at=values["created_at"],
         updated_at=values["updated_at"],
@@ -72,6 +73,7 @@ def fill_row(row: WorkspaceRow, workspace: Workspace, box: SecretBox | None) -> 
     row.desired_state = workspace.desired_state.value
     row.fixed_ports = dict(workspace.fixed_ports)
     row.quotas, row.idle_timeout_s = dict(workspace.quotas), workspace.idle_timeout_s
+    row.dotfiles_repo = workspace.dotfiles_repo
     row.last_activity_at = workspace.last_activity_at
     fill_status(row, workspace)
 

@@ -22,6 +22,7 @@ def _to_user(row: UserRow) -> User:
         role=Role(row.role),
         password_hash=row.password_hash,
         ssh_keys=row.ssh_keys,
+        dotfiles_repo=row.dotfiles_repo,
         created_at=row.created_at,
     )
 
@@ -51,6 +52,7 @@ class UserStore:
             role=user.role.value,
             password_hash=user.password_hash,
             ssh_keys=user.ssh_keys,
+            dotfiles_repo=user.dotfiles_repo,
             created_at=now,
             updated_at=now,
         )

@@ -70,7 +70,11 @@ def update_user(body: UserChange, target: VisibleUser, context: Context) -> User
     """Your own password (with ``current_password``) and SSH keys; admins also change roles
     and reset anyone's password."""
     changed = context.accounts.change(
-        target, password=body.password, role=body.role, ssh_keys=body.ssh_keys
+        target,
+        password=body.password,
+        role=body.role,
+        ssh_keys=body.ssh_keys,
+        dotfiles_repo=body.dotfiles_repo,
     )
     return UserPublic.of(changed)
 

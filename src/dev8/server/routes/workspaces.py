@@ -97,6 +97,7 @@ def create_workspace(body: WorkspaceCreate, scope: Scoped, context: Context) -> 
         code_server_password=body.ide_password,
         host_ports=fixed,
         idle_timeout_s=body.idle_timeout_s,
+        dotfiles_repo=body.dotfiles_repo,
         quotas={role: size for role, size in body.quotas.items()},
     )
     return accepted_response(scope.requests.create(request, start=body.start), context)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from dev8.core.dotfiles import MAX_URL_LENGTH
 from dev8.core.users import Role
 from dev8.server.schemas.base import Input, Public
 
@@ -25,6 +26,12 @@ class UserUpdate(Input):
     ssh_keys: str | None = Field(
         None, max_length=65536, description="Public keys, authorized_keys format."
     )
+    dotfiles_repo: str | None = Field(
+        None,
+        max_length=MAX_URL_LENGTH,
+        description="Cloned into each new workspace's home at its first start, its install "
+        'script run once; "" for none.',
+    )
 
 
 class UserPublic(Public):
@@ -32,6 +39,7 @@ class UserPublic(Public):
     name: str
     role: Role
     ssh_keys: str
+    dotfiles_repo: str
     created_at: datetime | None
 
 

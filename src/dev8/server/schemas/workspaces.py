@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from dev8.core.addresses import Addresses
+from dev8.core.dotfiles import MAX_URL_LENGTH
 from dev8.core.environment import check_env_name, user_secret_names
 from dev8.core.errors import InvalidInput
 from dev8.core.quotas import MIN_QUOTA
@@ -46,6 +47,11 @@ class WorkspaceCreate(Input):
         description="Write-only; default: a random one.",
     )
     idle_timeout_s: int | None = Field(None, ge=0, le=MAX_IDLE_TIMEOUT_S)
+    dotfiles_repo: str | None = Field(
+        None,
+        max_length=MAX_URL_LENGTH,
+        description='Dotfiles repository for this workspace; null: your account\'s; "": none.',
+    )
     ide_port: int | None = Field(None, ge=1024, le=65535)
     ssh_port: int | None = Field(None, ge=1024, le=65535)
     quotas: dict[Literal["home", "workspace"], QuotaBytes] = Field(
@@ -86,6 +92,7 @@ class WorkspacePublic(BaseModel):
     secret_names: list[str]
     idle_timeout_s: int | None
     effective_idle_timeout_s: int
+    dotfiles_repo: str | None
     last_activity_at: datetime | None
     idle_stop_after: datetime | None
     created_at: datetime | None
@@ -118,6 +125,7 @@ def workspace_fields(
         secret_names=user_secret_names(workspace.secrets),
         idle_timeout_s=workspace.idle_timeout_s,
         effective_idle_timeout_s=effective_timeout_s(workspace, default_idle_s),
+        dotfiles_repo=workspace.dotfiles_repo,
         last_activity_at=workspace.last_activity_at,
         idle_stop_after=idle_deadline(workspace, default_idle_s),
         created_at=workspace.created_at,

@@ -32,6 +32,7 @@ class ServiceBase:
         provider: Provider,
         owner: str,
         authorized_keys: Callable[[], str] = lambda: "",
+        account_dotfiles: Callable[[], str] = lambda: "",
         agent: AgentClient | None = None,
         actor: str | None = None,
         relay: Addresses | None = None,
@@ -45,6 +46,8 @@ class ServiceBase:
         self.owner = owner
         self.actor = actor or owner
         self.authorized_keys = authorized_keys
+        # The owner's dotfiles repository, for workspaces that do not name their own.
+        self.account_dotfiles = account_dotfiles
         self.agent = agent or AgentClient()
         self._running: Operation | None = None  # the operation under way in this service
 

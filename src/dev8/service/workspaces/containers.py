@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
+from dev8.core.dotfiles import DOTFILES_REPO
 from dev8.core.environment import LOOPBACK_ONLY
 from dev8.core.errors import Conflict, Dev8Error, ImageNotFound, SecretsUnreadable
 from dev8.core.images import short_image_id
@@ -34,6 +35,9 @@ class Containers(Observing):
             env["SSH_PUBLIC_KEY"] = keys
         if self.relay:
             env[LOOPBACK_ONLY] = "1"
+        dotfiles = self._dotfiles_repo(workspace)
+        if dotfiles:
+            env[DOTFILES_REPO] = dotfiles
         return WorkspaceSpec(
             workspace_id=workspace.id,
             name=workspace.name,
@@ -44,6 +48,12 @@ class Containers(Observing):
             host_ports=workspace.host_ports,
             published=("agent",) if self.relay else tuple(PORTS),
         )
+
+    def _dotfiles_repo(self, workspace: Workspace) -> str:
+        """The workspace's own choice, else its owner's account setting."""
+        if workspace.dotfiles_repo is not None:
+            return workspace.dotfiles_repo
+        return self.account_dotfiles()
 
     def _create_container(self, workspace: Workspace) -> None:
         runtime = self.provider.create(self._spec(workspace))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 
+from dev8.core.dotfiles import validate_dotfiles_repo
 from dev8.core.environment import AGENT_TOKEN, IDE_PASSWORD, check_env_name
 from dev8.core.errors import AlreadyExists
 from dev8.core.naming import new_workspace_id, validate_name
@@ -46,6 +47,8 @@ class Lifecycle(Containers):
         validate_name(request.name)
         for key in [*request.env, *request.secrets]:
             check_env_name(key)
+        if request.dotfiles_repo is not None:
+            request.dotfiles_repo = validate_dotfiles_repo(request.dotfiles_repo)
         previous = self.store.find(self.owner, request.name)
         if previous is not None and previous.desired_state is not DesiredState.REMOVED:
             raise AlreadyExists(
@@ -77,6 +80,7 @@ class Lifecycle(Containers):
             fixed_ports=dict(request.host_ports),
             quotas=dict(request.quotas),
             idle_timeout_s=request.idle_timeout_s,
+            dotfiles_repo=request.dotfiles_repo,
         )
 
     def _do_create(self, workspace: Workspace, progress: Progress) -> None:
