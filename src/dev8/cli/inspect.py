@@ -85,6 +85,8 @@ def _print_status(workspace: Workspace, agent: dict | None) -> None:
 
 
 def _print_agent(agent: dict) -> None:
+    from rich.markup import escape
+
     for service_name, info in agent["services"].items():
         console.print(
             f"  {service_name:<10} {info['state']}, restarts {info['restarts']}"
@@ -93,8 +95,19 @@ def _print_agent(agent: dict) -> None:
     packages = agent.get("packages") or {}
     if packages:
         console.print(f"  packages   {packages_line(packages)}")
+    dotfiles = agent.get("dotfiles")
+    if dotfiles:
+        console.print(f"  dotfiles   {escape(dotfiles_line(dotfiles))}")
     for warning in agent.get("warnings", []):
         console.print(f"  [yellow]warning[/]    {warning}")
+
+
+def dotfiles_line(dotfiles: dict) -> str:
+    """E.g. "installed (https://github.com/me/dotfiles)"; a failure points at its log."""
+    line = f"{dotfiles.get('result', 'unknown')} ({dotfiles.get('repo', '?')})"
+    if str(dotfiles.get("result", "")).startswith("failed"):
+        line += f"; log: {dotfiles.get('log', '')}"
+    return line
 
 
 def packages_line(packages: dict) -> str:

@@ -46,6 +46,7 @@ def workspace_dict(workspace: Workspace) -> dict[str, Any]:
         "env": workspace.env,
         "secret_names": user_secret_names(workspace.secrets),
         "quotas": effective_quotas(workspace.quotas),
+        "dotfiles_repo": workspace.dotfiles_repo,
         "created_at": workspace.created_at,
         "updated_at": workspace.updated_at,
     }

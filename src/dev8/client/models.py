@@ -270,6 +270,7 @@ class Workspace(Model):
             status_message=a.get("message", ""),
             ports=dict(a.get("ports") or {}),
             idle_timeout_s=a.get("idle_timeout_s"),
+            dotfiles_repo=a.get("dotfiles_repo"),
             last_activity_at=_time(a.get("last_activity_at")),
             created_at=_time(a.get("created_at")),
             updated_at=_time(a.get("updated_at")),
