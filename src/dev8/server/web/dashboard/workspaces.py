@@ -1,0 +1,335 @@
+"""The workspaces pages: the list (states live through htmx polling), the create form, the
+lifecycle buttons and the purge confirmation. Every change goes through ``WorkspaceRequests``,
+as the API's do; an admin may name another owner with ``?owner=`` as in the API, anyone
+else is told there is no such workspace.
+
+Each change answers htmx with a notice (and the workspace's new state), and a browser
+without JavaScript with a redirect back to the list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+
+from dev8.core.addresses import Addresses
+from dev8.core.errors import Dev8Error, InvalidInput, NotFound
+from dev8.core.resources import PRESETS
+from dev8.core.states import DesiredState, ObservedState
+from dev8.core.workspace import Action, Workspace
+from dev8.server.context import ServerContext
+from dev8.server.deps import Context
+from dev8.server.web.dashboard import forms
+from dev8.server.web.dashboard.render import failure, html, is_htmx
+from dev8.server.web.dashboard.security import CsrfTokens, Viewer, viewer
+from dev8.service.requests import WorkspaceRequests
+
+router = APIRouter(include_in_schema=False)
+MAX_LISTED = 500
+POLL_SECONDS = 3
+
+
+class PageError(Exception):
+    """A ``Dev8Error`` raised while finding who and what a page is about, answered as the
+    dashboard answers failures (``render.failure``)."""
+
+    def __init__(self, error: Dev8Error) -> None:
+        self.error = error
+
+
+async def _viewer(request: Request, context: Context) -> Viewer:
+    csrf: CsrfTokens = request.app.state.dashboard_csrf
+    try:
+        return await viewer(request, context, csrf)
+    except Dev8Error as error:
+        raise PageError(error) from error
+
+
+SignedIn = Annotated[Viewer, Depends(_viewer)]
+
+
+@dataclass
+class PageScope:
+    viewer: Viewer
+    owner: str
+    requests: WorkspaceRequests
+    query: str  # "?owner=..." when an admin looks at another owner's workspaces, else ""
+
+
+async def _scope(
+    context: Context,
+    signed_in: SignedIn,
+    owner: Annotated[str | None, Query(max_length=255)] = None,
+) -> PageScope:
+    user = signed_in.user
+    if owner is None or owner == user.name:
+        owner, query = user.name, ""
+    elif not user.is_admin:
+        raise PageError(NotFound(f"no workspaces of {owner!r}"))
+    else:
+        try:
+            await run_in_threadpool(context.accounts.user, owner)
+        except Dev8Error as error:
+            raise PageError(error) from error
+        query = f"?owner={quote(owner, safe='')}"
+    service = context.service(owner, actor=user.name)
+    return PageScope(signed_in, owner, WorkspaceRequests(service), query)
+
+
+Scoped = Annotated[PageScope, Depends(_scope)]
+
+
+# What each row shows ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ActionButton:
+    name: str
+    label: str
+    style: str = ""
+    confirm: str = ""
+
+
+LIVE_ACTIONS = (
+    ActionButton("start", "Start"),
+    ActionButton("stop", "Stop"),
+    ActionButton("restart", "Restart"),
+    ActionButton("rebuild", "Rebuild"),
+)
+DONE = {
+    "start": "starting",
+    "stop": "stopping",
+    "restart": "restarting",
+    "rebuild": "rebuilding",
+    "delete": "removing",
+}
+_SETTLED = {
+    DesiredState.RUNNING: ObservedState.RUNNING,
+    DesiredState.STOPPED: ObservedState.STOPPED,
+    DesiredState.REMOVED: ObservedState.REMOVED,
+}
+
+
+def delete_button(name: str) -> ActionButton:
+    return ActionButton(
+        "delete",
+        "Delete",
+        "danger",
+        f"Delete {name}? Its container is removed; its volumes are kept until you purge it.",
+    )
+
+
+def row(workspace: Workspace, addresses: Addresses) -> dict[str, Any]:
+    """What the list shows of ``workspace``; ``version`` changes whenever its state does."""
+    state, desired = workspace.observed_state.value, workspace.desired_state.value
+    message = workspace.status_message or ""
+    removed = workspace.desired_state is DesiredState.REMOVED
+    going = _SETTLED.get(workspace.desired_state) not in (workspace.observed_state, None)
+    return {
+        "name": workspace.name,
+        "state": state,
+        "desired": desired,
+        "going": going,
+        "message": message,
+        "version": hashlib.sha256(f"{state}|{desired}|{message}".encode()).hexdigest()[:10],
+        "removed": removed,
+        "size": workspace.resources.describe(),
+        "image": workspace.image_ref,
+        "ide_url": addresses.ide(workspace.owner, workspace.name),
+        "actions": () if removed else (*LIVE_ACTIONS, delete_button(workspace.name)),
+    }
+
+
+def listed(context: ServerContext, owner: str) -> list[Workspace]:
+    """The owner's workspaces, removed ones whose volumes are kept included (the store's
+    listing, as the API's)."""
+    return context.store.page(owner=owner, include_removed=True, limit=MAX_LISTED)
+
+
+def addresses_for(request: Request, context: ServerContext) -> Addresses:
+    return context.addresses(str(request.base_url))
+
+
+def list_values(request: Request, context: Context, scope: PageScope) -> dict[str, Any]:
+    found = listed(context, scope.owner)
+    addresses = addresses_for(request, context)
+    return {
+        "viewer": scope.viewer,
+        "owner": scope.owner,
+        "query": scope.query,
+        "rows": [row(workspace, addresses) for workspace in found],
+        "truncated": len(found) == MAX_LISTED,
+    }
+
+
+# Pages ---------------------------------------------------------------------------------
+@router.get("/")
+async def home() -> Response:
+    return RedirectResponse("/workspaces", status_code=303)
+
+
+@router.get("/workspaces")
+def workspaces_page(request: Request, context: Context, scope: Scoped) -> Response:
+    values = list_values(request, context, scope)
+    return html(
+        "workspaces.html",
+        title="Workspaces",
+        current="workspaces",
+        error="",
+        message="",
+        list_oob=False,
+        **values,
+    )
+
+
+@router.get("/workspaces/live")
+def workspaces_live(
+    request: Request,
+    context: Context,
+    scope: Scoped,
+    shown: Annotated[list[str] | None, Query(max_length=100)] = None,
+) -> Response:
+    """What changed since the page showed ``shown`` (``name.version`` of each row): the
+    states that changed, or the whole list when workspaces came or went; 204 if nothing."""
+    values = list_values(request, context, scope)
+    had = dict(entry.rpartition(".")[::2] for entry in (shown or ())[:MAX_LISTED])
+    rows = values["rows"]
+    if set(had) != {r["name"] for r in rows}:
+        return html("_live.html", **{**values, "list_oob": True})
+    changed = [r for r in rows if had[r["name"]] != r["version"]]
+    if not changed:
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+    return html("_live.html", **{**values, "rows": changed, "list_oob": False})
+
+
+def _back(scope: PageScope) -> Response:
+    return RedirectResponse("/workspaces" + scope.query, status_code=303)
+
+
+async def _change(
+    request: Request, context: ServerContext, scope: PageScope, name: str, action: str
+) -> Response:
+    try:
+        if action == "delete":
+            accepted = await run_in_threadpool(scope.requests.remove, name)
+        else:
+            accepted = await run_in_threadpool(scope.requests.action, name, Action(action))
+        workspace = await run_in_threadpool(context.store.get, accepted.workspace.id)
+    except Dev8Error as error:
+        return failure(request, error, viewer=scope.viewer, title="Error", heading="Not done")
+    if not is_htmx(request):
+        return _back(scope)
+    return html(
+        "_action_done.html",
+        error="",
+        message=f"{name}: {DONE[action]}.",
+        row=row(workspace, addresses_for(request, context)),
+    )
+
+
+def _action_route(action: str) -> None:
+    async def change(request: Request, context: Context, scope: Scoped, name: str) -> Response:
+        return await _change(request, context, scope, name, action)
+
+    change.__name__ = f"{action}_workspace_page"
+    router.add_api_route(f"/workspaces/{{name}}/{action}", change, methods=["POST"])
+
+
+for _action in DONE:
+    _action_route(_action)
+
+
+@router.get("/workspaces/{name}/purge")
+def purge_page(context: Context, scope: Scoped, name: str) -> Response:
+    service = scope.requests.service
+    try:
+        volumes = service.volumes_of(service.find_known(name))
+    except Dev8Error as error:
+        raise PageError(error) from error
+    return html(
+        "purge.html",
+        title=f"Purge {name}",
+        current="",
+        viewer=scope.viewer,
+        name=name,
+        query=scope.query,
+        volumes=volumes,
+        volume_list=", ".join(volume.name for volume in volumes) or "its record",
+    )
+
+
+@router.post("/workspaces/{name}/purge")
+async def purge(request: Request, scope: Scoped, name: str) -> Response:
+    form = await request.form(max_fields=200)
+    try:
+        if form.get("confirm") != name:
+            raise InvalidInput(f"type the workspace's name, {name}, to purge it")
+        await run_in_threadpool(scope.requests.remove, name, True)
+    except Dev8Error as error:
+        return failure(request, error, viewer=scope.viewer, title="Error", heading="Not purged")
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": "/workspaces" + scope.query})
+    return _back(scope)
+
+
+# The create form ---------------------------------------------------------------------------
+def _form_page(
+    context: ServerContext,
+    scope: PageScope,
+    fields: forms.CreateFields,
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    names = list(fields.secret_names) or [""] * forms.SECRET_ROWS
+    return html(
+        "new.html",
+        status,
+        title="New workspace",
+        current="new",
+        viewer=scope.viewer,
+        owner=scope.owner,
+        query=scope.query,
+        error=error,
+        fields=fields,
+        presets=PRESETS,
+        images=context.settings.image_choices(),
+        default_idle_minutes=context.settings.idle_timeout_s // 60,
+        secret_names=names,
+        secrets_dropped=any(fields.secret_values),
+        next_index=len(names),
+    )
+
+
+@router.get("/workspaces/new")
+def new_page(context: Context, scope: Scoped) -> Response:
+    images = context.settings.image_choices()
+    return _form_page(context, scope, forms.CreateFields(image=images[0] if images else ""))
+
+
+@router.get("/workspaces/new/secret-row")
+def secret_row(_viewer: SignedIn, index: Annotated[int, Query(ge=0, le=200)] = 0) -> Response:
+    """One more name/value row for the form's secrets (and the button, for the next)."""
+    more = {"more_oob": True, "next_index": index + 1}
+    return html("_secret_row.html", index=index, secret_name="", **more)
+
+
+@router.post("/workspaces/new")
+async def create(request: Request, context: Context, scope: Scoped) -> Response:
+    form = await request.form(max_fields=200)
+    text = {key: value for key, value in form.items() if isinstance(value, str)}
+    names = [value for value in form.getlist("secret_name") if isinstance(value, str)]
+    values = [value for value in form.getlist("secret_value") if isinstance(value, str)]
+    fields = forms.fields_of(text, names, values)
+    try:
+        wanted = forms.create_request(fields, context.settings.image_choices())
+        await run_in_threadpool(scope.requests.create, wanted)
+    except Dev8Error as error:
+        if is_htmx(request) or "text/html" not in request.headers.get("accept", ""):
+            return failure(request, error)
+        request.state.error = error
+        return _form_page(context, scope, fields, error.message, error.http_status)
+    return _back(scope)
