@@ -15,7 +15,7 @@ from dev8.server.reconciler import Reconciler
 from dev8.server.recorder import RequestRecorder
 from dev8.server.routes import accounts, backups, operations, ports, system, tunnel, workspaces
 from dev8.server.settings import Settings
-from dev8.server.web import door
+from dev8.server.web import dashboard, door
 from dev8.service.agent_client import AgentClient
 
 DESCRIPTION = """Persistent cloud development workspaces.
@@ -66,5 +66,6 @@ def create_app(
     for module in (system, accounts, workspaces, ports, backups, operations, tunnel):
         app.include_router(module.router)
     app.add_middleware(RequestRecorder, context=lambda: context)
+    dashboard.install(app, context)  # the pages, their static files and errors
     door.install(app, context)  # last: app hosts are dispatched before anything else
     return app
