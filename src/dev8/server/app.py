@@ -65,6 +65,7 @@ def create_app(
     errors.install(app)
     for module in (system, accounts, workspaces, ports, backups, operations, tunnel):
         app.include_router(module.router)
+    app.include_router(sso_router)  # single sign-on: /login/{provider} and its callback
     app.add_middleware(RequestRecorder, context=lambda: context)
     dashboard.install(app, context)  # the pages, their static files and errors
     door.install(app, context)  # last: app hosts are dispatched before anything else

@@ -113,6 +113,37 @@ class Settings(BaseSettings):
         "127.0.0.1",
         description="Comma-separated addresses whose X-Forwarded-* headers are believed.",
     )
+    # Single sign-on (docs/server.md, "Single sign-on").
+    oidc_issuer: str | None = Field(
+        None,
+        description="An OpenID Connect provider's issuer URL; its discovery document is at "
+        "ISSUER/.well-known/openid-configuration.",
+    )
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_name: str = Field("Single sign-on", max_length=60, description="The button's label.")
+    oidc_scopes: str = "openid email profile"
+    github_client_id: str | None = Field(None, description="A GitHub OAuth app's client id.")
+    github_client_secret: SecretStr | None = None
+    github_url: str = Field(
+        "https://github.com", description="GitHub (Enterprise Server: its address)."
+    )
+    github_api_url: str = Field(
+        "https://api.github.com", description="GitHub's API (Enterprise: https://HOST/api/v3)."
+    )
+    sso_allowed_domains: str = Field(
+        "", description="Comma-separated email domains whose verified addresses may sign in."
+    )
+    sso_allowed_users: str = Field(
+        "", description="Comma-separated verified email addresses and GitHub logins."
+    )
+    sso_allowed_github_orgs: str = Field(
+        "", description="Comma-separated GitHub organisations whose members may sign in."
+    )
+    sso_admins: str = Field(
+        "", description="Comma-separated email addresses and GitHub logins made admins."
+    )
+    password_login: bool = Field(True, description="Whether the password sign-in is offered.")
 
     def image_choices(self) -> list[str]:
         """The images the create form offers, in order, without blanks or repeats."""
@@ -152,6 +183,7 @@ class Settings(BaseSettings):
                 "DEV8_APPS_DOMAIN needs DEV8_PUBLIC_URL (the main address, where members sign in)"
             )
         self._check_tls()
+        self._check_sso()
 
     def _check_tls(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -159,6 +191,24 @@ class Settings(BaseSettings):
         for what, path in (("certificate", self.tls_cert), ("key", self.tls_key)):
             if path is not None and not os.access(path, os.R_OK):
                 raise InvalidInput(f"cannot read the TLS {what} {path}")
+
+    def _check_sso(self) -> None:
+        pairs = (
+            ("DEV8_OIDC", self.oidc_client_id, self.oidc_client_secret, self.oidc_issuer),
+            ("DEV8_GITHUB", self.github_client_id, self.github_client_secret, "github"),
+        )
+        for prefix, client_id, secret, where in pairs:
+            if bool(client_id) != bool(secret and secret.get_secret_value()):
+                raise InvalidInput(f"{prefix}_CLIENT_ID and {prefix}_CLIENT_SECRET go together")
+            if client_id and not where:
+                raise InvalidInput("DEV8_OIDC_CLIENT_ID needs DEV8_OIDC_ISSUER")
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise InvalidInput("DEV8_OIDC_ISSUER needs DEV8_OIDC_CLIENT_ID and _SECRET")
+        if not self.password_login and not (self.oidc_client_id or self.github_client_id):
+            raise InvalidInput(
+                "DEV8_PASSWORD_LOGIN=false needs an identity provider (DEV8_OIDC_* or "
+                "DEV8_GITHUB_*): nobody could sign in"
+            )
 
     def secret_box(self) -> SecretBox:
         if self.secret_key and self.secret_key.get_secret_value():

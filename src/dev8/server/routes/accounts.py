@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
+from dev8.core.errors import Forbidden
 from dev8.core.users import User
 from dev8.server.context import ServerContext
 from dev8.server.deps import (
@@ -38,7 +39,10 @@ def _issue(context: ServerContext, user: User, name: str, days: int | None) -> T
 
 @router.post("/auth/login", status_code=201, response_model=TokenCreated, responses=ERRORS)
 def login(body: LoginRequest, request: Request, context: Context) -> TokenCreated:
-    """Exchange a user name and password for a new API token (shown once)."""
+    """Exchange a user name and password for a new API token (shown once); 403 when
+    password sign-in is turned off (``DEV8_PASSWORD_LOGIN=false``)."""
+    if not context.settings.password_login:
+        raise Forbidden("signing in with a password is turned off here; sign in from a browser")
     request.state.claimed_user = body.username
     user = context.accounts.authenticate(body.username, body.password)
     request.state.user = user

@@ -10,6 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from dev8.core.errors import Unauthorized
+from dev8.core.users import User
+from dev8.server.context import ServerContext
 from dev8.server.deps import Context
 from dev8.server.web.pages import login_page
 from dev8.server.web.sessions import (
@@ -21,17 +23,36 @@ from dev8.server.web.sessions import (
     same_origin,
     set_cookie,
 )
+from dev8.server.web.sso.providers import provider_buttons
 from dev8.server.web.state import web_state
 from dev8.service.accounts import BAD_LOGIN
 
 router = APIRouter(include_in_schema=False)
 MAX_FORM_BYTES = 16 * 1024
+NOT_OUR_FORM = "this sign-in did not come from this site's form"
 TOO_MANY = "too many failed sign-ins; wait a few minutes and try again"
+PASSWORD_OFF = "signing in with a password is turned off here; use a button above"
 
 
 @router.get("/login")
 async def login_form(context: Context, next: str | None = Query(None, max_length=4096)) -> Response:
-    return login_page(safe_next(next), apps_domain=context.settings.apps_domain)
+    return sign_in_page(context, safe_next(next))
+
+
+def sign_in_page(
+    context: ServerContext, next_path: str, error: str = "", name: str = "", status: int = 200
+) -> Response:
+    """The sign-in page: the password form (unless turned off) and a button per provider."""
+    settings = context.settings
+    return login_page(
+        next_path,
+        error,
+        name,
+        status,
+        settings.apps_domain,
+        providers=provider_buttons(settings),
+        password=settings.password_login,
+    )
 
 
 @router.post("/login")
@@ -39,22 +60,27 @@ async def login(request: Request, context: Context) -> Response:
     form = await _form(request)
     name, password = form.get("username", "")[:255], form.get("password", "")
     next_path = safe_next(form.get("next"))
-    apps = context.settings.apps_domain
+    if not context.settings.password_login:
+        return sign_in_page(context, next_path, PASSWORD_OFF, status=403)
     if not same_origin(request):
-        return login_page(
-            next_path, "this sign-in did not come from this site's form", name, 403, apps
-        )
+        return sign_in_page(context, next_path, NOT_OUR_FORM, name, 403)
     address = request.client.host if request.client else "unknown"
     limiter = web_state(request).limiter
     if limiter.blocked(address, name):
-        return login_page(next_path, TOO_MANY, name, 429, apps)
+        return sign_in_page(context, next_path, TOO_MANY, name, 429)
     request.state.claimed_user = name
     try:
         user = await run_in_threadpool(context.accounts.authenticate, name, password)
     except Unauthorized:
         limiter.failed(address, name)
-        return login_page(next_path, BAD_LOGIN, name, 401, apps)
+        return sign_in_page(context, next_path, BAD_LOGIN, name, 401)
     request.state.user = user
+    return await start_session(context, user, next_path)
+
+
+async def start_session(context: ServerContext, user: User, next_path: str) -> Response:
+    """Signs ``user`` in, whichever way they proved who they are: a new "browser session"
+    token that lives ``session_hours``, in the ``dev8_session`` cookie; on to ``next_path``."""
     hours = context.settings.session_hours
     _token, secret = await run_in_threadpool(
         context.accounts.issue_token, user, SESSION_TOKEN_NAME, hours=hours

@@ -3,7 +3,9 @@ value from a request escaped, no scripts and no external assets."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
+from urllib.parse import quote
 
 from fastapi.responses import HTMLResponse
 
@@ -37,6 +39,11 @@ input { width: 100%; box-sizing: border-box; padding: .5rem .6rem; font: inherit
         border: 1px solid #c5cad3; border-radius: 6px; }
 button { margin-top: 1.25rem; width: 100%; padding: .6rem; font: inherit; font-weight: 600;
          color: #fff; background: #2f5bd3; border: 0; border-radius: 6px; cursor: pointer; }
+a.provider { display: block; margin-top: .75rem; padding: .6rem; text-align: center;
+             font-weight: 600; color: #1d2330; border: 1px solid #c5cad3; border-radius: 6px;
+             text-decoration: none; }
+a.provider:hover, a.provider:focus { border-color: #2f5bd3; }
+.or { margin: 1.25rem 0 0; text-align: center; color: #5c6473; }
 .error { color: #b3261e; background: #fdecea; padding: .5rem .75rem; border-radius: 6px; }
 """
 
@@ -58,12 +65,19 @@ def login_page(
     username: str = "",
     status: int = 200,
     apps_domain: str | None = None,
+    providers: Sequence[tuple[str, str]] = (),
+    password: bool = True,
 ) -> HTMLResponse:
-    """The sign-in form; ``next_path`` is where a successful sign-in goes."""
+    """The sign-in page: a link per identity provider (``(slug, label)``) and, unless
+    ``password`` is off, the password form; ``next_path`` is where a sign-in goes. The
+    providers are links, not forms: a form's CSP target would have to allow the provider."""
     message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    return page(
-        "Sign in · dev8",
-        f"<h1>Sign in to dev8</h1>{message}"
+    buttons = "".join(
+        f'<a class="provider" href="/login/{quote(slug)}?next={quote(next_path, safe="")}">'
+        f"Sign in with {escape(label)}</a>"
+        for slug, label in providers
+    )
+    form = (
         '<form method="post" action="/login">'
         f'<input type="hidden" name="next" value="{escape(next_path)}">'
         '<label for="username">User name</label>'
@@ -72,7 +86,12 @@ def login_page(
         '<label for="password">Password</label>'
         '<input id="password" name="password" type="password" '
         'autocomplete="current-password" required>'
-        '<button type="submit">Sign in</button></form>',
+        '<button type="submit">Sign in</button></form>'
+    )
+    separator = '<p class="or">or</p>' if buttons and password else ""
+    return page(
+        "Sign in · dev8",
+        f"<h1>Sign in to dev8</h1>{message}{buttons}{separator}{form if password else ''}",
         status,
         apps_domain,
     )
