@@ -16,6 +16,7 @@ from dev8.server.recorder import RequestRecorder
 from dev8.server.routes import accounts, backups, operations, ports, system, tunnel, workspaces
 from dev8.server.settings import Settings
 from dev8.server.web import dashboard, door
+from dev8.server.web.sso.routes import router as sso_router
 from dev8.service.agent_client import AgentClient
 
 DESCRIPTION = """Persistent cloud development workspaces.
