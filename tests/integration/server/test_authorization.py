@@ -85,6 +85,10 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("POST", "/login"): (SEE_OTHER,) * 4,  # the owner's user name and password, by anyone
     ("POST", "/logout"): (SEE_OTHER,) * 4,
     ("GET", "/api/v1/apps/ticket"): (SEE_OTHER,) * 4,  # the app host decides who enters
+    # Single sign-on: off to the identity provider (GitHub, configured below) for anyone;
+    # a callback this browser did not start is refused with the sign-in page.
+    ("GET", "/login/{provider}"): (SEE_OTHER,) * 4,
+    ("GET", "/login/{provider}/callback"): (401,) * 4,
     ("GET", "/@{owner}/{name}"): (MOVED,) * 4,
     **{
         (method, "/@{owner}/{name}/{path:path}"): (SEE_OTHER, RELAYED, 404, 404)
@@ -94,8 +98,9 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int]] = {
 BROWSER = {
     endpoint
     for endpoint in MATRIX
-    if endpoint[1] in ("/login", "/logout", "/api/v1/apps/ticket") or endpoint[1].startswith("/@")
+    if endpoint[1].startswith(("/login", "/logout", "/api/v1/apps/ticket", "/@"))
 }
+PAGES = {("GET", "/login/{provider}/callback")}  # refusals are the sign-in page, not JSON
 BODIES = {
     ("POST", "/api/v1/users"): lambda case: {"name": f"new-{case.n}", "password": "x" * 12},
     ("PATCH", "/api/v1/users/{user_name}"): lambda case: {"ssh_keys": ""},
@@ -213,6 +218,7 @@ def request_for(case: Case, method: str, path: str) -> tuple[str, dict, dict[str
         backup_id=case.backup_id,
         file=case.archive,
         snapshot_id="latest",
+        provider="github",
     )
     params = {"owner": case.owner} if path.startswith("/api/v1/workspaces") else {}
     if path == "/api/v1/apps/ticket":
@@ -236,6 +242,10 @@ def api(tmp_path_factory, module_database_url):
         observe_interval_s=2.0,
         apps_domain=APPS,
         public_url="http://dev8.test",
+        # GitHub needs no discovery: its button leads there without asking it anything.
+        github_client_id="matrix",
+        github_client_secret="matrix-secret",
+        github_url="http://127.0.0.1:9",
     ) as api:
         api.context.accounts.create_user("bob", "bob-password-1", Role.MEMBER)
         yield api
@@ -257,7 +267,9 @@ def test_authorization(api, endpoint):
             headers = case.credentials(role, endpoint in BROWSER)
             answer = client.request(method, concrete, params=params, headers=headers, **body)
         answers.append(answer.status_code)
-        if answer.status_code >= 400:
+        if answer.status_code >= 400 and endpoint in PAGES:
+            assert "<h1>Sign in to dev8</h1>" in answer.text
+        elif answer.status_code >= 400:
             error = answer.json()
             assert set(error) == {"error", "message"}, answer.text
     assert tuple(answers) == MATRIX[endpoint], dict(zip(ROLES, answers, strict=True))
