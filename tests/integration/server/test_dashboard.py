@@ -1,0 +1,395 @@
+"""The dashboard's workspaces pages against the real app under uvicorn: who sees what,
+CSRF on every cookie-authenticated change, the Content-Security-Policy, the create form and
+the live states.
+
+Stand-ins (no engine): the provider and agent client are the fakes of ``tests.fakes``; a
+page reads and changes workspaces through the same service as the API, whatever the
+provider.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import httpx
+import pytest
+
+from dev8.server.web.dashboard.render import HTMX
+from tests.integration.server.live import IMAGE, Api, wait_for
+
+HTML = {"Accept": "text/html"}
+HTMX_REQUEST = {"HX-Request": "true"}
+
+
+@dataclass
+class Browser:
+    """A signed-in browser: its session cookie, sent as a header (no jar: the test server
+    speaks plain HTTP and the cookie is Secure), and the CSRF token its pages carry."""
+
+    url: str
+    cookie: str
+    csrf: str = ""
+
+    def request(self, method: str, path: str, **options) -> httpx.Response:
+        headers = {"Cookie": f"dev8_session={self.cookie}", **options.pop("headers", {})}
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            return client.request(method, path, headers=headers, **options)
+
+    def get(self, path: str, **options) -> httpx.Response:
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, token: str | None = None, **options) -> httpx.Response:
+        """A change with the CSRF token as htmx sends it (``token`` overrides it)."""
+        headers = {"X-CSRF-Token": self.csrf if token is None else token}
+        headers |= options.pop("headers", {})
+        return self.request("POST", path, headers=headers, **options)
+
+
+def sign_in(api: Api, name: str, password: str) -> Browser:
+    with httpx.Client(base_url=api.url, timeout=30) as client:
+        answer = client.post("/login", data={"username": name, "password": password})
+    assert answer.status_code == 303, answer.text
+    browser = Browser(api.url, answer.cookies["dev8_session"])
+    page = browser.get("/workspaces")
+    assert page.status_code == 200, page.text
+    browser.csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)[1]
+    return browser
+
+
+@pytest.fixture
+def api(make_api) -> Api:
+    """alice owns the running workspace ``w``; bob is another member."""
+    api = make_api()
+    alice = api.member("alice")
+    api.settle(alice, alice.post("/api/v1/workspaces", json={"name": "w", "image": IMAGE}).json())
+    api.member("bob")
+    return api
+
+
+@pytest.fixture
+def alice(api) -> Browser:
+    return sign_in(api, "alice", "alice-password-1234")
+
+
+@pytest.fixture
+def bob(api) -> Browser:
+    return sign_in(api, "bob", "bob-password-1234")
+
+
+def workspace(api: Api, owner: str, name: str) -> dict | None:
+    answer = api.admin().get(f"/api/v1/workspaces/{name}", params={"owner": owner})
+    return answer.json() if answer.status_code == 200 else None
+
+
+# What a page is made of -------------------------------------------------------------------
+@dataclass
+class Page(HTMLParser):
+    """The parts of a page these tests check: elements by tag with their attributes, the
+    text of scripts and styles, and label targets."""
+
+    elements: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    inline: list[str] = field(default_factory=list)  # text inside <script> or <style>
+    _in: str = ""
+
+    def __post_init__(self) -> None:
+        HTMLParser.__init__(self)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {key: value or "" for key, value in attrs}))
+        self._in = tag if tag in ("script", "style") else ""
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._in and data.strip():
+            self.inline.append(data)
+
+    def all(self, tag: str) -> list[dict[str, str]]:
+        return [attrs for name, attrs in self.elements if name == tag]
+
+
+def parse(text: str) -> Page:
+    page = Page()
+    page.feed(text)
+    return page
+
+
+def assert_safe_page(answer: httpx.Response) -> Page:
+    """No inline script or style, no event handler attribute, scripts from this host only;
+    the policy that enforces it, and no framing."""
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    page = parse(answer.text)
+    assert page.inline == []
+    assert all(script.get("src", "").startswith("/static/") for script in page.all("script"))
+    for tag, attrs in page.elements:
+        assert not [key for key in attrs if key.startswith("on") or key == "style"], (tag, attrs)
+    return page
+
+
+def assert_labelled(page: Page) -> None:
+    """One h1; every visible input and select has a label naming it."""
+    assert len(page.all("h1")) == 1
+    labelled = {attrs["for"] for attrs in page.all("label")}
+    fields = [a for a in page.all("input") + page.all("select") if a.get("type") != "hidden"]
+    assert fields and all(attrs.get("id") in labelled for attrs in fields), fields
+
+
+# Pages ------------------------------------------------------------------------------------
+def test_the_list_shows_the_owners_workspace_with_its_ide_ssh_and_buttons(api, alice):
+    page = alice.get("/workspaces")
+    parsed = assert_safe_page(page)
+    assert_labelled(parsed)
+    assert "Signed in as <strong>alice</strong>" in page.text
+    ide = f"{api.url}/@alice/w/"  # path mode, at the address the browser used
+    assert any(a.get("href") == ide for a in parsed.all("a"))
+    ssh = [a for a in parsed.all("input") if a.get("id") == "ssh-w"]
+    assert ssh[0]["value"] == "ssh dev8.w" and "readonly" in ssh[0]
+    actions = {f["action"] for f in parsed.all("form")}
+    for action in ("start", "stop", "restart", "rebuild", "delete"):
+        assert f"/workspaces/w/{action}" in actions
+    delete = [f for f in parsed.all("form") if f["action"] == "/workspaces/w/delete"]
+    assert "volumes are kept" in delete[0]["hx-confirm"]
+    logout = next(f for f in parsed.all("form") if f["action"] == "/logout")
+    assert logout["method"] == "post"
+    hidden = [i for i in parsed.all("input") if i.get("name") == "csrf_token"]
+    assert hidden and all(i["value"] == alice.csrf for i in hidden)
+    assert f'"X-CSRF-Token": "{alice.csrf}"' in parsed.all("body")[0]["hx-headers"]
+
+
+def test_an_empty_list_says_what_to_do_next(api, bob):
+    page = bob.get("/workspaces")
+    assert_safe_page(page)
+    assert "No workspaces yet" in page.text and 'href="/workspaces/new"' in page.text
+
+
+def test_the_create_form_is_labelled_and_offers_the_admins_images(make_api):
+    api = make_api(images=f"{IMAGE}, dev8/workspace:latest ,{IMAGE}")
+    api.member("carol")
+    page = sign_in(api, "carol", "carol-password-1234").get("/workspaces/new")
+    parsed = assert_safe_page(page)
+    assert_labelled(parsed)
+    options = [o["value"] for o in parsed.all("option")]
+    assert options == [IMAGE, "dev8/workspace:latest"]
+    sizes = [i["value"] for i in parsed.all("input") if i.get("name") == "size"]
+    assert sizes == ["micro", "small", "medium", "large"]
+
+
+def test_root_leads_to_the_workspaces(api, alice):
+    answer = alice.get("/")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/workspaces")
+
+
+# Who may see and change what ----------------------------------------------------------------
+def test_anonymous_is_sent_to_sign_in_and_changes_are_refused(api):
+    with httpx.Client(base_url=api.url) as client:
+        page = client.get("/workspaces/new")
+        assert (page.status_code, page.headers["location"]) == (
+            303,
+            "/login?next=%2Fworkspaces%2Fnew",
+        )
+        change = client.post("/workspaces/w/stop")
+        assert change.status_code == 401 and change.json()["error"] == "unauthorized"
+        live = client.get(
+            "/workspaces/live",
+            headers={**HTMX_REQUEST, "HX-Current-URL": f"{api.url}/workspaces?owner=x"},
+        )
+    assert live.status_code == 401
+    assert live.headers["hx-redirect"] == "/login?next=%2Fworkspaces%3Fowner%3Dx"
+    assert workspace(api, "alice", "w")["desired_state"] == "running"
+
+
+def test_another_members_workspace_does_not_exist_for_them(api, bob):
+    assert bob.get("/workspaces", params={"owner": "alice"}).status_code == 404
+    assert bob.get("/workspaces/w/purge").status_code == 404
+    stop = bob.post("/workspaces/w/stop", headers=HTML)
+    assert stop.status_code == 404 and "no workspace named" in stop.text
+    assert_safe_page(stop)  # the error page too
+    for action in ("stop", "delete"):
+        assert bob.post(f"/workspaces/w/{action}", params={"owner": "alice"}).status_code == 404
+    assert workspace(api, "alice", "w")["desired_state"] == "running"
+
+
+def test_an_admin_sees_and_changes_a_members_workspaces_by_naming_the_owner(api):
+    admin = sign_in(api, "admin", "admin-password-for-tests")
+    assert "No workspaces yet" in admin.get("/workspaces").text  # their own: none
+    page = admin.get("/workspaces", params={"owner": "alice"})
+    assert "Workspaces of alice" in page.text
+    assert 'action="/workspaces/w/stop?owner=alice"' in page.text
+    answer = admin.post("/workspaces/w/stop", params={"owner": "alice"})
+    assert (answer.status_code, answer.headers["location"]) == (303, "/workspaces?owner=alice")
+    assert workspace(api, "alice", "w")["desired_state"] == "stopped"
+
+
+# CSRF ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("token", ["", "wrong", "other-session"])
+def test_a_change_without_the_sessions_csrf_token_is_refused(api, alice, token):
+    if token == "other-session":
+        token = sign_in(api, "alice", "alice-password-1234").csrf  # alice, another session
+    answer = alice.post("/workspaces/w/stop", token=token)
+    assert answer.status_code == 403 and answer.json()["error"] == "forbidden"
+    form = alice.request("POST", "/workspaces/w/stop", data={"csrf_token": token}, headers=HTML)
+    assert form.status_code == 403 and "reload the page" in form.text
+    assert workspace(api, "alice", "w")["desired_state"] == "running"
+
+
+def test_the_right_csrf_token_lets_a_change_through_header_or_form(api, alice):
+    by_header = alice.post("/workspaces/w/stop", headers=HTMX_REQUEST)
+    assert by_header.status_code == 200 and "w: stopping." in by_header.text
+    assert 'id="state-w" hx-swap-oob="true"' in by_header.text
+    assert workspace(api, "alice", "w")["desired_state"] == "stopped"
+    by_form = alice.request("POST", "/workspaces/w/start", data={"csrf_token": alice.csrf})
+    assert (by_form.status_code, by_form.headers["location"]) == (303, "/workspaces")
+    assert workspace(api, "alice", "w")["desired_state"] == "running"
+
+
+def test_a_change_another_site_asks_for_is_refused_even_with_the_token(api, alice):
+    answer = alice.post("/workspaces/w/stop", headers={"Origin": "http://evil.example"})
+    assert answer.status_code == 403
+    assert workspace(api, "alice", "w")["desired_state"] == "running"
+
+
+def test_the_bearer_api_needs_no_csrf_token_and_never_takes_the_cookie(api, alice):
+    bearer = api.login("alice", "alice-password-1234")
+    assert bearer.post("/api/v1/workspaces/w/stop").status_code == 202
+    cookie_only = alice.request("POST", "/api/v1/workspaces/w/start")
+    assert cookie_only.status_code == 401
+    assert workspace(api, "alice", "w")["desired_state"] == "stopped"
+
+
+def test_signing_out_ends_the_pages_session(api, alice):
+    assert alice.request("POST", "/logout", data={"csrf_token": alice.csrf}).status_code == 303
+    assert alice.get("/workspaces").status_code == 303
+    assert alice.post("/workspaces/w/stop").status_code == 401
+
+
+# Static files -------------------------------------------------------------------------------
+def test_htmx_and_the_stylesheet_are_served_by_the_app_and_cached(api, alice):
+    page = parse(alice.get("/workspaces").text)
+    script = page.all("script")[0]["src"]
+    sheet = next(a["href"] for a in page.all("link") if a.get("rel") == "stylesheet")
+    assert script.startswith(f"/static/{HTMX}?v=") and sheet.startswith("/static/dashboard.css?v=")
+    with httpx.Client(base_url=api.url) as client:
+        js, css = client.get(script), client.get(sheet)
+    assert js.status_code == css.status_code == 200
+    assert js.headers["content-type"].startswith("text/javascript")
+    assert css.headers["content-type"].startswith("text/css")
+    for answer in (js, css):
+        assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert js.text.startswith("/*! htmx 2.0.11") and "Zero-Clause BSD" in js.text[:300]
+    assert "var htmx=" in js.text and ":focus-visible" in css.text
+
+
+# The create form ----------------------------------------------------------------------------
+def test_the_create_form_creates_and_never_shows_a_secret_back(api, bob):
+    form = {
+        "csrf_token": bob.csrf,
+        "name": "proj",
+        "size": "medium",
+        "idle_minutes": "10",
+        "secret_name": ["API_KEY", ""],
+        "secret_value": ["s3cret-value-xyz", ""],
+    }
+    answer = bob.request("POST", "/workspaces/new", data=form, headers=HTML)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/workspaces")
+    made = workspace(api, "bob", "proj")
+    assert (made["cpus"], made["memory_mb"], made["idle_timeout_s"]) == (4, 8192, 600)
+    assert made["secret_names"] == ["API_KEY"] and made["image"] == "dev8/workspace:latest"
+    page = bob.get("/workspaces")
+    assert 'id="state-proj"' in page.text and "s3cret-value-xyz" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": "Bad Name"}, "invalid workspace name &#39;Bad Name&#39;"),
+        ({"name": "ok", "image": "evil/image:1"}, "is not offered here"),
+        ({"name": "ok", "size": "huge"}, "unknown size &#39;huge&#39;"),
+        ({"name": "ok", "idle_minutes": "soon"}, "not a whole number of minutes"),
+        ({"name": "ok", "secret_name": "", "secret_value": "x"}, "has a value but no name"),
+        ({"name": "w"}, "already"),
+    ],
+)
+def test_a_bad_create_form_shows_one_line_and_creates_nothing(api, alice, fields, message):
+    form = {"csrf_token": alice.csrf, "secret_name": "TOKEN", "secret_value": "hidden-xyz"}
+    answer = alice.request("POST", "/workspaces/new", data=form | fields, headers=HTML)
+    assert 400 <= answer.status_code < 500
+    errors = re.findall(r'<p class="error" role="alert" id="form-error">([^<]*)</p>', answer.text)
+    assert len(errors) == 1 and message in errors[0], answer.text
+    assert "hidden-xyz" not in answer.text  # a secret's value is never shown back
+    assert_safe_page(answer)
+    names = [
+        w["name"]
+        for w in api.login("alice", "alice-password-1234").get("/api/v1/workspaces").json()["items"]
+    ]
+    assert names == ["w"]
+
+
+def test_more_secret_rows_come_with_labels(api, alice):
+    answer = alice.get("/workspaces/new/secret-row", params={"index": 3}, headers=HTMX_REQUEST)
+    page = parse(answer.text)
+    assert {i["id"] for i in page.all("input")} == {"secret-name-3", "secret-value-3"}
+    assert {label["for"] for label in page.all("label")} == {"secret-name-3", "secret-value-3"}
+    assert 'hx-get="/workspaces/new/secret-row?index=4"' in answer.text
+
+
+# Live states --------------------------------------------------------------------------------
+def shown(page_text: str) -> list[str]:
+    return re.findall(r'name="shown" value="([^"]+)"', page_text)
+
+
+def test_the_live_fragment_sends_only_what_changed(api, alice):
+    current = shown(alice.get("/workspaces").text)
+    assert alice.get("/workspaces/live", params={"shown": current}).status_code == 204
+    alice.post("/workspaces/w/stop", headers=HTMX_REQUEST)
+    changed = wait_for(
+        lambda: (
+            (a := alice.get("/workspaces/live", params={"shown": current})).status_code == 200 and a
+        ),
+        message="a changed state",
+    )
+    assert 'id="state-w" hx-swap-oob="true"' in changed.text
+    assert '<section id="workspaces"' not in changed.text
+    bearer = api.login("alice", "alice-password-1234")
+    assert bearer.post("/api/v1/workspaces", json={"name": "v", "image": IMAGE}).status_code == 202
+    whole = alice.get("/workspaces/live", params={"shown": shown(changed.text)})
+    assert '<section id="workspaces" aria-label="Workspaces" hx-swap-oob="true">' in whole.text
+    assert 'id="ws-v"' in whole.text and 'id="ws-w"' in whole.text
+
+
+def test_the_list_follows_a_stop_to_its_end(api, alice):
+    alice.post("/workspaces/w/stop", headers=HTMX_REQUEST)
+    wait_for(
+        lambda: '<span class="badge badge-stopped">stopped</span>' in alice.get("/workspaces").text,
+        message="w shown stopped",
+    )
+
+
+# Delete and purge ---------------------------------------------------------------------------
+def test_purge_names_the_volumes_and_needs_the_name_typed(api, alice):
+    page = alice.get("/workspaces/w/purge")
+    assert_safe_page(page)
+    volumes = re.findall(r"<code>(dev8-[^<]+)</code>", page.text)
+    assert len(volumes) == 3
+    form = parse(page.text).all("form")[-1]
+    assert all(volume in form["hx-confirm"] for volume in volumes)
+    wrong = alice.post("/workspaces/w/purge", data={"confirm": "x"}, headers=HTMX_REQUEST)
+    assert wrong.status_code == 422 and "type the workspace&#39;s name" in wrong.text
+    assert workspace(api, "alice", "w")["desired_state"] == "running"
+    right = alice.post("/workspaces/w/purge", data={"confirm": "w"}, headers=HTMX_REQUEST)
+    assert (right.status_code, right.headers["hx-redirect"]) == (204, "/workspaces")
+    wait_for(lambda: workspace(api, "alice", "w") is None, message="w purged")
+
+
+def test_delete_keeps_the_volumes_and_the_list_offers_to_purge(api, alice):
+    answer = alice.post("/workspaces/w/delete", headers=HTMX_REQUEST)
+    assert answer.status_code == 200 and "w: removing." in answer.text
+    page = wait_for(
+        lambda: "Removed; its volumes are kept" in (text := alice.get("/workspaces").text) and text,
+        message="w shown removed",
+    )
+    assert 'href="/workspaces/w/purge"' in page and "/workspaces/w/stop" not in page
