@@ -66,6 +66,16 @@ def choose_script(repo: Path) -> Path | None:
     return None
 
 
+def script_argv(script: Path) -> list[str]:
+    """How to run ``script``: itself, made executable, when it names its interpreter;
+    else with sh, as a shell would (Codespaces runs scripts that lack the ``#!`` line)."""
+    with script.open("rb") as handle:
+        if handle.read(2) != b"#!":
+            return ["/bin/sh", str(script)]
+    script.chmod(script.stat().st_mode | 0o100)
+    return [str(script)]
+
+
 def names_to_link(repo: Path) -> list[str]:
     """The top-level dotfiles of ``repo`` (``.bashrc``, ``.config``…), sorted."""
     return sorted(
@@ -141,10 +151,10 @@ class Failed(Exception):
 
 
 def run_step(
-    argv: list[str], cwd: Path, env: Mapping[str, str], tail: Tail, deadline: float
+    what: str, argv: list[str], cwd: Path, env: Mapping[str, str], tail: Tail, deadline: float
 ) -> None:
-    """Run ``argv`` with its output into ``tail``; ``Failed`` on a non-zero exit or when the
-    deadline passes (its whole process group is killed then)."""
+    """Run ``argv`` (``what``, for messages) with its output into ``tail``; ``Failed`` on a
+    non-zero exit or when the deadline passes (its whole process group is killed then)."""
     tail.write(f"$ {' '.join(argv)}\n".encode())
     process = subprocess.Popen(
         argv,
@@ -163,10 +173,10 @@ def run_step(
     except subprocess.TimeoutExpired:
         _kill_group(process)
         reader.join(1.0)
-        raise Failed(f"{Path(argv[0]).name} did not finish within {TIMEOUT_S:.0f} s") from None
+        raise Failed(f"{what} did not finish within {TIMEOUT_S:.0f} s") from None
     reader.join(1.0)
     if code != 0:
-        raise Failed(f"{Path(argv[0]).name} exited {code}: {one_line(tail.text())}")
+        raise Failed(f"{what} exited {code}: {one_line(tail.text())}")
 
 
 def _pump(stream: object, tail: Tail) -> None:
@@ -192,7 +202,8 @@ def clone(repo: str, home: Path, env: Mapping[str, str], tail: Tail, deadline: f
         else:
             previous.unlink(missing_ok=True)
         target.rename(previous)
-    run_step(["git", "clone", "--depth", "1", "--", repo, str(target)], home, env, tail, deadline)
+    argv = ["git", "clone", "--depth", "1", "--", repo, str(target)]
+    run_step("git clone", argv, home, env, tail, deadline)
     return target
 
 
@@ -221,8 +232,8 @@ def install(repo: str, home: Path, env: Mapping[str, str], tail: Tail) -> dict[s
         if script is None:
             link_dotfiles(source, home, tail)
         else:
-            script.chmod(script.stat().st_mode | 0o100)
-            run_step([str(script)], source, env, tail, deadline)
+            argv = script_argv(script)
+            run_step(script.name, argv, source, env, tail, deadline)
     except (Failed, OSError) as exc:
         return {"result": f"failed: {exc}", "retry": False}
     return {"result": INSTALLED, "retry": False}
@@ -283,15 +294,18 @@ class Dotfiles:
         self._process: subprocess.Popen[str] | None = None
 
     def status(self) -> dict[str, object] | None:
+        """The repository, the outcome ("running", "installed", "failed: why", "not run
+        yet"), when it finished (seconds since the epoch) and where its log is."""
         if not self.setup.repo:
             return None
+        status: dict[str, object] = {"repo": self.setup.repo, "result": "not run yet"}
+        marker = read_marker(self.marker_path) or {}
         if self._running:
-            result: object = RUNNING
-        else:
-            marker = read_marker(self.marker_path) or {}
-            same = marker.get("repo") == self.setup.repo
-            result = marker.get("result", "not run yet") if same else "not run yet"
-        return {"repo": self.setup.repo, "result": result, "log": f"~/{LOG_FILE}"}
+            status["result"] = RUNNING
+        elif marker.get("repo") == self.setup.repo:
+            status["result"] = marker.get("result", "unknown")
+            status["finished_at"] = marker.get("finished_at")
+        return {**status, "log": f"~/{LOG_FILE}"}
 
     def start(self) -> None:
         """Start the install in the background if it is due; returns at once."""

@@ -116,6 +116,14 @@ def test_an_install_script_runs_in_the_clone(tmp_path):
     assert "git clone --depth 1" in tail.text()
 
 
+def test_a_script_without_an_interpreter_line_runs_with_sh(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    url = make_repo(tmp_path / "src", {"bootstrap": 'echo "$0" > "$HOME/ran"\n'})
+    assert install(url, home, user_env(home), Tail())["result"] == INSTALLED
+    assert (home / "ran").read_text() == f"{home}/.dotfiles/bootstrap\n"
+
+
 def test_without_a_script_dotfiles_are_linked_and_what_was_there_is_kept(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
@@ -142,7 +150,9 @@ def test_a_clone_that_fails_is_retried_later(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     outcome = install(f"file://{tmp_path}/missing", home, user_env(home), Tail())
-    assert outcome["result"].startswith("failed: cloning: git exited 128") and outcome["retry"]
+    assert (
+        outcome["result"].startswith("failed: cloning: git clone exited 128") and outcome["retry"]
+    )
 
 
 def test_a_script_that_runs_too_long_is_killed_with_its_children(tmp_path, monkeypatch):
@@ -213,10 +223,17 @@ def test_the_agent_installs_in_the_background_once_and_keeps_the_outcome(tmp_pat
     assert "dev8: installed" in (home / dotfiles.LOG_FILE).read_text()
     marker = json.loads((tmp_path / "state/dotfiles.json").read_text())
     assert marker["repo"] == url and marker["result"] == INSTALLED
+    assert agent.status() == {
+        "repo": url,
+        "result": INSTALLED,
+        "finished_at": marker["finished_at"],
+        "log": f"~/{dotfiles.LOG_FILE}",
+    }
     again = agent_side(tmp_path, url)  # the next start of the workspace
     again.start()
     assert wait_result(again) == INSTALLED
     assert (home / "count").read_text() == "run\n"
+    assert again.status() == agent.status()
 
 
 def test_no_repository_no_status():
