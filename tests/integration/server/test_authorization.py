@@ -95,11 +95,36 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int]] = {
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
     },
 }
+# The dashboard (dev8.server.web.dashboard): the session cookie, an admin naming the owner
+# (?owner=) as on the API; every change carries the session's CSRF token (DASHBOARD_FORMS).
+PAGE_READ = (SEE_OTHER, OK, 404, OK)
+PAGE_CHANGE = (401, SEE_OTHER, 404, SEE_OTHER)  # done: back to the list
+DASHBOARD: dict[tuple[str, str], tuple[int, int, int, int]] = {
+    ("GET", "/"): (SEE_OTHER,) * 4,  # to /workspaces
+    ("GET", "/static/dashboard.css"): (OK,) * 4,
+    ("GET", "/static/htmx-2.0.11.min.js"): (OK,) * 4,
+    ("GET", "/workspaces"): PAGE_READ,
+    ("GET", "/workspaces/live"): PAGE_READ,
+    ("GET", "/workspaces/new"): PAGE_READ,
+    ("POST", "/workspaces/new"): PAGE_CHANGE,
+    ("GET", "/workspaces/new/secret-row"): (SEE_OTHER, OK, OK, OK),  # a blank form row
+    ("GET", "/workspaces/{name}/purge"): PAGE_READ,
+    ("POST", "/workspaces/{name}/purge"): PAGE_CHANGE,
+    **{
+        ("POST", f"/workspaces/{{name}}/{action}"): PAGE_CHANGE
+        for action in ("start", "stop", "restart", "rebuild", "delete")
+    },
+}
+DASHBOARD_FORMS = {
+    ("POST", "/workspaces/new"): lambda case: {"name": f"new-{case.n}"},
+    ("POST", "/workspaces/{name}/purge"): lambda case: {"confirm": case.workspace},
+}
+MATRIX |= DASHBOARD
 BROWSER = {
     endpoint
     for endpoint in MATRIX
     if endpoint[1].startswith(("/login", "/logout", "/api/v1/apps/ticket", "/@"))
-}
+} | set(DASHBOARD)
 PAGES = {("GET", "/login/{provider}/callback")}  # refusals are the sign-in page, not JSON
 BODIES = {
     ("POST", "/api/v1/users"): lambda case: {"name": f"new-{case.n}", "password": "x" * 12},
@@ -220,7 +245,7 @@ def request_for(case: Case, method: str, path: str) -> tuple[str, dict, dict[str
         snapshot_id="latest",
         provider="github",
     )
-    params = {"owner": case.owner} if path.startswith("/api/v1/workspaces") else {}
+    params = {"owner": case.owner} if path.startswith(("/api/v1/workspaces", "/workspaces")) else {}
     if path == "/api/v1/apps/ticket":
         params = {"host": f"{case.workspace}--{case.owner}.{APPS}", "next": "/"}
     body = {"json": BODIES.get((method, path), lambda _case: None)(case)}
@@ -228,7 +253,19 @@ def request_for(case: Case, method: str, path: str) -> tuple[str, dict, dict[str
         body = {"json": case.login_body()}
     if (method, path) == ("POST", "/login"):
         body = {"data": {**case.login_body(), "next": "/"}}
+    if (method, path) in DASHBOARD_FORMS:
+        body = {"data": DASHBOARD_FORMS[method, path](case)}
     return concrete, params, body
+
+
+def dashboard_csrf(api, case: Case, role: str, endpoint: tuple[str, str]) -> dict[str, str]:
+    """The CSRF header a dashboard page would send with a change: the token of ``role``'s
+    session."""
+    secret = case.tokens[role]
+    if endpoint not in DASHBOARD or endpoint[0] != "POST" or secret is None:
+        return {}
+    token_id = api.context.accounts.verify_token(secret)[1].id
+    return {"X-CSRF-Token": api.live.app.state.dashboard_csrf.token(token_id)}
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +302,7 @@ def test_authorization(api, endpoint):
         concrete, params, body = request_for(case, method, path)
         with http_client(api.url) as client:
             headers = case.credentials(role, endpoint in BROWSER)
+            headers |= dashboard_csrf(api, case, role, endpoint)
             answer = client.request(method, concrete, params=params, headers=headers, **body)
         answers.append(answer.status_code)
         if answer.status_code >= 400 and endpoint in PAGES:
