@@ -103,6 +103,7 @@ DASHBOARD: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/"): (SEE_OTHER,) * 4,  # to /workspaces
     ("GET", "/static/dashboard.css"): (OK,) * 4,
     ("GET", "/static/htmx-2.0.11.min.js"): (OK,) * 4,
+    ("GET", "/static/favicon.svg"): (OK,) * 4,
     ("GET", "/workspaces"): PAGE_READ,
     ("GET", "/workspaces/live"): PAGE_READ,
     ("GET", "/workspaces/new"): PAGE_READ,

@@ -19,9 +19,14 @@ from dev8.server.web.dashboard.security import PAGE_HEADERS
 
 HTMX = "htmx-2.0.11.min.js"
 STYLESHEET = "dashboard.css"
+ICON = "favicon.svg"
 YEAR = 365 * 24 * 3600
 _PACKAGE = resources.files("dev8.server.web.dashboard")
-_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ def load_asset(name: str) -> Asset:
     return Asset(name, body, media_type, hashlib.sha256(body).hexdigest()[:12])
 
 
-ASSETS = {name: load_asset(name) for name in (HTMX, STYLESHEET)}
+ASSETS = {name: load_asset(name) for name in (HTMX, STYLESHEET, ICON)}
 
 
 def asset_response(asset: Asset) -> Response:
