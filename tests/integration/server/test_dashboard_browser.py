@@ -99,4 +99,16 @@ def test_sign_in_create_watch_it_run_and_stop_it(make_api, browser: Browser) -> 
     made = api.admin().get("/api/v1/workspaces/web", params={"owner": "alice"}).json()
     assert (made["cpus"], made["secret_names"], made["state"]) == (4, ["API_KEY"], "stopped")
     assert "not-shown-again" not in page.content()
+
+    # Delete asks first (hx-confirm: the browser's own dialog, no script of ours).
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    card.get_by_role("button", name="Delete web").click()
+    assert asked and "volumes are kept" in asked[0]
+    kept = api.admin().get("/api/v1/workspaces/web", params={"owner": "alice"}).json()
+    assert kept["desired_state"] == "stopped"  # dismissed: nothing asked of the server
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.get_by_role("button", name="Delete web").click()
+    expect(page.locator("#notice")).to_have_text("web: removing.")
+    expect(card.locator(".badge")).to_have_text("removed", timeout=STATE_TIMEOUT_MS)
     assert failed == [] and problems == [], (failed, problems)
