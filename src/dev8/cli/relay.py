@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from dev8.cli.backends import ByteStream
 from dev8.core.errors import Dev8Error
+from dev8.core.heap import keep_freed_buffers
 
 CHUNK = 1024 * 1024  # the tunnel's largest message
 PIPE_SIZE = 1024 * 1024  # /proc/sys/fs/pipe-max-size's default
@@ -80,6 +81,7 @@ def _widen_pipes(*fds: int) -> None:
 def relay_stdio(stream: ByteStream) -> None:
     """Copy stdin to ``stream`` and ``stream`` to stdout until ``stream`` ends (ssh then
     sees the end of the connection); stdin's end is passed on as a half-close."""
+    keep_freed_buffers()  # a buffer per message: reuse, not fresh pages (see dev8.core.heap)
     _widen_pipes(STDIN, STDOUT)
 
     def upstream() -> None:
@@ -103,6 +105,7 @@ def pump(connection: socket.socket, stream: ByteStream, on_error: Callable[[str]
     """Relay between a local ``connection`` and ``stream`` both ways until both directions
     are done; closes both. The first failure of ``stream`` (the workspace's side) is told to
     ``on_error``; a local peer that goes away is normal and told to no one."""
+    keep_freed_buffers()  # as relay_stdio
     local = SocketStream(connection)
     failed = threading.Event()
 

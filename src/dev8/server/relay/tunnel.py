@@ -11,7 +11,7 @@ import contextlib
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 MAX_MESSAGE = 1024 * 1024
-READ_CHUNK = 256 * 1024
+READ_CHUNK = MAX_MESSAGE
 
 
 class _ClientGone(Exception):
@@ -30,6 +30,11 @@ async def pump_tunnel(
     websocket: WebSocket, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     """Relay until both directions are done or either fails, then close both ends."""
+    # asyncio reads a socket 256 KiB at a time; 1 MiB reads make 1 MiB messages when the
+    # workspace's side is ahead, and the CPU each message costs (here and in the client) is
+    # what bounds a relayed scp. (An attribute of asyncio's own socket transports only.)
+    if hasattr(writer.transport, "max_size"):
+        writer.transport.max_size = READ_CHUNK
     tasks = [
         asyncio.create_task(_to_client(reader, websocket)),
         asyncio.create_task(_to_upstream(websocket, writer)),
