@@ -116,7 +116,10 @@ def test_failures_are_forgotten_after_the_window_and_memory_is_bounded():
 def test_every_value_of_a_repeated_cookie_is_read():
     scope = {
         "type": "http",
-        "headers": [(b"cookie", b"dev8_app=one; other=x; dev8_app=two"), (b"cookie", b"dev8_app=3")],
+        "headers": [
+            (b"cookie", b"dev8_app=one; other=x; dev8_app=two"),
+            (b"cookie", b"dev8_app=3"),
+        ],
     }
     assert cookie_values(Request(scope), "dev8_app") == ["one", "two", "3"]
 
