@@ -291,6 +291,7 @@ def test_the_create_form_creates_and_never_shows_a_secret_back(api, bob):
         "name": "proj",
         "size": "medium",
         "idle_minutes": "10",
+        "dotfiles": "https://git.example/me/dotfiles.git",
         "secret_name": ["API_KEY", ""],
         "secret_value": ["s3cret-value-xyz", ""],
     }
@@ -299,6 +300,7 @@ def test_the_create_form_creates_and_never_shows_a_secret_back(api, bob):
     made = workspace(api, "bob", "proj")
     assert (made["cpus"], made["memory_mb"], made["idle_timeout_s"]) == (4, 8192, 600)
     assert made["secret_names"] == ["API_KEY"] and made["image"] == "dev8/workspace:latest"
+    assert made["dotfiles_repo"] == "https://git.example/me/dotfiles.git"
     page = bob.get("/workspaces")
     assert 'id="state-proj"' in page.text and "s3cret-value-xyz" not in page.text
 
@@ -312,6 +314,7 @@ def test_the_create_form_creates_and_never_shows_a_secret_back(api, bob):
         ({"name": "ok", "idle_minutes": "soon"}, "not a whole number of minutes"),
         ({"name": "ok", "secret_name": "", "secret_value": "x"}, "has a value but no name"),
         ({"name": "w"}, "already"),
+        ({"name": "ok", "dotfiles": "ftp://x/y"}, "invalid dotfiles repository"),
     ],
 )
 def test_a_bad_create_form_shows_one_line_and_creates_nothing(api, alice, fields, message):

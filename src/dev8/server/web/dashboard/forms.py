@@ -1,6 +1,6 @@
 """The create form's fields as a ``CreateRequest``: pure, checked as the API checks its body
 (a name the service validates, a preset of ``dev8.core.resources``, an image from the
-admin's list, an idle timeout in minutes, secrets as name/value rows)."""
+admin's list, an idle timeout in minutes, a dotfiles repository, secrets as name/value rows)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class CreateFields:
     size: str = DEFAULT_PRESET
     image: str = ""
     idle_minutes: str = ""
+    dotfiles: str = ""  # blank: the account's repository
     secret_names: tuple[str, ...] = ()
     secret_values: tuple[str, ...] = ()
 
@@ -36,6 +37,7 @@ def fields_of(form: Mapping[str, str], names: Sequence[str], values: Sequence[st
         size=form.get("size", DEFAULT_PRESET),
         image=form.get("image", ""),
         idle_minutes=form.get("idle_minutes", "").strip(),
+        dotfiles=form.get("dotfiles", "").strip(),
         secret_names=tuple(names),
         secret_values=tuple(values),
     )
@@ -55,6 +57,7 @@ def create_request(fields: CreateFields, images: Sequence[str]) -> CreateRequest
         resources=PRESETS[fields.size],
         secrets=secrets,
         idle_timeout_s=idle_timeout(fields.idle_minutes),
+        dotfiles_repo=fields.dotfiles or None,  # checked by the service, as the API's
     )
 
 
