@@ -154,7 +154,14 @@ def test_killed_at_random_moments_the_old_tree_always_comes_back(tmp_path):
         before = snapshot(root)
         stage(root, "t", "new", entries=3000)
         process = subprocess.Popen([sys.executable, "-c", program, "swap", "t", str(root)])
-        time.sleep(rng.uniform(0.0, 0.15))
+        # From the moment the swap begins (a loaded machine may take long to start Python),
+        # then a random moment into it.
+        deadline = time.monotonic() + 30
+        while process.poll() is None and time.monotonic() < deadline:
+            if (volume_swap.read_journal(root) or {}).get("state") != "staging":
+                break
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0.0, 0.05))
         process.send_signal(signal.SIGKILL)
         process.wait()
         outcomes.add((volume_swap.read_journal(root) or {}).get("state"))
