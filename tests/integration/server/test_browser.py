@@ -152,7 +152,11 @@ def test_the_api_does_not_take_the_session_cookie(api):
 def test_signing_out_revokes_the_session(api):
     cookies = session(api, "alice")
     assert call(api, "GET", "/@alice/w/", cookies=cookies).status_code == 200
-    answer = call(api, "POST", "/logout", cookies=cookies)
+    # A page of another host of the same site (a shared port) cannot sign its visitor out.
+    shared_page = {"Origin": f"http://{PORT_HOST}"}
+    assert call(api, "POST", "/logout", cookies=cookies, headers=shared_page).status_code == 403
+    assert call(api, "GET", "/@alice/w/", cookies=cookies).status_code == 200
+    answer = call(api, "POST", "/logout", cookies=cookies, headers={"Origin": f"http://{MAIN}"})
     assert answer.status_code == 303 and answer.headers["location"] == "/login"
     assert "max-age=0" in set_cookie_header(answer, "dev8_session").lower()
     assert call(api, "GET", "/@alice/w/", cookies=cookies).status_code == 303

@@ -92,7 +92,11 @@ async def start_session(context: ServerContext, user: User, next_path: str) -> R
 
 @router.post("/logout")
 async def logout(request: Request, context: Context) -> Response:
-    """Ends the browser session: its token is revoked, its cookie cleared."""
+    """Ends the browser session: its token is revoked, its cookie cleared. Only from this
+    site's own pages: an app host is the same site, so SameSite alone would let any shared
+    port's page sign its visitors out."""
+    if not same_origin(request):
+        return login_page("/", "this sign-out did not come from this site", status=403)
     found = await browser_session(request, context)
     if found is not None:
         await run_in_threadpool(context.accounts.revoke, found[1])
