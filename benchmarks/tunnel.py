@@ -54,9 +54,10 @@ class Workspace:
         ``U`` has everything it sends after that counted (the count is the answer), ``D`` and n
     in 16 digits gets n bytes."""
 
-    def __init__(self) -> None:
+    def __init__(self, write: int) -> None:
         from dev8.agent.relay import Relays
 
+        self.write = write
         self.relays = Relays()
         self.token = secrets.token_hex(16)
         self.sink = self._listen(self._sink_or_source)
@@ -88,8 +89,7 @@ class Workspace:
         self.relays.reserve()
         self.relays.start(connection, connect_local(self.sink.getsockname()[1]))
 
-    @staticmethod
-    def _sink_or_source(connection: socket.socket) -> None:
+    def _sink_or_source(self, connection: socket.socket) -> None:
         with connection:
             if connection.recv(1) == b"U":
                 size = 0
@@ -98,15 +98,15 @@ class Workspace:
                 connection.sendall(str(size).encode())
             else:
                 left = int(connection.recv(16, socket.MSG_WAITALL))
-                block = os.urandom(CHUNK)
+                block = os.urandom(self.write)
                 while left > 0:
-                    left -= connection.send(block[: min(left, CHUNK)])
+                    left -= connection.send(block[: min(left, self.write)])
                 connection.shutdown(socket.SHUT_WR)
                 connection.recv(1)
 
 
 # The server under test (a subprocess) -------------------------------------------------------
-def serve(agent_url: str, agent_token: str, ws: str, profile: str | None) -> None:
+def serve(agent_url: str, ws: str, profile: str | None) -> None:
     """The real app under uvicorn with the fake provider, one member and their running
     workspace ``w`` behind ``agent_url``; prints the URL and the member's token, serves until
     stdin closes."""
@@ -114,7 +114,6 @@ def serve(agent_url: str, agent_token: str, ws: str, profile: str | None) -> Non
     from tests.fakes import FakeAgent, FakeProvider
     from tests.integration.server.live import ADMIN_PASSWORD, create, http_client, settings_for
 
-    from dev8.core.environment import AGENT_TOKEN
     from dev8.server.app import create_app
     from dev8.store.db import sqlite_url
     from dev8.store.store import Store
@@ -125,10 +124,11 @@ def serve(agent_url: str, agent_token: str, ws: str, profile: str | None) -> Non
     Store.open(database, lock_dir=directory / "locks").engine.dispose()
     provider = FakeProvider()
     provider.agent_url = agent_url
-    app = create_app(settings_for(directory, database), provider=provider, agent=FakeAgent())
+    agent = FakeAgent()  # health checks only: the relay goes to ``agent_url``
+    app = create_app(settings_for(directory, database), provider=provider, agent=agent)  # type: ignore[arg-type]
     listener = socket.create_server(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws=ws)  # type: ignore[arg-type]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws=ws)
     server = uvicorn.Server(config)
 
     def setup() -> None:
@@ -151,10 +151,7 @@ def serve(agent_url: str, agent_token: str, ws: str, profile: str | None) -> Non
                 "failed",
             ):
                 time.sleep(0.05)
-        workspace = app.state.context.store.find("bob", "w")
-        workspace.secrets[AGENT_TOKEN]
-        provider_token = workspace.secrets[AGENT_TOKEN]
-        print(json.dumps({"url": url, "token": member_token, "agent": provider_token}), flush=True)
+        print(json.dumps({"url": url, "token": member_token}), flush=True)
         sys.stdin.read()
         server.should_exit = True
 
@@ -204,7 +201,7 @@ class _PlainStream:
         self.close_write, self.close = self._stream.close_write, self._stream.close
 
 
-def transfer(url: str, token: str, direction: str, size: int) -> None:
+def transfer(url: str, token: str, direction: str, size: int, write: int) -> None:
     """One transfer; prints seconds, this process's CPU seconds and the sizes of the messages
     read."""
     keep_freed_buffers()  # as ``dev8 ssh-proxy`` does
@@ -215,14 +212,14 @@ def transfer(url: str, token: str, direction: str, size: int) -> None:
 
         stream = Client(url, token).open_tunnel("w", SINK_PORT)
     sizes: Counter[int] = Counter()
-    block = os.urandom(CHUNK)
+    block = os.urandom(write)
     started, cpu = time.perf_counter(), time.process_time()
     if direction == "up":
         stream.write(b"U")
         left = size
         while left > 0:
-            stream.write(block[: min(left, CHUNK)])
-            left -= CHUNK
+            stream.write(block[: min(left, write)])
+            left -= write
         stream.close_write()
         answer = b""
         while data := stream.read():
@@ -253,7 +250,8 @@ def spawn(*args: str) -> tuple[subprocess.Popen, dict]:
     return process, json.loads(line)
 
 
-def measure(server: subprocess.Popen, info: dict, direction: str, size: int) -> dict:
+def measure(server: subprocess.Popen, info: dict, direction: str, size: int, write: int) -> dict:
+    """One transfer by a client process; its figures and the server's CPU seconds."""
     before = cpu_s(server.pid)
     out = subprocess.run(
         [
@@ -264,6 +262,7 @@ def measure(server: subprocess.Popen, info: dict, direction: str, size: int) -> 
             info.get("token", ""),
             direction,
             str(size),
+            str(write),
         ],
         capture_output=True,
         text=True,
@@ -277,7 +276,8 @@ def measure(server: subprocess.Popen, info: dict, direction: str, size: int) -> 
 
 
 def run(args: argparse.Namespace) -> None:
-    workspace = Workspace()
+    write = args.write_kib * 1024
+    workspace = Workspace(write)
     size = args.size_mib * 1024 * 1024
     gb = size / 1e9
     kinds = {
@@ -285,7 +285,6 @@ def run(args: argparse.Namespace) -> None:
         "tunnel": (
             "--serve",
             workspace.url,
-            workspace.token,
             args.ws,
             *(["--profile", args.profile] if args.profile else []),
         ),
@@ -296,10 +295,8 @@ def run(args: argparse.Namespace) -> None:
         for _ in range(args.runs):
             for direction in ("up", "down"):
                 for name, (process, info) in processes.items():
-                    if name == "tunnel":
-                        info = {**info}
                     figures.setdefault((name, direction), []).append(
-                        measure(process, info, direction, size)
+                        measure(process, info, direction, size, write)
                     )
     finally:
         for process, _ in processes.values():
@@ -330,18 +327,21 @@ def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--serve"]:
-        agent_url, agent_token, ws, *rest = sys.argv[2:]
-        return serve(agent_url, agent_token, ws, rest[1] if rest else None)
+        agent_url, ws, *rest = sys.argv[2:]
+        return serve(agent_url, ws, rest[1] if rest else None)
     if sys.argv[1:2] == ["--serve-plain"]:
         return serve_plain(*sys.argv[2:4])
     if sys.argv[1:2] == ["--client"]:
-        url, token, direction, size = sys.argv[2:6]
-        return transfer(url, token, direction, int(size))
+        url, token, direction, size, write = sys.argv[2:7]
+        return transfer(url, token, direction, int(size), int(write))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--ws", default="websockets-sansio")
     parser.add_argument("--profile", help="write the server's cProfile stats here")
+    parser.add_argument(
+        "--write-kib", type=int, default=1024, help="the size of each write at both ends"
+    )
     run(parser.parse_args())
 
 
