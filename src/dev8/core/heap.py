@@ -23,8 +23,8 @@ TRIM_THRESHOLD = 32 * 1024 * 1024
 
 def keep_freed_buffers() -> None:
     """Let glibc reuse freed large buffers instead of mapping new ones; nothing elsewhere
-    (macOS, musl: no ``mallopt`` or none that matters)."""
-    with contextlib.suppress(OSError, AttributeError):
+    (macOS: no ``mallopt``; musl: one that does nothing)."""
+    with contextlib.suppress(OSError, AttributeError, TypeError):
         mallopt = ctypes.CDLL(None).mallopt
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
         mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
