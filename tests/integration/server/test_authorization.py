@@ -124,11 +124,32 @@ DASHBOARD: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("POST", "/workspaces/{name}/detail/backups/{backup_id}/restore"): PAGE_CHANGE,
     ("POST", "/workspaces/{name}/detail/snapshots/{snapshot_id}/restore"): PAGE_CHANGE,
     ("POST", "/workspaces/{name}/detail/ports"): PAGE_CHANGE,
+    # The account page: one's own account; a change answers with the page (200).
+    ("GET", "/account"): (SEE_OTHER, OK, OK, OK),
+    ("POST", "/account/ssh-keys"): (401, OK, OK, OK),
+    ("POST", "/account/dotfiles"): (401, OK, OK, OK),
+    ("POST", "/account/password"): (401, OK, 403, OK),  # another's current password: 403
+    ("POST", "/account/tokens"): (401, OK, OK, OK),
+    ("POST", "/account/tokens/{token_id}/revoke"): (401, OK, 404, OK),  # as the API's
+    # The admin page: 403 for a member, as the API's admin endpoints.
+    ("GET", "/admin"): (SEE_OTHER, 403, 403, OK),
+    ("POST", "/admin/users"): (401, 403, 403, OK),
+    ("POST", "/admin/users/{user_name}/role"): (401, 403, 403, OK),
 }
 DASHBOARD_FORMS = {
     ("POST", "/workspaces/new"): lambda case: {"name": f"new-{case.n}"},
     ("POST", "/workspaces/{name}/purge"): lambda case: {"confirm": case.workspace},
     ("POST", "/workspaces/{name}/detail/ports"): lambda case: {"port": "3000", "sharing": "public"},
+    ("POST", "/account/ssh-keys"): lambda case: {"ssh_keys": ""},
+    ("POST", "/account/dotfiles"): lambda case: {"dotfiles_repo": ""},
+    ("POST", "/account/password"): lambda case: {  # the owner's password, set again
+        "current_password": f"{case.owner}-password",
+        "password": f"{case.owner}-password",
+        "password_again": f"{case.owner}-password",
+    },
+    ("POST", "/account/tokens"): lambda case: {"name": "matrix"},
+    ("POST", "/admin/users"): lambda case: {"name": f"added-{case.n}", "password": "x" * 12},
+    ("POST", "/admin/users/{user_name}/role"): lambda case: {"role": "member"},
 }
 MATRIX |= DASHBOARD
 BROWSER = {

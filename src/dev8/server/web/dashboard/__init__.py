@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from dev8.core.errors import Unauthorized
 from dev8.server.context import ServerContext
-from dev8.server.web.dashboard import detail, workspaces
+from dev8.server.web.dashboard import account, admin, detail, workspaces
 from dev8.server.web.dashboard.render import ASSETS, Asset, asset_response, failure, is_htmx
 from dev8.server.web.dashboard.security import CsrfTokens, SignInRequired
 from dev8.server.web.sessions import SAFE_METHODS, login_redirect, requested_path, safe_next
@@ -61,4 +61,6 @@ def install(app: FastAPI, context: ServerContext) -> None:
     app.add_exception_handler(workspaces.PageError, _page_error)
     app.include_router(static_router)
     app.include_router(workspaces.router)
+    app.include_router(account.router)
+    app.include_router(admin.router)
     app.include_router(detail.router)
