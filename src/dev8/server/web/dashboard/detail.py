@@ -156,7 +156,7 @@ def history_values(context: ServerContext, scope: PageScope, name: str) -> dict[
     }
 
 
-def page_values(request: Request, context: ServerContext, scope: PageScope, name: str) -> dict:
+def page_values(context: ServerContext, scope: PageScope, name: str) -> dict[str, Any]:
     workspace = _workspace(scope, name)
     removed = workspace.desired_state.value == "removed"
     agent, agent_note = _agent(scope, workspace)
@@ -189,9 +189,9 @@ def page_values(request: Request, context: ServerContext, scope: PageScope, name
 
 # Pages ------------------------------------------------------------------------------------
 @router.get(PREFIX)
-def detail_page(request: Request, context: Context, scope: Scoped, name: str) -> Response:
+def detail_page(context: Context, scope: Scoped, name: str) -> Response:
     try:
-        values = page_values(request, context, scope, name)
+        values = page_values(context, scope, name)
     except Dev8Error as error:
         raise PageError(error) from error
     return html("detail.html", error="", message="", **values)
