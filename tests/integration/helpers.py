@@ -3,12 +3,19 @@ command's output."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from dev8.cli.relay import pump
 
 SSH_OPTIONS = [
     "-o",
@@ -67,6 +74,29 @@ def wait_healthy(agent_port: int, timeout: float = 60.0) -> float:
             pass
         time.sleep(0.1)
     raise AssertionError(f"agent on port {agent_port} not healthy within {timeout} s")
+
+
+@contextlib.contextmanager
+def forwarded(workspace: Any, port: int) -> Iterator[int]:
+    """A local port relayed to ``port`` inside a server-mode ``workspace`` (an SDK
+    ``Workspace``) through the server's tunnel, as `dev8 port-forward` does: a relayed
+    workspace publishes nothing but its agent."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the block is over
+                return
+            stream = workspace.open_tunnel(port)
+            threading.Thread(target=pump, args=(connection, stream, print), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
 
 
 class Payload:

@@ -14,11 +14,14 @@ import pytest
 from dev8.core.images import workspace_image
 from dev8.core.naming import LABEL_OWNER, LABEL_WORKSPACE_ID
 from dev8.core.workspace import RUNNING
+from dev8.providers.base import PORTS
 from dev8.store.secretbox import SecretBox
 from dev8.store.store import Store
-from tests.integration.helpers import Payload, wait_healthy
+from tests.integration.helpers import Payload, forwarded, wait_healthy
 from tests.integration.owned import OWNER, remove_owned
 from tests.integration.server.process import ServerProcess
+
+SSH_PORT = PORTS["ssh"]  # sshd inside the workspace, reached through the server
 
 
 @pytest.fixture
@@ -125,7 +128,8 @@ def test_killed_during_a_rebuild(server, database, client, ssh_key):
         me = server.user(owner, ssh_key.with_suffix(".pub").read_text())
         workspace = me.workspaces.create("phoenix", image=workspace_image()).wait()
         data = Payload("phoenix")
-        data.write(workspace.attrs["ports"]["ssh"], ssh_key)
+        with forwarded(workspace, SSH_PORT) as port:
+            data.write(port, ssh_key)
         change = workspace.rebuild()
         # Frozen once the old container is being removed: the moment with the least left.
         assert freeze_during(server, change.operations[0], "removing the old container")
@@ -148,7 +152,8 @@ def test_killed_during_a_rebuild(server, database, client, ssh_key):
         workspace.reload()
         assert workspace.state == "running"
         wait_healthy(workspace.attrs["ports"]["agent"])
-        data.check(workspace.attrs["ports"]["ssh"], ssh_key)
+        with forwarded(workspace, SSH_PORT) as port:
+            data.check(port, ssh_key)
         containers = client.containers.list(
             all=True, filters={"label": f"{LABEL_WORKSPACE_ID}={workspace.id}"}
         )

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from dev8.core.images import workspace_image
-from tests.integration.helpers import SSH_OPTIONS, ssh
+from dev8.providers.base import PORTS
+from tests.integration.helpers import SSH_OPTIONS, forwarded, ssh
 from tests.integration.owned import OWNER, remove_owned
 from tests.integration.server.process import ServerProcess
 
@@ -62,20 +63,20 @@ def run(server, docker, ssh_key, owner):
     change = me.workspaces.create("idler", image=workspace_image(), idle_timeout_s=IDLE_TIMEOUT_S)
     workspace = change.wait()
     assert workspace.state == "running" and workspace.owner == owner
-    port = workspace.attrs["ports"]["ssh"]
-    assert ssh(port, ssh_key, "id -un").stdout.strip() == b"dev8"
+    with forwarded(workspace, PORTS["ssh"]) as port:
+        assert ssh(port, ssh_key, "id -un").stdout.strip() == b"dev8"
 
-    # An SSH session held open keeps the workspace running: held until the server has
-    # learnt of activity later than the moment it would otherwise have stopped it.
-    session = subprocess.Popen(
-        ["ssh", *SSH_OPTIONS, "-i", str(ssh_key), "-p", str(port), "dev8@127.0.0.1", "sleep 600"]
-    )
-    try:
-        opened = last_activity(workspace)
-        wait_activity(workspace, opened + timedelta(seconds=IDLE_TIMEOUT_S + 2))
-    finally:
-        session.terminate()
-        session.wait(30)
+        # An SSH session held open (relayed by the server, as every member's is) keeps the
+        # workspace running: held until the server has learnt of activity later than the
+        # moment it would otherwise have stopped it.
+        argv = ["ssh", *SSH_OPTIONS, "-i", str(ssh_key), "-p", str(port), "dev8@127.0.0.1"]
+        session = subprocess.Popen([*argv, "sleep 600"])
+        try:
+            opened = last_activity(workspace)
+            wait_activity(workspace, opened + timedelta(seconds=IDLE_TIMEOUT_S + 2))
+        finally:
+            session.terminate()
+            session.wait(30)
 
     wait_state(workspace, {"stopped"}, timeout=IDLE_TIMEOUT_S + 60)
     stop = workspace.history()[0].attrs
@@ -91,5 +92,6 @@ def run(server, docker, ssh_key, owner):
     # The server is not fighting the user: a start is a start, and lasts.
     started = workspace.start().wait()
     assert started.state == "running"
-    assert ssh(started.attrs["ports"]["ssh"], ssh_key, "echo back").stdout.strip() == b"back"
+    with forwarded(started, PORTS["ssh"]) as port:
+        assert ssh(port, ssh_key, "echo back").stdout.strip() == b"back"
     workspace.remove(purge=True).wait()
