@@ -84,6 +84,7 @@ class Restorer:
         attempt = previous.get("attempt", 0) + 1 if previous.get("status") != "complete" else 1
         self.report = Report(attempt=attempt)
         self.work = Path(tempfile.mkdtemp(prefix="dev8-restore-"))
+        self.dpkg_trouble = ""  # what finishing an interrupted dpkg run could not mend
 
     def step(self, message: str) -> None:
         self.report.progress = message
@@ -104,6 +105,8 @@ class Restorer:
             self._restore_holds_and_alternatives()
             self._restore_conffiles()
             self._verify()
+            if self.dpkg_trouble and self._dpkg_left_broken():
+                self.report.errors.append(f"the interrupted dpkg run: {self.dpkg_trouble}")
         except (OSError, subprocess.SubprocessError) as exc:
             self.report.errors.append(str(exc)[:300])
         finally:
@@ -125,10 +128,17 @@ class Restorer:
     def _finish_interrupted_dpkg(self) -> None:
         if interrupted():
             self.step("finishing an interrupted package operation (dpkg --configure -a)")
-            result = _run(["dpkg", "--configure", "-a", "--force-confdef", "--force-confold"])
-            if result.returncode != 0:
-                self.report.errors.append(f"dpkg --configure -a: {_tail(result)}")
-            _run(["apt-get", "-y", *DPKG_OPTIONS, "-f", "install", "--no-download"])
+            configured = _run(["dpkg", "--configure", "-a", "--force-confdef", "--force-confold"])
+            fixed = _run(["apt-get", "-y", *DPKG_OPTIONS, "-f", "install", "--no-download"])
+            if configured.returncode != 0 and fixed.returncode != 0:
+                # A package killed while being unpacked can be neither configured nor fixed
+                # from apt's own cache; the install from dev8's cache reinstalls it. Judged
+                # once the restore is over (``_dpkg_left_broken``).
+                self.dpkg_trouble = _tail(fixed)
+
+    def _dpkg_left_broken(self) -> bool:
+        audit = _run(["dpkg", "--audit"])
+        return interrupted() or bool(audit.stdout.strip())
 
     def _restore_files(self) -> None:
         for path, digest in self.recorded.files.items():
