@@ -27,7 +27,8 @@ from dev8.providers.docker.provider import DockerProvider
 from dev8.service.workspaces import WorkspaceService
 from dev8.store.store import Store
 from tests.integration.owned import OWNER, remove_owned
-from tests.marks import ENGINE, needs
+from tests.integration.remote.browser_session import CHROMIUM
+from tests.marks import BROWSER, ENGINE, needs
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +46,15 @@ def workspace_image(client: docker.DockerClient) -> str:
     nothing changed), so the tests always run the current agent."""
     build_all(client, BuildOptions(extra_ca=default_ca_bundle()), BuildProgress())
     return client.images.get(layers.workspace_image()).id
+
+
+@pytest.fixture
+@needs(BROWSER)
+def chromium() -> str:
+    """Debian's Chromium, for Playwright (never `playwright install`)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"no browser: {CHROMIUM} is missing (scripts/test-tools.sh installs it)")
+    return CHROMIUM
 
 
 @pytest.fixture

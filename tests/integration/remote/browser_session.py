@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 from playwright.sync_api import Page, Request, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+# The one definition of how tests run Chromium (this script runs alone on the laptop, so the
+# others import it from here): Debian's, headless as root, no GPU, no traffic of its own.
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",

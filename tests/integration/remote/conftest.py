@@ -23,9 +23,7 @@ from tests.integration.remote.laptop import (
     signed_in_laptop,
     unique_owner,
 )
-from tests.marks import BROWSER, ENGINE, needs
-
-CHROMIUM = "/usr/bin/chromium"
+from tests.marks import ENGINE, needs
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +56,3 @@ def up_from_laptop(the_laptop: Laptop, server: RemoteServer, name: str) -> str:
     with server.admin() as admin:
         assert admin.workspaces.get(name).reload().state == "running"
     return name
-
-
-@pytest.fixture
-@needs(BROWSER)
-def chromium() -> str:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"no browser: {CHROMIUM} is missing (scripts/test-tools.sh installs it)")
-    return CHROMIUM

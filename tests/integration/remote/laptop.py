@@ -43,16 +43,6 @@ ADMIN_PASSWORD = "laptop-admin-password-for-tests"
 # this host's networks; each laptop takes a /30 of it that no interface holds yet.
 LAPTOP_NETWORK = ipaddress.ip_network("10.213.0.0/16")
 VENV_BIN = Path(sys.executable).parent
-# The DESIGN.md flags for Chromium here: headless as root, no GPU, no traffic of its own.
-CHROMIUM_FLAGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -9,34 +9,15 @@ through the same service whatever the provider.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
 
+from tests.integration.remote.browser_session import FLAGS
 from tests.integration.server.live import Api
-from tests.marks import BROWSER, needs
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STATE_TIMEOUT_MS = 20_000  # the list polls every 3 s; the fake provider acts at once
-
-
-@pytest.fixture
-@needs(BROWSER)
-def chromium() -> str:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"no browser: {CHROMIUM} is missing (scripts/test-tools.sh installs it)")
-    return CHROMIUM
 
 
 @pytest.fixture
