@@ -16,34 +16,21 @@ from dev8.core.naming import (
     volume_name,
 )
 from dev8.providers.base import PORTS, HelperJob, HelperMount, WorkspaceSpec
+from dev8.providers.container import (
+    CAPABILITIES,
+    CONTAINER_ROLE,
+    NETWORK_ROLE,
+    RUN_DIR,
+    RUN_SIZE_MIB,
+    container_environment,
+)
 
 # Which dev8 process runs a helper: a helper whose process is gone was left by a killed command.
 LABEL_CLIENT = f"{LABEL_PREFIX}.client"
 
-# /run is memory-backed: the agent puts secrets there (GitHub token, SSH keys from the
-# environment) and they must never land on a volume or the container's disk.
-RUN_TMPFS = "rw,nosuid,nodev,mode=0755,size=64m"
-
-# What root in a workspace needs: dpkg and the agent (CHOWN, DAC_OVERRIDE, FOWNER, FSETID),
-# sudo, su and sshd's privilege separation (SETUID, SETGID, SYS_CHROOT, AUDIT_WRITE), signals
-# to the user's processes (KILL) and servers on low ports (NET_BIND_SERVICE). Docker's default
-# set also has NET_RAW (forged packets, ARP spoofing on the bridge), MKNOD, SETFCAP and SETPCAP,
-# which nothing in a workspace needs. No ``no-new-privileges``: it would break sudo.
-CAPABILITIES = (
-    "AUDIT_WRITE",
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "NET_BIND_SERVICE",
-    "SETGID",
-    "SETUID",
-    "SYS_CHROOT",
-)
+RUN_TMPFS = f"rw,nosuid,nodev,mode=0755,size={RUN_SIZE_MIB}m"
 PIDS_LIMIT = 4096  # a fork bomb stops here instead of exhausting the host's PIDs
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}}
-NETWORK_ROLE = "network"
 # The engine's name for the Linux bridge of a network; the interface name limit is 15.
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 BRIDGE_PREFIX = "dev8-"
@@ -103,8 +90,8 @@ def container_spec(spec: WorkspaceSpec) -> dict[str, Any]:
         "image": spec.image,
         "name": container_name(spec.workspace_id),
         "hostname": spec.name,
-        "labels": labels(spec.workspace_id, spec.owner, "container", spec.name),
-        "environment": {**spec.env, "ENVIRONMENT_ID": spec.workspace_id},
+        "labels": labels(spec.workspace_id, spec.owner, CONTAINER_ROLE, spec.name),
+        "environment": container_environment(spec),
         "ports": port_bindings(dict(spec.host_ports), spec.published),
         # The network's name as the network mode: attached to it alone, not the default bridge.
         "network_mode": network_name(spec.workspace_id),
@@ -112,7 +99,7 @@ def container_spec(spec: WorkspaceSpec) -> dict[str, Any]:
             volume_name(spec.workspace_id, role): {"bind": VOLUME_MOUNTS[role], "mode": "rw"}
             for role in VOLUME_ROLES
         },
-        "tmpfs": {"/run": RUN_TMPFS},
+        "tmpfs": {RUN_DIR: RUN_TMPFS},
         "restart_policy": {"Name": "unless-stopped"},
         "nano_cpus": int(spec.resources.cpus * 1e9),
         "mem_limit": f"{spec.resources.memory_mb}m",
