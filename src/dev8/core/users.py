@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from dev8.core.errors import InvalidInput
+from dev8.core.errors import InvalidInput, Unauthorized
 
 USER_NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 # Names the server writes as the actor of operations it starts itself.
 RESERVED_USER_NAMES = frozenset({"reconciler", "idle-timeout", "system", "anonymous"})
 MIN_PASSWORD_LENGTH = 10
+ACCOUNT_DISABLED = "this account is disabled; ask an admin to enable it"
 
 
 class Role(str, Enum):
@@ -29,10 +30,23 @@ class User:
     ssh_keys: str = ""
     dotfiles_repo: str = ""  # cloned into every workspace that does not name its own
     created_at: datetime | None = None
+    disabled_at: datetime | None = None  # when an admin disabled the account; None: enabled
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+
+def require_enabled(user: User) -> User:
+    """``user``, unless an admin disabled them: then ``Unauthorized``, whatever credential
+    they came with (token, session, password, identity provider)."""
+    if user.disabled:
+        raise Unauthorized(ACCOUNT_DISABLED)
+    return user
 
 
 @dataclass

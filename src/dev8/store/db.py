@@ -12,7 +12,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from dev8.core.errors import InvalidInput
 
 # The newest migration in ``migrations/versions``; a test checks it against Alembic's head.
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 
 
 def sqlite_url(path: Path) -> str:

@@ -24,6 +24,7 @@ def _to_user(row: UserRow) -> User:
         ssh_keys=row.ssh_keys,
         dotfiles_repo=row.dotfiles_repo,
         created_at=row.created_at,
+        disabled_at=row.disabled_at,
     )
 
 
@@ -82,14 +83,16 @@ class UserStore:
                 _to_user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))
             ]
 
-    def count(self, role: Role | None = None) -> int:
+    def count(self, role: Role | None = None, *, enabled_only: bool = False) -> int:
         query = select(func.count()).select_from(UserRow)
         if role is not None:
             query = query.where(UserRow.role == role.value)
+        if enabled_only:
+            query = query.where(UserRow.disabled_at.is_(None))
         with self._sessions() as session:
             return session.scalar(query) or 0
 
-    def update(self, user_id: str, now: datetime, **values: str) -> None:
+    def update(self, user_id: str, now: datetime, **values: str | datetime | None) -> None:
         statement = update(UserRow).where(UserRow.id == user_id).values(**values, updated_at=now)
         with self._sessions() as session, session.begin():
             if changed(session, statement) == 0:
