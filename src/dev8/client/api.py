@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from dev8.client.tls import tls_context
 from dev8.core.errors import ERRORS_BY_CODE, AlreadyExists, Dev8Error, ServerUnavailable
 
 
@@ -27,9 +28,7 @@ class APIClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
-        # One TLS context for the API calls and the tunnels' WebSockets: the same CAs
-        # (httpx's: certifi, or SSL_CERT_FILE / SSL_CERT_DIR) verify both.
-        self.ssl_context = httpx.create_ssl_context()
+        self.ssl_context = tls_context()  # the tunnels' WebSockets use it too
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=self.base_url,

@@ -17,6 +17,7 @@ side fails. A refused upgrade (401, 404, 409...) raises the dev8 error its JSON 
 from __future__ import annotations
 
 import contextlib
+import ssl
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -30,7 +31,6 @@ from websockets.exceptions import (
 from websockets.sync.client import ClientConnection, connect
 
 from dev8 import __version__
-from dev8.client.api import error_of
 from dev8.core.errors import Dev8Error, InvalidInput, ServerUnavailable, WorkspaceUnreachable
 
 if TYPE_CHECKING:
@@ -56,13 +56,25 @@ def tunnel_url(base_url: str, name: str, port: int, owner: str | None = None) ->
 
 def open_tunnel(api: APIClient, name: str, port: int, owner: str | None = None) -> Tunnel:
     """Open a tunnel to ``port`` inside ``name`` (``owner``'s, for admins)."""
-    url = tunnel_url(api.base_url, name, port, owner)
-    headers = {"Authorization": f"Bearer {api.token}"} if api.token else {}
+    return connect_tunnel(api.base_url, api.token, api.ssl_context, name, port, owner)
+
+
+def connect_tunnel(
+    base_url: str,
+    token: str | None,
+    tls: ssl.SSLContext,
+    name: str,
+    port: int,
+    owner: str | None = None,
+) -> Tunnel:
+    """``open_tunnel`` without an ``APIClient``: all `ssh dev8.NAME` needs, and no httpx."""
+    url = tunnel_url(base_url, name, port, owner)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         connection = connect(
             url,
             additional_headers=headers,
-            ssl=api.ssl_context if url.startswith("wss:") else None,
+            ssl=tls if url.startswith("wss:") else None,
             max_size=MAX_MESSAGE,
             ping_interval=PING_INTERVAL_S,
             ping_timeout=PING_TIMEOUT_S,
@@ -73,10 +85,12 @@ def open_tunnel(api: APIClient, name: str, port: int, owner: str | None = None) 
             create_connection=_BulkConnection,
         )
     except InvalidStatus as exc:
+        from dev8.client.api import error_of  # a refusal: httpx's import cost is fine here
+
         response = exc.response
         raise error_of(response.status_code, bytes(response.body or b""), url) from exc
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-        raise ServerUnavailable(f"cannot open a tunnel through {api.base_url}: {exc}") from exc
+        raise ServerUnavailable(f"cannot open a tunnel through {base_url}: {exc}") from exc
     assert isinstance(connection, ClientConnection)  # what legacy=True returns
     return Tunnel(connection, f"{name}:{port}")
 

@@ -84,4 +84,5 @@ def test_the_low_level_client_imports_no_model():
     imported = {
         node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
     }
-    assert not {name for name in imported if name.startswith("dev8.client")}
+    leaves = {"dev8.client.tls"}  # imports nothing of dev8.client itself
+    assert not {name for name in imported if name.startswith("dev8.client")} - leaves
