@@ -215,6 +215,21 @@ def users_dotfiles(
     print(user.attrs.get("dotfiles_repo") or "none")
 
 
+@users_app.command("disable")
+def users_disable(name: str = typer.Argument(...)) -> None:
+    """Refuse a user's tokens, sessions and sign-ins and stop their running workspaces
+    (admins; their volumes are kept)."""
+    _client().users.get(name).disable()
+    console.print(f"[green]✓[/] Disabled {name}; their running workspaces are being stopped")
+
+
+@users_app.command("enable")
+def users_enable(name: str = typer.Argument(...)) -> None:
+    """Let a disabled user in again (admins); their workspaces stay as they are."""
+    _client().users.get(name).enable()
+    console.print(f"[green]✓[/] Enabled {name}")
+
+
 @tokens_app.command("ls")
 def tokens_ls(as_json: bool = JSON) -> None:
     """Your API tokens (the tokens themselves were shown once)."""

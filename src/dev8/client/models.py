@@ -324,11 +324,24 @@ class User(Model):
         self.attrs = self.client.json("GET", f"{API}/users/{self.name}")
         return self
 
+    @property
+    def disabled(self) -> bool:
+        return bool(self.attrs.get("disabled"))
+
     def update(self, **fields: Any) -> User:
         """Change ``password`` (with ``current_password`` for your own), ``role`` (admins)
         or ``ssh_keys``."""
         self.attrs = self.client.json("PATCH", f"{API}/users/{self.name}", json=fields)
         return self
+
+    def disable(self) -> User:
+        """Refuse their tokens, sessions and sign-ins, and stop their running workspaces
+        (admins; not yourself, nor the last enabled admin)."""
+        return self.update(disabled=True)
+
+    def enable(self) -> User:
+        """Let them in again (admins); their workspaces stay as they are."""
+        return self.update(disabled=False)
 
     def remove(self) -> None:
         self.client.request("DELETE", f"{API}/users/{self.name}")

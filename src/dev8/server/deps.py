@@ -3,7 +3,8 @@
 no I/O are ``async``: FastAPI would run a plain one in a worker thread, a cost paid on every
 request.)
 
-- ``CurrentUser``: a valid, unexpired, unrevoked API token (``Authorization: Bearer ...``).
+- ``CurrentUser``: a valid, unexpired, unrevoked API token (``Authorization: Bearer ...``)
+  of a user who is not disabled (``token_user``, which browser sessions go through too).
 - ``AdminUser``: the same, with the admin role; a member gets 403.
 - ``Scoped``: the workspaces of one owner: the caller's own, or (admins only) anyone's via
   ``?owner=``. A member naming another owner gets 404, as if nothing were there, so that
@@ -12,8 +13,8 @@ request.)
   ``KnownWorkspace`` also a removed one whose volumes were kept.
 - ``VisibleOperation``, ``VisibleUser``, ``TokenOwner``: an operation, a user, whose tokens;
   another user's only for an admin (404 for a member).
-- ``UserChange``: a change to a user the caller may make: only admins change roles, and a
-  member changing their password gives the current one.
+- ``UserChange``: a change to a user the caller may make: only admins change roles and
+  disable or enable users, and a member changing their password gives the current one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from dev8.core.errors import Forbidden, NotFound, Unauthorized
-from dev8.core.users import ApiToken, User
+from dev8.core.users import ApiToken, User, require_enabled
 from dev8.core.workspace import Operation, Workspace
 from dev8.server.context import ServerContext
 from dev8.server.schemas import UserUpdate
@@ -62,10 +63,11 @@ LOG_IN_FIRST = "log in first: `dev8 login URL`, or send Authorization: Bearer TO
 
 async def token_user(context: ServerContext, secret: str) -> tuple[User, ApiToken]:
     """The user and token of an API token (or a browser session's token); ``Unauthorized``
-    unless it is valid now."""
+    unless it is valid now and its user is not disabled."""
     found = context.accounts.cached_token(secret)
     if found is None:
         found = await run_in_threadpool(context.accounts.verify_token, secret)
+    require_enabled(found[0])
     return found
 
 
@@ -205,6 +207,8 @@ def _user_change(
         return body
     if body.role is not None:
         raise Forbidden("only an admin may change roles")
+    if body.disabled is not None:
+        raise Forbidden("only an admin may disable or enable users")
     if body.password is not None:
         try:
             context.accounts.authenticate(user.name, body.current_password or "")

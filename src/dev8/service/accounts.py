@@ -24,6 +24,7 @@ from dev8.core.users import (
     ApiToken,
     Role,
     User,
+    require_enabled,
     validate_password,
     validate_ssh_keys,
     validate_user_name,
@@ -35,7 +36,8 @@ MAX_TOKEN_DAYS = 366
 # Writing "last used" on every request would turn every read into a write.
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 # How long a verified token is trusted without asking the database again. A revocation or a
-# role change made through this process applies at once; one made through another server
+# role change or a disabling made through this process applies at once; one made through
+# another server
 # process applies within this time.
 TOKEN_CACHE_SECONDS = 5.0
 BAD_LOGIN = "wrong user name or password"
@@ -89,6 +91,7 @@ class Accounts:
             raise Unauthorized(BAD_LOGIN) from None
         if user is None:
             raise Unauthorized(BAD_LOGIN)
+        require_enabled(user)  # only now: the state of an account is no stranger's business
         if _hasher.check_needs_rehash(user.password_hash):
             self.users.update(user.id, utcnow(), password_hash=_hasher.hash(password))
         return user
@@ -101,26 +104,46 @@ class Accounts:
         role: Role | None = None,
         ssh_keys: str | None = None,
         dotfiles_repo: str | None = None,
+        disabled: bool | None = None,
+        by: User | None = None,
     ) -> User:
-        values: dict[str, str] = {}
+        """Changes what is given; ``by`` is who asks (an admin cannot disable themselves).
+        Nothing changes if one part is refused."""
+        values: dict[str, str | datetime | None] = {}
         if password is not None:
             values["password_hash"] = _hasher.hash(validate_password(password))
         if role is not None and role is not user.role:
-            if user.is_admin and self.users.count(Role.ADMIN) <= 1:
-                raise Conflict(f"{user.name} is the last admin; make another user admin first")
+            self._refuse_last_admin(user)
             values["role"] = role.value
         if ssh_keys is not None:
             values["ssh_keys"] = validate_ssh_keys(ssh_keys)
         if dotfiles_repo is not None:
             values["dotfiles_repo"] = validate_dotfiles_repo(dotfiles_repo)
+        if disabled is not None and disabled is not user.disabled:
+            values["disabled_at"] = self._disabling(user, by) if disabled else None
         if values:
             self.users.update(user.id, utcnow(), **values)
             self._forget(user.id)
         return self.users.get(user.id)
 
+    def _disabling(self, user: User, by: User | None) -> datetime:
+        """When ``user`` is disabled (now), unless that locks out the admin who asks or the
+        last enabled admin."""
+        if by is not None and by.id == user.id:
+            raise Conflict("you cannot disable your own account; ask another admin")
+        self._refuse_last_admin(user)
+        return utcnow()
+
+    def _refuse_last_admin(self, user: User) -> None:
+        """``Conflict`` if ``user`` is the last enabled admin: demoted, disabled or deleted,
+        nobody could manage the server any more."""
+        if user.disabled or not user.is_admin:
+            return
+        if self.users.count(Role.ADMIN, enabled_only=True) <= 1:
+            raise Conflict(f"{user.name} is the last enabled admin; make another user admin first")
+
     def delete_user(self, user: User) -> None:
-        if user.is_admin and self.users.count(Role.ADMIN) <= 1:
-            raise Conflict(f"{user.name} is the last admin; make another user admin first")
+        self._refuse_last_admin(user)
         if self.store.owns_any(user.name):
             raise Conflict(
                 f"{user.name} still has workspaces; purge them first "

@@ -1,5 +1,5 @@
-"""/api/v1/auth, /users and /tokens: logging in, users (admins manage them) and API tokens
-(shown once, stored hashed, revocable, expiring)."""
+"""/api/v1/auth, /users and /tokens: logging in, users (admins manage them, disable and
+enable them) and API tokens (shown once, stored hashed, revocable, expiring)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from dev8.core.errors import Forbidden
+from dev8.core.states import DesiredState
 from dev8.core.users import User
+from dev8.core.workspace import Action
 from dev8.server.context import ServerContext
 from dev8.server.deps import (
     AdminUser,
@@ -28,6 +30,7 @@ from dev8.server.schemas import (
     UserCreate,
     UserPublic,
 )
+from dev8.service.requests import WorkspaceRequests
 
 router = APIRouter(prefix="/api/v1", tags=["users and tokens"])
 
@@ -70,17 +73,35 @@ def get_user(target: VisibleUser) -> UserPublic:
 
 
 @router.patch("/users/{user_name}", response_model=UserPublic, responses=ERRORS)
-def update_user(body: UserChange, target: VisibleUser, context: Context) -> UserPublic:
-    """Your own password (with ``current_password``) and SSH keys; admins also change roles
-    and reset anyone's password."""
+def update_user(
+    body: UserChange, target: VisibleUser, user: CurrentUser, context: Context
+) -> UserPublic:
+    """Your own password (with ``current_password``) and SSH keys; admins also change roles,
+    reset anyone's password, and disable or enable a user (409 for themselves or the last
+    enabled admin)."""
     changed = context.accounts.change(
         target,
         password=body.password,
         role=body.role,
         ssh_keys=body.ssh_keys,
         dotfiles_repo=body.dotfiles_repo,
+        disabled=body.disabled,
+        by=user,
     )
+    stop_if_disabled(context, target, changed, actor=user.name)
     return UserPublic.of(changed)
+
+
+def stop_if_disabled(context: ServerContext, before: User, after: User, actor: str) -> None:
+    """When a change disabled the user, stop their running workspaces (as ``actor``), as
+    Coder's suspension does: nobody could reach them, yet their shared ports would stay open
+    and their resources taken. Volumes are kept; enabling the user again starts nothing."""
+    if not after.disabled or before.disabled:
+        return
+    requests = WorkspaceRequests(context.service(after.name, actor))
+    for workspace in context.store.list(owner=after.name, with_secrets=False):
+        if workspace.desired_state is DesiredState.RUNNING:
+            requests.action(workspace.name, Action.STOP)
 
 
 @router.delete("/users/{user_name}", status_code=204, responses=ERRORS)

@@ -32,6 +32,11 @@ class UserUpdate(Input):
         description="Cloned into each new workspace's home at its first start, its install "
         'script run once; "" for none.',
     )
+    disabled: bool | None = Field(
+        None,
+        description="Admins: true refuses the user's tokens, sessions and sign-ins and stops "
+        "their running workspaces; false lets them in again (it starts nothing).",
+    )
 
 
 class UserPublic(Public):
@@ -41,6 +46,8 @@ class UserPublic(Public):
     ssh_keys: str
     dotfiles_repo: str
     created_at: datetime | None
+    disabled: bool
+    disabled_at: datetime | None
 
 
 class LoginRequest(Input):

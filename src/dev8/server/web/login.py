@@ -25,7 +25,6 @@ from dev8.server.web.sessions import (
 )
 from dev8.server.web.sso.providers import provider_buttons
 from dev8.server.web.state import web_state
-from dev8.service.accounts import BAD_LOGIN
 
 router = APIRouter(include_in_schema=False)
 MAX_FORM_BYTES = 16 * 1024
@@ -71,9 +70,9 @@ async def login(request: Request, context: Context) -> Response:
     request.state.claimed_user = name
     try:
         user = await run_in_threadpool(context.accounts.authenticate, name, password)
-    except Unauthorized:
+    except Unauthorized as refused:  # a wrong password, or the right one of a disabled user
         limiter.failed(address, name)
-        return sign_in_page(context, next_path, BAD_LOGIN, name, 401)
+        return sign_in_page(context, next_path, refused.message, name, 401)
     request.state.user = user
     return await start_session(context, user, next_path)
 

@@ -92,7 +92,8 @@ def cookie_values(connection: HTTPConnection, name: str) -> list[str]:
 async def browser_session(
     connection: HTTPConnection, context: ServerContext
 ) -> tuple[User, ApiToken] | None:
-    """The user and token of the request's valid session cookie, if any."""
+    """The user and token of the request's valid session cookie, if any (a disabled
+    user's session is not valid: ``token_user`` refuses it)."""
     for secret in cookie_values(connection, SESSION_COOKIE):
         try:
             found = await token_user(context, secret)

@@ -46,6 +46,8 @@ class SessionsById:
             user = users.get(token.user_id) if valid and token else None
         except NotFound:  # deleted a moment ago (its tokens with it)
             user = None
+        if user is not None and user.disabled:
+            user = None
         with self._lock:
             if len(self._checked) > 10_000:
                 self._checked.clear()

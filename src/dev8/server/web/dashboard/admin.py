@@ -1,6 +1,6 @@
-"""The admin page: users (add one, change a role), every workspace with its owner, state
-and resources, the audit log (filtered, paged) and the server's health at a glance. As on
-the API, a member is refused with 403.
+"""The admin page: users (add one, change a role, disable or enable one), every workspace
+with its owner, state and resources, the audit log (filtered, paged) and the server's
+health at a glance. As on the API, a member is refused with 403.
 
 The audit store filters by user only; the path-or-action and status filters are applied
 here to the newest entries, scanning back at most ``AUDIT_SCAN`` entries per page.
@@ -22,6 +22,7 @@ from dev8.core.errors import Dev8Error, InvalidInput
 from dev8.core.users import Role
 from dev8.server.context import ServerContext
 from dev8.server.deps import Context
+from dev8.server.routes.accounts import stop_if_disabled
 from dev8.server.web.dashboard.render import failure, html, is_htmx, wants_html
 from dev8.server.web.dashboard.security import Viewer
 from dev8.server.web.dashboard.workspaces import PageError, SignedIn
@@ -202,3 +203,37 @@ async def change_role(
     except Dev8Error as error:
         return refused(request, context, signed_in, error)
     return _page(context, signed_in, message=f"{target.name} is now {role.value}.")
+
+
+@router.post("/admin/users/{user_name}/disable")
+async def disable_user(
+    request: Request, context: Context, signed_in: Admin, user_name: str
+) -> Response:
+    """As ``PATCH /api/v1/users/{name}`` with ``disabled: true``: the user's tokens, sessions
+    and sign-ins are refused and their running workspaces stopped."""
+    return await _set_disabled(request, context, signed_in, user_name, disabled=True)
+
+
+@router.post("/admin/users/{user_name}/enable")
+async def enable_user(
+    request: Request, context: Context, signed_in: Admin, user_name: str
+) -> Response:
+    return await _set_disabled(request, context, signed_in, user_name, disabled=False)
+
+
+async def _set_disabled(
+    request: Request, context: Context, signed_in: Viewer, user_name: str, *, disabled: bool
+) -> Response:
+    try:
+        target = await run_in_threadpool(context.accounts.user, user_name[:255])
+        changed = await run_in_threadpool(
+            context.accounts.change, target, disabled=disabled, by=signed_in.user
+        )
+        await run_in_threadpool(stop_if_disabled, context, target, changed, signed_in.user.name)
+    except Dev8Error as error:
+        return refused(request, context, signed_in, error)
+    if disabled:
+        message = f"{target.name} is disabled; their running workspaces are being stopped."
+    else:
+        message = f"{target.name} is enabled again; their workspaces stay as they are."
+    return _page(context, signed_in, message=message)

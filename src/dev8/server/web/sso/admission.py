@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 from dev8.core.clock import utcnow
 from dev8.core.errors import AlreadyExists, Forbidden, NotFound
-from dev8.core.users import RESERVED_USER_NAMES, USER_NAME_PATTERN, Role, User
+from dev8.core.users import (
+    RESERVED_USER_NAMES,
+    USER_NAME_PATTERN,
+    Role,
+    User,
+    require_enabled,
+)
 from dev8.server.settings import Settings
 from dev8.server.web.sso.providers import FoundIdentity
 from dev8.service.accounts import Accounts
@@ -83,7 +89,8 @@ def candidate_names(base: str) -> list[str]:
 
 def sign_in(accounts: Accounts, policy: Policy, found: FoundIdentity) -> User:
     """The user ``found`` signs in as, creating a member at the first sign-in;
-    ``Forbidden`` outside the allow-list or for a deleted user (nothing is created)."""
+    ``Forbidden`` outside the allow-list or for a deleted user, ``Unauthorized`` for a
+    disabled one (nothing is created or changed)."""
     if not policy.admits(found):
         raise Forbidden(NOT_ALLOWED)
     known = accounts.store.identities.get(found.issuer, found.subject)
@@ -97,9 +104,10 @@ def _existing(accounts: Accounts, known: Identity) -> User:
     if known.user_id is None:
         raise Forbidden(REMOVED)
     try:
-        return accounts.users.get(known.user_id)
+        user = accounts.users.get(known.user_id)
     except NotFound:  # deleted this very moment
         raise Forbidden(REMOVED) from None
+    return require_enabled(user)
 
 
 def _new_member(accounts: Accounts, policy: Policy, found: FoundIdentity) -> User:
