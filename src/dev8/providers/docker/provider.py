@@ -31,6 +31,7 @@ from dev8.core.naming import (
 )
 from dev8.core.states import ACTIVE_CONTAINER, ContainerState
 from dev8.providers.base import PORTS, ExecResult, RuntimeStatus, VolumeInfo, WorkspaceSpec
+from dev8.providers.container import CONTAINER_ROLE
 from dev8.providers.docker.client import connect
 from dev8.providers.docker.errors import engine_errors, port_conflict
 from dev8.providers.docker.helpers import DockerHelperJobs, volume_info
@@ -214,7 +215,7 @@ class DockerProvider(DockerHelperJobs, WorkspaceNetworks):
         found: dict[str, RuntimeStatus] = {}
         for summary in summaries:
             labels = summary.get("Labels") or {}
-            if labels.get(LABEL_ROLE) == "container":
+            if labels.get(LABEL_ROLE) == CONTAINER_ROLE:
                 found[labels[LABEL_WORKSPACE_ID]] = listed_status(summary)
         return found
 
