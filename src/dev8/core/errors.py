@@ -100,6 +100,13 @@ class Busy(Dev8Error):
     http_status = 503
 
 
+class TooManyRequests(Dev8Error):
+    """More at once than one user may have (e.g. open progress streams)."""
+
+    code = "too_many_requests"
+    http_status = 429
+
+
 class OperationTimeout(Dev8Error):
     code = "timeout"
     http_status = 504

@@ -1,20 +1,31 @@
 """A workspace's detail page (``/workspaces/{name}/detail``) against the real app under
-uvicorn: its sections, who may see it, CSRF on its actions, a backup queued through it and
-its history.
+uvicorn: its sections, who may see it, CSRF on its actions, backups and restores of the
+volumes chosen, its history and the running operation's progress as server-sent events.
 
 Stand-ins (no engine): the provider is ``tests.fakes``'s; the agent is ``FakeAgent`` that
 also reports services, activity, disk use and dotfiles as a real agent's status does. The
-fake provider cannot make a backup, so a kept one is written as the server keeps it.
+fake provider cannot make a backup, so a kept one is written as the server keeps it, and the
+tests check what a backup or restore is queued with (the operation's parameters, which the
+service carries out) rather than its archives. An operation whose progress a test follows is
+recorded by the test itself, as the runner records one (``driven``).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
 import httpx
 import pytest
 
+from dev8.core.workspace import RUNNING
+from dev8.server.web.dashboard import stream
+from dev8.store.store import Store
 from tests.archives import member, write_archive
 from tests.fakes import FakeAgent
-from tests.integration.server.live import IMAGE, Api, wait_for
+from tests.integration.server.live import IMAGE, Api, create, wait_for
 from tests.integration.server.test_dashboard import (
     HTMX_REQUEST,
     Browser,
@@ -109,9 +120,12 @@ def test_the_owner_sees_every_section(api, alice):
     hrefs = [a.get("href") for a in parsed.all("a")]
     assert f"/workspaces/w/detail/backups/{BACKUP_ID}/{ARCHIVE}" in hrefs
     restore = next(f for f in parsed.all("form") if f["action"].endswith("/restore"))
-    assert (
-        BACKUP_ID in restore["hx-confirm"] and "home, workspace and system" in restore["hx-confirm"]
-    )
+    assert restore["method"] == "get"  # to the page that names what it overwrites
+    boxes = {i["id"]: i for i in parsed.all("input") if i.get("type") == "checkbox"}
+    assert "checked" in boxes[f"restore-{BACKUP_ID}-home"]  # the backup holds home only
+    assert f"restore-{BACKUP_ID}-system" not in boxes
+    assert all("checked" in boxes[f"backup-{role}"] for role in ("home", "workspace", "system"))
+    assert any(label.get("for") == "backup-home" for label in parsed.all("label"))
     assert {"backup-now", "snapshot-now"} <= {b.get("id") for b in parsed.all("button")}
     assert "No snapshots." in text
 
@@ -178,39 +192,12 @@ def test_an_action_without_the_csrf_token_is_refused(api, alice, token):
 
 def test_back_up_now_queues_a_backup_shown_in_the_history(api, alice):
     answer = alice.post("/workspaces/w/detail/backup", headers=HTMX_REQUEST)
-    assert answer.status_code == 200 and "w: backup queued." in answer.text
+    assert answer.status_code == 200
+    assert "w: backup of home, workspace and system queued." in answer.text
     assert answer.headers["hx-trigger"] == "detail-changed"
     assert operations(api)[0]["action"] == "backup"
     history = alice.get("/workspaces/w/detail/history").text
     assert "<td>backup</td>" in history and "<td>create</td>" in history
-
-
-def history_if(browser: Browser, running: bool) -> str | None:
-    """The history fragment if it shows (or does not show) an operation's progress
-    events."""
-    page = browser.get("/workspaces/w/detail/history").text
-    shown = 'id="detail-progress"' in page and 'class="events"' in page
-    return page if shown == running else None
-
-
-def test_the_history_polls_while_an_operation_runs_and_shows_its_progress(api, alice):
-    history = parse(alice.get("/workspaces/w/detail/history").text)
-    assert "every 2s" not in history.all("section")[0]["hx-trigger"]  # nothing runs
-    api.provider.delays["stop"] = 3.0  # the engine is slow to stop the container
-    assert alice.post("/workspaces/w/stop", headers=HTMX_REQUEST).status_code == 200
-    running = wait_for(
-        lambda: history_if(alice, True),
-        message="the stop's progress",
-    )
-    section = parse(running).all("section")[0]
-    assert section["hx-trigger"].startswith("every 2s")
-    assert "<strong>stop</strong> is" in running
-    done = wait_for(
-        lambda: history_if(alice, False),
-        message="the stop's end",
-    )
-    assert "every 2s" not in parse(done).all("section")[0]["hx-trigger"]
-    assert "<td>stop</td>" in done
 
 
 def test_restore_is_queued_through_a_form_without_javascript(api, alice):
@@ -223,3 +210,266 @@ def test_restore_is_queued_through_a_form_without_javascript(api, alice):
 def test_a_failed_action_is_one_line(api, alice):
     answer = alice.post("/workspaces/w/detail/backups/nope/restore", headers=HTMX_REQUEST)
     assert answer.status_code == 404 and answer.text.count('role="alert"') == 1
+
+
+# Volumes chosen for backups and restores -----------------------------------------------------
+def params_of_new(api: Api, before: list[dict], action: str) -> list[dict]:
+    """The parameters of the ``action`` operations queued since ``before``, oldest first."""
+    seen = {op["id"] for op in before}
+    new = [op for op in reversed(operations(api)) if op["id"] not in seen]
+    return [
+        api.context.store.get_operation(op["id"]).params for op in new if op["action"] == action
+    ]
+
+
+@pytest.mark.parametrize(
+    ("checked", "volumes", "said"),
+    [
+        (["home"], ["home"], "home"),
+        (["home", "system"], ["home", "system"], "home and system"),
+        (["home", "workspace", "system"], ["all"], "home, workspace and system"),
+    ],
+)
+def test_a_backup_is_of_the_volumes_checked(api, alice, checked, volumes, said):
+    """All three are one backup of all; fewer are one backup each (the API takes one volume
+    or all), so a backup of home alone holds home alone."""
+    before = operations(api)
+    form = {"csrf_token": alice.csrf, "volume": ["", *checked]}
+    answer = alice.request("POST", "/workspaces/w/detail/backup", data=form, headers=HTMX_REQUEST)
+    assert answer.status_code == 200 and f"w: backup of {said} queued." in answer.text
+    queued = params_of_new(api, before, "backup")
+    assert [params["volume"] for params in queued] == volumes
+
+
+def test_a_form_with_no_volume_checked_is_refused(api, alice):
+    before = operations(api)
+    form = {"csrf_token": alice.csrf, "volume": [""]}
+    answer = alice.request("POST", "/workspaces/w/detail/backup", data=form, headers=HTMX_REQUEST)
+    assert answer.status_code == 422 and "choose at least one volume" in answer.text
+    evil = {"csrf_token": alice.csrf, "volume": ["", "../etc"]}
+    answer = alice.request("POST", "/workspaces/w/detail/backup", data=evil, headers=HTMX_REQUEST)
+    assert answer.status_code == 422 and answer.text.count('role="alert"') == 1
+    assert operations(api) == before
+
+
+def test_restore_names_the_volumes_it_overwrites_then_restores_only_those(api, alice):
+    """The backup holds home only: restoring home asks first, naming it and its volume, and
+    queues a restore of that archive alone; system, which it does not hold, is refused."""
+    page = alice.get(
+        f"/workspaces/w/detail/backups/{BACKUP_ID}/restore", params={"volume": ["", "home"]}
+    )
+    assert page.status_code == 200, page.text
+    parsed = assert_safe_page(page)
+    assert "overwrites the <strong>home</strong> volume of <strong>w</strong>" in page.text
+    home_volume = next(v for v in api.context.provider.volumes() if v.role == "home").name
+    assert f"<code>{home_volume}</code>" in page.text
+    form = parsed.all("form")[-1]
+    assert form["action"] == f"/workspaces/w/detail/backups/{BACKUP_ID}/restore"
+    fields = [(i["name"], i["value"]) for i in parsed.all("input") if i.get("name") == "volume"]
+    assert fields == [("volume", ""), ("volume", "home")]
+
+    before = operations(api)
+    data = {"csrf_token": alice.csrf, "volume": ["", "home"]}
+    done = alice.request("POST", form["action"], data=data)
+    assert (done.status_code, done.headers["location"]) == (303, "/workspaces/w/detail")
+    assert params_of_new(api, before, "restore") == [{"backup_id": BACKUP_ID, "files": [ARCHIVE]}]
+
+    refused = alice.get(
+        f"/workspaces/w/detail/backups/{BACKUP_ID}/restore", params={"volume": ["", "system"]}
+    )
+    assert refused.status_code == 404 and "holds no system volume" in refused.text
+
+
+def test_a_snapshot_restore_of_two_volumes_is_asked_then_queued_one_each(api, alice):
+    page = alice.get(
+        "/workspaces/w/detail/snapshots/latest/restore",
+        params={"volume": ["", "home", "workspace"]},
+    )
+    assert page.status_code == 200, page.text
+    assert "overwrites the <strong>home and workspace</strong> volumes" in page.text
+    before = operations(api)
+    data = {"csrf_token": alice.csrf, "volume": ["", "home", "workspace"]}
+    answer = alice.request(
+        "POST", "/workspaces/w/detail/snapshots/latest/restore", data=data, headers=HTMX_REQUEST
+    )
+    assert "w: restore of home and workspace from snapshot latest queued." in answer.text
+    queued = params_of_new(api, before, "snapshot-restore")
+    assert queued == [
+        {"snapshot_id": "latest", "volume": "home"},
+        {"snapshot_id": "latest", "volume": "workspace"},
+    ]
+
+
+def test_another_member_cannot_see_a_restore_page(api, bob):
+    path = f"/workspaces/w/detail/backups/{BACKUP_ID}/restore"
+    assert bob.get(path, params={"owner": "alice"}).status_code == 404
+    assert bob.get("/workspaces/w/detail/snapshots/latest/restore").status_code == 404
+
+
+# The running operation's progress, streamed ---------------------------------------------------
+@dataclass
+class Driven:
+    """An operation the test carries out itself, recording its progress as the runner would."""
+
+    store: Store
+    id: str
+
+    def say(self, message: str) -> int:
+        return self.store.add_event(self.id, message).seq
+
+    def finish(self, result: str = "succeeded", message: str = "") -> None:
+        self.store.finish_operation(self.id, result, message)
+
+
+@contextmanager
+def driven(api: Api, name: str = "w", owner: str = "alice") -> Iterator[Driven]:
+    """A running backup of ``owner``'s ``name`` that the test drives. The test holds the
+    workspace's lock meanwhile, as the runner does while it runs one, so the reconciler
+    leaves it alone."""
+    store = api.context.store
+    found = store.page(owner=owner, include_removed=True, limit=100)
+    workspace = next(w for w in found if w.name == name)
+    with store.lock(workspace.id):
+        operation = store.start_operation(workspace, "backup", owner, result=RUNNING)
+        try:
+            yield Driven(store, operation.id)
+        finally:
+            if store.get_operation(operation.id).result == RUNNING:
+                store.finish_operation(operation.id, "failed", "the test ended")
+
+
+def events_of(answer: httpx.Response) -> Iterator[dict]:
+    """The server-sent events of a streamed answer, as they come: name, id, data, and the
+    comments seen since the previous one."""
+    event: dict = {"comments": []}
+    for line in answer.iter_lines():
+        if not line:
+            if "data" in event:  # not the retry field alone
+                yield event
+                event = {"comments": []}
+            continue
+        field, _, value = line.partition(":")
+        if field == "":
+            event["comments"].append(value.strip())
+        else:
+            event[field] = value.removeprefix(" ")
+
+
+def stream_path(operation_id: str, name: str = "w") -> str:
+    return f"/workspaces/{name}/detail/operations/{operation_id}/events"
+
+
+@contextmanager
+def streaming(browser: Browser, path: str, **options) -> Iterator[httpx.Response]:
+    headers = {"Cookie": f"dev8_session={browser.cookie}", **options.pop("headers", {})}
+    with (
+        httpx.Client(base_url=browser.url, timeout=30) as client,
+        client.stream("GET", path, headers=headers, **options) as answer,
+    ):
+        yield answer
+
+
+def test_the_stream_sends_each_line_as_it_comes_then_the_end(api, alice):
+    with driven(api) as operation:
+        first = operation.say("staging the home volume")
+        with streaming(alice, stream_path(operation.id)) as answer:
+            assert answer.status_code == 200
+            assert answer.headers["content-type"].startswith("text/event-stream")
+            assert answer.headers["cache-control"] == "no-store"
+            events = events_of(answer)
+            got = next(events)
+            assert (got["event"], got["id"]) == ("line", str(first))
+            assert json.loads(got["data"])["message"] == "staging the home volume"
+            operation.say("home: 5 MiB written\nand a second line")  # sent after the first
+            got = next(events)
+            line = json.loads(got["data"])
+            assert line["message"] == "home: 5 MiB written\nand a second line"
+            assert line["at"].endswith(" UTC")
+            operation.finish("succeeded", "backup 1 kept")
+            end = next(events)
+            assert end["event"] == "end"
+            assert json.loads(end["data"]) == {"result": "succeeded", "message": "backup 1 kept"}
+            assert next(events, None) is None  # and the stream is closed
+
+
+def test_a_reconnecting_browser_resumes_after_the_last_line_it_got(api, alice):
+    with driven(api) as operation:
+        seqs = [operation.say(f"line {n}") for n in range(3)]
+        operation.finish()
+    path = stream_path(operation.id)
+    with streaming(alice, path, headers={"Last-Event-ID": str(seqs[0])}) as answer:
+        got = [(e["event"], json.loads(e["data"])["message"]) for e in events_of(answer)]
+    assert got == [("line", "line 1"), ("line", "line 2"), ("end", "")]
+    with streaming(alice, path, params={"after": seqs[1]}) as answer:
+        assert [e["event"] for e in events_of(answer)] == ["line", "end"]
+
+
+def test_the_history_follows_the_running_operation_and_shows_the_latest_when_done(api, alice):
+    with driven(api) as operation:
+        seq = operation.say("staging the home volume")
+        history = alice.get("/workspaces/w/detail/history").text
+        lines = next(o for o in parse(history).all("ol") if o.get("id") == "progress-lines")
+        assert lines["data-stream"] == f"{stream_path(operation.id)}?after={seq}"
+        assert "Now: <strong>backup</strong>" in history and "staging the home volume" in history
+        assert "every" not in parse(history).all("section")[0]["hx-trigger"]  # no polling
+        operation.finish("failed", "disk full")
+    history = alice.get("/workspaces/w/detail/history").text
+    assert "data-stream" not in history
+    assert "Latest: <strong>backup</strong>" in history and "failed: disk full" in history
+    assert "staging the home volume" in history  # the lines stay as plain text
+    admin = sign_in(api, "admin", "admin-password-for-tests")
+    shown = admin.get("/workspaces/w/detail/history", params={"owner": "alice"}).text
+    assert "staging the home volume" in shown
+
+
+def test_the_stream_refuses_anonymous_and_other_members_and_lets_an_admin_in(api, alice, bob):
+    with driven(api) as operation:
+        operation.say("a line")
+        operation.finish()
+    path = stream_path(operation.id)
+    with httpx.Client(base_url=api.url) as anonymous:
+        refused = anonymous.get(path)
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login?next=")
+    assert bob.get(path).status_code == 404
+    assert bob.get(path, params={"owner": "alice"}).status_code == 404
+    admin = sign_in(api, "admin", "admin-password-for-tests")
+    with streaming(admin, path, params={"owner": "alice"}) as answer:
+        assert [e["event"] for e in events_of(answer)] == ["line", "end"]
+    # An operation of another workspace, or none, through this workspace's address: 404.
+    alice_api = api.login("alice", "alice-password-1234")
+    api.settle(alice_api, create(alice_api, "v"))
+    assert alice.get(stream_path(operation.id, "v")).status_code == 404
+    assert alice.get(stream_path("no-such-operation")).status_code == 404
+
+
+def test_a_user_has_at_most_a_few_streams_and_a_closed_one_frees_its_place(api, alice):
+    slots: stream.StreamSlots = api.live.app.state.progress_streams
+    with driven(api) as operation, ExitStack() as open_streams:
+        path = stream_path(operation.id)
+        for _ in range(slots.limit):
+            answer = open_streams.enter_context(streaming(alice, path))
+            assert answer.status_code == 200
+        assert slots.open_for("alice") == slots.limit
+        refused = alice.get(path)
+        assert refused.status_code == 429
+        assert refused.json()["error"] == "too_many_requests"
+        admin = sign_in(api, "admin", "admin-password-for-tests")
+        with streaming(admin, path, params={"owner": "alice"}) as answer:
+            assert answer.status_code == 200  # another user's count
+        open_streams.close()  # the browser goes away: the server notices and ends them
+        wait_for(lambda: slots.open_for("alice") == 0, message="the streams' end")
+        with streaming(alice, path) as answer:
+            assert answer.status_code == 200
+
+
+def test_an_idle_stream_sends_heartbeats_and_ends_at_its_longest(api, alice, monkeypatch):
+    """Shortened bounds (the same code): a heartbeat at every read, and a stream that lasts
+    one read, which ends without an end event so that the browser reconnects."""
+    monkeypatch.setattr(stream, "HEARTBEAT_S", 0.0)
+    with driven(api) as operation:
+        with streaming(alice, stream_path(operation.id)) as answer:
+            lines = answer.iter_lines()
+            assert next(line for line in lines if line.startswith(":")) == ": keep-alive"
+        monkeypatch.setattr(stream, "MAX_S", 0.0)
+        with streaming(alice, stream_path(operation.id)) as answer:
+            assert answer.read().decode() == f"retry: {stream.RETRY_MS}\n\n"

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from dev8.core.errors import Unauthorized
 from dev8.server.context import ServerContext
-from dev8.server.web.dashboard import account, admin, detail, workspaces
+from dev8.server.web.dashboard import account, admin, detail, stream, workspaces
 from dev8.server.web.dashboard.render import ASSETS, Asset, asset_response, failure, is_htmx
 from dev8.server.web.dashboard.security import CsrfTokens, SignInRequired
 from dev8.server.web.sessions import SAFE_METHODS, login_redirect, requested_path, safe_next
@@ -57,6 +57,7 @@ async def _page_error(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI, context: ServerContext) -> None:
     """The dashboard's routes, its static files and how its failures are answered."""
     app.state.dashboard_csrf = CsrfTokens(context)
+    app.state.progress_streams = stream.StreamSlots()
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(workspaces.PageError, _page_error)
     app.include_router(static_router)

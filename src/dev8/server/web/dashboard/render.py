@@ -47,7 +47,7 @@ def load_asset(name: str) -> Asset:
     return Asset(name, body, media_type, hashlib.sha256(body).hexdigest()[:12])
 
 
-ASSETS = {name: load_asset(name) for name in (HTMX, STYLESHEET, ICON)}
+ASSETS = {name: load_asset(name) for name in (HTMX, STYLESHEET, ICON, "progress-stream.js")}
 
 
 def asset_response(asset: Asset) -> Response:
