@@ -135,6 +135,8 @@ DASHBOARD: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/admin"): (SEE_OTHER, 403, 403, OK),
     ("POST", "/admin/users"): (401, 403, 403, OK),
     ("POST", "/admin/users/{user_name}/role"): (401, 403, 403, OK),
+    ("POST", "/admin/users/{user_name}/disable"): (401, 403, 403, OK),
+    ("POST", "/admin/users/{user_name}/enable"): (401, 403, 403, OK),
 }
 DASHBOARD_FORMS = {
     ("POST", "/workspaces/new"): lambda case: {"name": f"new-{case.n}"},
@@ -343,6 +345,32 @@ def test_authorization(api, endpoint):
             error = answer.json()
             assert set(error) == {"error", "message"}, answer.text
     assert tuple(answers) == MATRIX[endpoint], dict(zip(ROLES, answers, strict=True))
+
+
+# Changes to a user that the matrix's one body per endpoint cannot tell apart:
+# PATCH /api/v1/users/{owner} with each body -> anonymous, the owner themselves, another
+# member, an admin. Only an admin changes roles or disables and enables users.
+USER_CHANGES: dict[str, tuple[dict[str, Any], tuple[int, int, int, int]]] = {
+    "disable": ({"disabled": True}, (401, 403, 404, OK)),
+    "enable": ({"disabled": False}, (401, 403, 404, OK)),
+    "role": ({"role": "admin"}, (401, 403, 404, OK)),
+}
+
+
+@pytest.mark.parametrize("change", sorted(USER_CHANGES))
+def test_user_change_authorization(api, change):
+    body, expected = USER_CHANGES[change]
+    bob = api.context.accounts.user("bob")
+    admin_user = api.context.accounts.user("admin")
+    answers = []
+    for role, case in zip(ROLES, make_cases(api, bob, admin_user, len(ROLES)), strict=True):
+        with http_client(api.url) as client:
+            headers = case.credentials(role, cookie=False)
+            answer = client.patch(f"/api/v1/users/{case.owner}", json=body, headers=headers)
+        answers.append(answer.status_code)
+        if answer.status_code >= 400:
+            assert set(answer.json()) == {"error", "message"}, answer.text
+    assert tuple(answers) == expected, dict(zip(ROLES, answers, strict=True))
 
 
 # WebSocket routes: (path, credential) -> anonymous, owner, other member, admin.
