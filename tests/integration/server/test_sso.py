@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from dev8.core.users import Role
+from dev8.core.users import ACCOUNT_DISABLED, Role
 from tests.integration.server.live import wait_for
 
 CLIENT_ID, CLIENT_SECRET = "dev8-tests", "dev8-tests-secret"
@@ -247,6 +247,25 @@ def test_a_deleted_user_cannot_sign_in_again(sso_api, issuer):
         refused = finish(browser, authorize(start(browser), sub))
         assert refused.status_code == 403 and "removed" in refused.text
     assert api.context.store.users.by_name("heidi") is None
+
+
+def test_a_disabled_user_cannot_sign_in_until_enabled(sso_api, issuer):
+    api = sso_api()
+    sub = person(issuer, "ivan-sub", email="ivan@example.com", email_verified=True)
+    with httpx.Client(base_url=api.url) as browser:
+        assert finish(browser, authorize(start(browser), sub)).status_code == 303
+    accounts = api.context.accounts
+    accounts.change(accounts.user("ivan"), disabled=True)
+    users = [user.name for user in accounts.users.list()]
+    with httpx.Client(base_url=api.url) as browser:
+        refused = finish(browser, authorize(start(browser), sub))
+        assert refused.status_code == 401 and ACCOUNT_DISABLED in refused.text
+        assert "dev8_session" not in browser.cookies
+    assert [user.name for user in accounts.users.list()] == users  # no new member
+    accounts.change(accounts.user("ivan"), disabled=False)
+    with httpx.Client(base_url=api.url) as browser:
+        assert finish(browser, authorize(start(browser), sub)).status_code == 303
+        assert signed_in_as(api, browser)["name"] == "ivan"
 
 
 def test_password_login_can_be_turned_off(sso_api, issuer):
