@@ -11,10 +11,15 @@ the IDE and apps answer through ``tests.standins``' agent (the fixtures of
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import httpx
 
 from dev8.core.users import ACCOUNT_DISABLED
 from dev8.service.accounts import BAD_LOGIN, TOKEN_CACHE_SECONDS
+from tests.integration.helpers import one_line_error
 from tests.integration.server import test_browser
 from tests.integration.server.live import ADMIN_PASSWORD, wait_for
 from tests.integration.server.test_browser import (
@@ -167,3 +172,30 @@ def test_the_admin_page_disables_and_enables(api):
     answer = page_admin.post("/admin/users/alice/enable", headers=HTML)
     assert answer.status_code == 200 and 'id="disable-alice"' in answer.text
     assert alice.get("/workspaces").status_code == 200
+
+
+def test_the_cli_disables_and_enables(api, tmp_path):
+    """`dev8 user disable|enable` as an admin runs them: a subprocess with its own HOME,
+    logged in through DEV8_SERVER_URL and DEV8_TOKEN."""
+    admin = api.context.accounts.user("admin")
+    token = api.context.accounts.issue_token(admin, "cli", 1)[1]
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "DEV8_HOME": str(tmp_path / "data"),
+        "DEV8_SERVER_URL": api.url,
+        "DEV8_TOKEN": token,
+    }
+
+    def dev8(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "dev8", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+
+    done = dev8("user", "disable", "alice")
+    assert done.returncode == 0 and "Disabled alice" in done.stdout, done.stderr
+    assert api.context.accounts.user("alice").disabled
+    refused = dev8("user", "disable", "admin")
+    assert "you cannot disable your own account" in one_line_error(refused)
+    done = dev8("user", "enable", "alice")
+    assert done.returncode == 0 and "Enabled alice" in done.stdout, done.stderr
+    assert not api.context.accounts.user("alice").disabled
