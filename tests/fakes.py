@@ -211,9 +211,16 @@ class FakeAgent:
         self.connected: set[str] = set()
         self.reported: dict[str, float] = {}
         self.health_reason: str | None = None
+        self.ssh_keys: dict[str, str] = {}  # agent address -> the keys last handed to it
 
     def health(self, agent_url: str | None) -> str | None:
         return self.health_reason if agent_url else "the agent port is not published"
+
+    def put_ssh_keys(self, agent_url: str | None, token: str, keys: str) -> int:
+        if not agent_url:
+            raise ProviderError("the workspace is not running (no agent port)")
+        self.ssh_keys[agent_url] = keys
+        return len(keys.splitlines())
 
     def status(self, agent_url: str | None, token: str) -> dict:
         if not agent_url:

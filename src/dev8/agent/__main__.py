@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dev8.agent import VERSION, home, volume_swap
 from dev8.agent.activity import Activity
-from dev8.agent.config import AgentConfig, from_environment
+from dev8.agent.config import AgentConfig, from_environment, parse_public_keys
 from dev8.agent.disk import DiskUsage, motd_text
 from dev8.agent.dotfiles import Dotfiles, Setup
 from dev8.agent.httpapi import AgentHTTPServer
@@ -128,6 +128,7 @@ class Agent:
         self.supervisor: Supervisor | None = None
         self.relays = Relays()
         self.dotfiles = Dotfiles(dotfiles_setup(config))
+        self._keys_lock = threading.Lock()
 
     def health(self) -> str | None:
         restoring = self.packages.progress()
@@ -171,6 +172,13 @@ class Agent:
     def credentials(self) -> dict:
         return {"code_server_password": self.password}
 
+    def set_ssh_keys(self, text: str) -> int:
+        """The owner's keys as they are now (sshd reads the file at each login)."""
+        keys = parse_public_keys(text)
+        with self._keys_lock:  # one writer of the file at a time
+            home.write_authorized_keys(self.config, keys)
+        return len(keys)
+
     def run(self) -> int:
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -186,6 +194,7 @@ class Agent:
             self.status,
             self.credentials,
             self.relays,
+            self.set_ssh_keys,
         )
         threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
         log.info("dev8 agent %s answering on port %d", VERSION, self.config.agent_port)

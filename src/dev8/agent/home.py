@@ -142,9 +142,10 @@ def _write(path: Path, text: str, mode: int, uid: int = 0, gid: int = 0) -> None
     os.replace(temporary, path)
 
 
-def write_authorized_keys(config: AgentConfig) -> None:
-    path = config.run_dir / "ssh" / "authorized_keys"
-    _write(path, "".join(f"{key}\n" for key in config.ssh_public_keys), 0o644)
+def write_authorized_keys(config: AgentConfig, keys: tuple[str, ...] | None = None) -> None:
+    """sshd's keys for user dev8: ``keys``, else those the container was created with."""
+    chosen = config.ssh_public_keys if keys is None else keys
+    _write(config.run_dir / "ssh" / "authorized_keys", "".join(f"{k}\n" for k in chosen), 0o644)
 
 
 def write_git_identity(config: AgentConfig) -> None:

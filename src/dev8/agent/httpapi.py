@@ -1,7 +1,9 @@
 """The agent's HTTP endpoints on port 9000.
 
 ``GET /health`` is open: 200 when sshd and code-server are healthy, 503 with the reason.
-``GET /status`` and ``GET /credentials`` need ``Authorization: Bearer <DEV8_AGENT_TOKEN>``.
+``GET /status`` and ``GET /credentials`` need ``Authorization: Bearer <DEV8_AGENT_TOKEN>``,
+as does ``PUT /ssh-keys`` (the owner's public keys, authorized_keys text: they change after the
+container was created).
 ``GET /relay/{port}`` with ``Upgrade: dev8-relay`` (and the token) becomes a raw TCP stream to
 127.0.0.1:{port} in the workspace (``relay``): the dev8 server's one way in.
 """
@@ -20,6 +22,7 @@ from dev8.agent.relay import CHUNK, Relays, connect_local, parse_port, prepare_c
 from dev8.core.errors import Dev8Error, InvalidInput
 
 log = logging.getLogger("dev8.agent")
+MAX_KEYS_BODY = 64 * 1024  # the server's own limit on a user's keys
 RELAY_PROTOCOL = "dev8-relay"
 _SWITCHING = (
     f"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: {RELAY_PROTOCOL}\r\n\r\n"
@@ -40,6 +43,7 @@ class AgentHTTPServer(ThreadingHTTPServer):
         status: Callable[[], dict],
         credentials: Callable[[], dict],
         relays: Relays | None = None,
+        ssh_keys: Callable[[str], int] | None = None,
     ) -> None:
         super().__init__(("0.0.0.0", port), _Handler)
         self.token = token
@@ -47,6 +51,7 @@ class AgentHTTPServer(ThreadingHTTPServer):
         self.status = status
         self.credentials = credentials
         self.relays = relays or Relays()
+        self.ssh_keys = ssh_keys  # authorized_keys text -> how many valid keys it holds
 
     def server_close(self) -> None:
         super().server_close()
@@ -84,6 +89,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self._relay(path.removeprefix("/relay/"))
         else:
             self._send(404, {"error": "not_found", "message": f"no endpoint {path}"})
+
+    def do_PUT(self) -> None:
+        self.close_connection = True  # a refused request's body is never read
+        path = self.path.split("?", 1)[0]
+        if path != "/ssh-keys" or self.server.ssh_keys is None:
+            self._send(404, {"error": "not_found", "message": f"no endpoint PUT {path}"})
+        elif self._authorized():
+            length = self.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) <= MAX_KEYS_BODY:
+                text = self.rfile.read(int(length)).decode("utf-8", errors="replace")
+                self._send(200, {"keys": self.server.ssh_keys(text)})
+            else:
+                message = f"send the keys with a Content-Length of at most {MAX_KEYS_BODY} bytes"
+                self._send(413, {"error": "invalid_input", "message": message})
 
     def _authorized(self) -> bool:
         expected = self.server.token

@@ -19,14 +19,17 @@ class AgentClient:
     def __init__(self, timeout: float = 2.0) -> None:
         self.timeout = timeout
 
-    def _get(self, agent_url: str, path: str, token: str | None = None) -> tuple[int, bytes]:
+    def _get(
+        self, agent_url: str, path: str, token: str | None = None, put: bytes | None = None
+    ) -> tuple[int, bytes]:
+        """GET ``path``, or PUT the body ``put`` there."""
         parts = urlsplit(agent_url)
         if not parts.hostname:
             raise http.client.InvalidURL(f"no host in the agent address {agent_url!r}")
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            connection.request("GET", path, headers=headers)
+            connection.request("GET" if put is None else "PUT", path, body=put, headers=headers)
             response = connection.getresponse()
             return response.status, response.read()
         finally:
@@ -57,3 +60,15 @@ class AgentClient:
         if status != 200:
             raise ProviderError(f"the workspace agent answered HTTP {status} to /status")
         return json.loads(body)
+
+    def put_ssh_keys(self, agent_url: str | None, token: str, keys: str) -> int:
+        """Give the agent the owner's public keys (authorized_keys text); how many it took."""
+        if not agent_url:
+            raise ProviderError("the workspace is not running (no agent port)")
+        try:
+            status, body = self._get(agent_url, "/ssh-keys", token, put=keys.encode())
+        except (OSError, http.client.HTTPException) as exc:
+            raise ProviderError(f"the workspace agent is not answering: {exc}") from exc
+        if status != 200:
+            raise ProviderError(f"the workspace agent answered HTTP {status} to PUT /ssh-keys")
+        return int(json.loads(body).get("keys", 0))

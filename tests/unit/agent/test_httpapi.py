@@ -12,9 +12,14 @@ from dev8.agent.httpapi import AgentHTTPServer
 def serve():
     servers = []
 
-    def start(token="tok", health=None):
+    def start(token="tok", health=None, ssh_keys=None):
         server = AgentHTTPServer(
-            0, token, lambda: health, lambda: {"ok": 1}, lambda: {"code_server_password": "pw"}
+            0,
+            token,
+            lambda: health,
+            lambda: {"ok": 1},
+            lambda: {"code_server_password": "pw"},
+            ssh_keys=ssh_keys,
         )
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -46,3 +51,33 @@ def test_status_and_credentials_need_the_token(serve):
 def test_without_a_configured_token_nothing_private_is_served(serve):
     url = serve(token="")
     assert httpx.get(url + "/status", headers={"Authorization": "Bearer x"}).status_code == 403
+
+
+def test_ssh_keys_are_replaced_with_the_token_only(serve):
+    taken: list[str] = []
+    url = serve(ssh_keys=lambda text: taken.append(text) or len(text.splitlines()))
+    keys = (
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA a@b\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB c@d\n"
+    )
+    assert httpx.put(url + "/ssh-keys", content=keys).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert httpx.put(url + "/ssh-keys", content=keys, headers=wrong).status_code == 401
+    assert taken == []
+    answer = httpx.put(url + "/ssh-keys", content=keys, headers={"Authorization": "Bearer tok"})
+    assert answer.status_code == 200 and answer.json() == {"keys": 2}
+    assert taken == [keys]
+
+
+def test_ssh_keys_beyond_the_limit_are_refused_unread(serve):
+    taken: list[str] = []
+    url = serve(ssh_keys=lambda text: taken.append(text) or 0)
+    answer = httpx.put(
+        url + "/ssh-keys", content=b"x" * (64 * 1024 + 1), headers={"Authorization": "Bearer tok"}
+    )
+    assert answer.status_code == 413 and answer.json()["error"] == "invalid_input"
+    assert "Content-Length" in answer.json()["message"] and taken == []
+
+
+def test_an_agent_without_a_keys_handler_has_no_such_endpoint(serve):
+    answer = httpx.put(serve() + "/ssh-keys", content=b"", headers={"Authorization": "Bearer tok"})
+    assert answer.status_code == 404

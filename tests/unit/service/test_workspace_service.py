@@ -167,6 +167,31 @@ def test_start_runs_the_container_and_waits_for_health(service, provider):
     assert last_operation(service).result == SUCCEEDED
 
 
+def test_each_start_hands_the_agent_the_owners_keys_as_they_are_now(store, provider, agent):
+    """The container's copy of the keys dates from its creation; a key added on the account
+    page since must work at the next start (and one removed must stop working)."""
+    keys = ["ssh-ed25519 AAAA alice@laptop"]
+    service = WorkspaceService(
+        store=store,
+        provider=provider,
+        owner=OWNER,
+        authorized_keys=lambda: "\n".join(keys),
+        agent=agent,  # type: ignore[arg-type]
+    )
+    workspace = running(service)
+    assert agent.ssh_keys[workspace.agent_url] == "ssh-ed25519 AAAA alice@laptop"
+    service.stop("demo")
+    keys[:] = ["ssh-ed25519 BBBB alice@desktop"]
+    workspace = service.start("demo", timeout=TIMEOUT_S)
+    assert agent.ssh_keys[workspace.agent_url] == "ssh-ed25519 BBBB alice@desktop"
+
+
+def test_a_service_that_manages_no_keys_hands_none(store, provider, agent):
+    service = WorkspaceService(store=store, provider=provider, owner=OWNER, agent=agent)  # type: ignore[arg-type]
+    running(service)
+    assert agent.ssh_keys == {}
+
+
 def test_a_refused_start_is_a_failed_status_with_its_reason(service, provider):
     created(service)
     provider.fail("start", ProviderError("injected: cannot start"))

@@ -89,7 +89,7 @@ class Actions(Lifecycle):
         store: Store,
         provider: Provider,
         owner: str,
-        authorized_keys: Callable[[], str] = lambda: "",
+        authorized_keys: Callable[[], str] | None = None,
         account_dotfiles: Callable[[], str] = lambda: "",
         agent: AgentClient | None = None,
         actor: str | None = None,

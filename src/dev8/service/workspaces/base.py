@@ -31,7 +31,7 @@ class ServiceBase:
         store: Store,
         provider: Provider,
         owner: str,
-        authorized_keys: Callable[[], str] = lambda: "",
+        authorized_keys: Callable[[], str] | None = None,
         account_dotfiles: Callable[[], str] = lambda: "",
         agent: AgentClient | None = None,
         actor: str | None = None,
@@ -45,6 +45,7 @@ class ServiceBase:
         self.provider = provider
         self.owner = owner
         self.actor = actor or owner
+        # The owner's public keys now (None: this service does not manage keys).
         self.authorized_keys = authorized_keys
         # The owner's dotfiles repository, for workspaces that do not name their own.
         self.account_dotfiles = account_dotfiles

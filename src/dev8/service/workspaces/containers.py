@@ -30,7 +30,7 @@ class Containers(Observing):
             # user's own VSCODE_PROXY_URI wins.
             env["VSCODE_PROXY_URI"] = self.relay.port_template(workspace.owner, workspace.name)
         env.update({**workspace.env, **workspace.secrets, **quota_environment(workspace.quotas)})
-        keys = self.authorized_keys()
+        keys = self.authorized_keys() if self.authorized_keys else ""
         if keys:
             env["SSH_PUBLIC_KEY"] = keys
         if self.relay:

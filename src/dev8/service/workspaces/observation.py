@@ -22,7 +22,7 @@ from dev8.core.states import LIVE, ContainerState, DesiredState, ObservedState
 from dev8.core.workspace import Workspace
 from dev8.providers.base import BulkStatus, RuntimeStatus
 from dev8.service.workspaces.base import HEALTHY_TIMEOUT_S, Progress, quiet
-from dev8.service.workspaces.recording import Recording
+from dev8.service.workspaces.recording import Recording, log
 
 STARTUP_WINDOW_S = 90.0
 ENGINE_CHECK_S = 1.0  # asking the engine costs more than asking the agent
@@ -124,6 +124,22 @@ class Observing(Recording):
             state, message = ObservedState.FAILED, workspace.status_message
         return Observation(self.set_status(workspace, state, message, runtime), runtime, activity)
 
+    def hand_ssh_keys(self, workspace: Workspace, agent_url: str | None = None) -> None:
+        """Give the running workspace's agent its owner's keys as they are now: the
+        container's own copy dates from its creation, and keys added or removed since (on
+        the account page, by `dev8 config-ssh`) must count at once. Best effort: a
+        workspace that does not answer gets them at its next start."""
+        if self.authorized_keys is None:
+            return
+        try:
+            self.agent.put_ssh_keys(
+                agent_url or workspace.agent_url,
+                workspace.secrets[AGENT_TOKEN],
+                self.authorized_keys(),
+            )
+        except ProviderError as exc:
+            log.warning("workspace %s: its SSH keys were not updated: %s", workspace.name, exc)
+
     def wait_until_healthy(
         self, workspace: Workspace, progress: Progress = quiet, timeout: float = HEALTHY_TIMEOUT_S
     ) -> Workspace:
@@ -136,6 +152,7 @@ class Observing(Recording):
             reason = self.agent.health(agent_url)
             if reason is None:
                 runtime = self.provider.status(workspace.id)
+                self.hand_ssh_keys(workspace, runtime.agent_url or agent_url)
                 return self.set_status(workspace, ObservedState.RUNNING, "", runtime)
             if reason != last_reason:
                 progress(f"waiting for the workspace: {reason}")
