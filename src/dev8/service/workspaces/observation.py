@@ -27,6 +27,7 @@ from dev8.service.workspaces.recording import Recording, log
 STARTUP_WINDOW_S = 90.0
 ENGINE_CHECK_S = 1.0  # asking the engine costs more than asking the agent
 AGENT_QUERIES = 8  # agents asked at once when listing
+_STOPPED = (ContainerState.EXITED, ContainerState.CREATED)
 
 
 @dataclass
@@ -70,10 +71,13 @@ class Observing(Recording):
     def _observed(
         self, workspace: Workspace, listed: RuntimeStatus | None, health: str | None
     ) -> Workspace:
-        """A listed status is enough for a healthy or missing container; otherwise the
-        details (exit code, start time) are asked for."""
+        """A listed status is enough for a healthy or missing container, and for a stopped
+        one that should not run (its exit code does not matter then); otherwise the details
+        (exit code, start time) are asked for."""
         settled = listed is not None and (
-            (listed.running and health is None) or listed.state is ContainerState.MISSING
+            (listed.running and health is None)
+            or listed.state is ContainerState.MISSING
+            or (listed.state in _STOPPED and workspace.desired_state is not DesiredState.RUNNING)
         )
         if not settled:
             return self.observe(workspace)
@@ -213,7 +217,7 @@ def derive_observed(
         )
     if state is ContainerState.PAUSED:
         return ObservedState.UNHEALTHY, "the container is paused"
-    if state in (ContainerState.EXITED, ContainerState.CREATED):
+    if state in _STOPPED:
         return _stopped_state(desired, runtime)
     return ObservedState.UNKNOWN, "the backend reports a state dev8 does not know"
 
