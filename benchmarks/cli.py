@@ -1,6 +1,8 @@
 """How fast the everyday `dev8` commands answer, as ratios to baselines measured in the same
 run: `dev8 --version` and `dev8 --help` against `python -c pass` (the interpreter's own
 start-up), `dev8 ls` (10 workspaces, 3 running) and `dev8 status NAME` against `docker ps`.
+For reference, without a goal: what importing each library `dev8 ls` loads costs on its own,
+so that a miss can be told apart into dev8's work and its dependencies' start-up.
 
 Every command is a new process, as a user runs it; the commands are taken in turn, round
 after round, so that the machine's noise falls on all of them alike, and the median of each
@@ -37,6 +39,14 @@ GOALS = {  # name -> (baseline, at most this many times it)
     "dev8 ls": ("docker ps", 15.0),
     "dev8 status NAME": ("docker ps", 15.0),
 }
+# name -> code: the libraries `dev8 ls` loads, each alone (Typer 0.29 coerces every
+# parameter with a pydantic TypeAdapter, so pydantic comes with it).
+IMPORTS = {
+    "import typer+rich": "import typer, rich.table; import pydantic; pydantic.TypeAdapter(bool)",
+    "import sqlalchemy": "import sqlalchemy",
+    "import dev8.store": "import dev8.store.store",
+    "import docker": "import docker",
+}
 
 
 def dev8_command() -> list[str]:
@@ -53,6 +63,7 @@ def commands(dev8: list[str], running: str) -> dict[str, list[str]]:
         "dev8 --help": [*dev8, "--help"],
         "dev8 ls": [*dev8, "ls"],
         "dev8 status NAME": [*dev8, "status", running],
+        **{name: [sys.executable, "-c", code] for name, code in IMPORTS.items()},
     }
 
 
@@ -128,6 +139,13 @@ def report(results: dict[str, tuple[float, float]], runs: int) -> None:
     print(f"median of {runs} runs each, taken in turn; {WORKSPACES} workspaces, {RUNNING} running")
     print(f"{'command':<18} {'wall s':>7} {'ratio':>6} {'cpu s':>7} {'ratio':>6}  baseline    goal")
     for name, (wall, cpu) in results.items():
+        if name in IMPORTS:
+            base_wall, base_cpu = results["docker ps"]
+            print(
+                f"{name:<18} {wall:7.3f} {wall / base_wall:5.1f}x {cpu:7.3f} "
+                f"{cpu / base_cpu:5.1f}x  docker ps       (reference: the import alone)"
+            )
+            continue
         if name not in GOALS:
             print(f"{name:<18} {wall:7.3f} {'':>6} {cpu:7.3f} {'':>6}  (baseline)")
             continue

@@ -77,4 +77,6 @@ def test_a_command_loads_only_its_module():
 
 def test_a_read_only_command_does_no_migration_work_once_the_schema_is_current():
     imports_of("ls")  # the first command creates the database
-    assert "alembic" not in imports_of("ls")
+    loaded = imports_of("ls")
+    assert "alembic" not in loaded
+    assert not {"httpx", "dev8.client", "dev8.cli.remote"} & loaded  # local mode: no server
