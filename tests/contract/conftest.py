@@ -1,6 +1,8 @@
-"""The providers the contract suite runs against: the in-memory fake (tests/fakes.py) and
-the real Docker provider on the real engine with the workspace image (marked ``engine``).
-A new backend joins by adding a parameter here."""
+"""The providers the contract suite runs against: the in-memory fake (tests/fakes.py), the
+real Docker provider on the real engine with the workspace image (marked ``engine``), and the
+Kubernetes provider over real HTTP against a Kubernetes API mock server with a stand-in
+kubelet (``tests.integration.kubernetes.apimock``; API mock: no real cluster). A new backend
+joins by adding a parameter here."""
 
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ class Backend:
     # looked up behind the provider's back.
     leftovers: Callable[[str], set[str]]
     made: list[str] = field(default_factory=list)  # workspace ids, removed afterwards
+    # Whether ``image_id`` knows if an image is there. A cluster's nodes pull an image when
+    # a Pod starts, and the API cannot say beforehand whether they can.
+    resolves_images: bool = True
 
     def spec(
         self, image: str | None = None, published: tuple[str, ...] = tuple(PORTS)
@@ -71,10 +76,27 @@ def _docker() -> Iterator[Backend]:
         provider.remove_volumes(workspace_id)
 
 
+def _kubernetes() -> Iterator[Backend]:
+    from tests.integration.kubernetes.apimock import mock_cluster
+
+    with mock_cluster() as cluster:
+        backend = Backend(
+            cluster.provider,
+            "registry.test/dev8/workspace:contract",
+            cluster.leftovers,
+            resolves_images=False,
+        )
+        yield backend
+        for workspace_id in backend.made:
+            cluster.provider.remove(workspace_id)
+            cluster.provider.remove_volumes(workspace_id)
+
+
 @pytest.fixture(
     params=[
         pytest.param(_fake, id="fake"),
         pytest.param(_docker, id="docker", marks=pytest.mark.engine),
+        pytest.param(_kubernetes, id="kubernetes"),
     ]
 )
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:

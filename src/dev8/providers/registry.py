@@ -12,6 +12,7 @@ from dev8.providers.base import Provider
 # name -> "module:class"; a new backend is one line here and passes tests/contract.
 BACKENDS = {
     "docker": "dev8.providers.docker.provider:DockerProvider",
+    "kubernetes": "dev8.providers.kubernetes.provider:KubernetesProvider",
 }
 
 
