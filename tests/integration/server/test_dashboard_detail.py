@@ -473,3 +473,18 @@ def test_an_idle_stream_sends_heartbeats_and_ends_at_its_longest(api, alice, mon
         monkeypatch.setattr(stream, "MAX_S", 0.0)
         with streaming(alice, stream_path(operation.id)) as answer:
             assert answer.read().decode() == f"retry: {stream.RETRY_MS}\n\n"
+
+
+def test_the_page_of_a_workspace_being_created_follows_its_create(api, alice):
+    """Where the create form could lead: the page of a workspace whose container is still
+    being made (the fake engine is slow to create it) shows the create under way."""
+    api.provider.delays["create"] = 4.0
+    accepted = create(api.login("alice", "alice-password-1234"), "slow")
+    operation_id = accepted["operations"][0]["id"]
+    page = alice.get("/workspaces/slow/detail")
+    assert page.status_code == 200, page.text
+    assert "<strong>create</strong>" in page.text
+    lines = next(o for o in parse(page.text).all("ol") if o.get("id") == "progress-lines")
+    assert lines["data-stream"].startswith(stream_path(operation_id, "slow"))
+    with streaming(alice, stream_path(operation_id, "slow")) as answer:
+        assert list(events_of(answer))[-1]["event"] == "end"
