@@ -14,7 +14,7 @@ RUN python3 -m venv /opt/dev8 && /opt/dev8/bin/pip install --no-cache-dir .
 
 FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/dev8 /opt/dev8
-RUN useradd --uid 10001 --user-group --no-create-home --home-dir /tmp dev8
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /tmp dev8-server
 ENV PATH=/opt/dev8/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
