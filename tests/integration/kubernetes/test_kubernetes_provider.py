@@ -9,15 +9,17 @@ pass costs in requests."""
 from __future__ import annotations
 
 import secrets
+import socket
 
 import pytest
 
-from dev8.core.errors import Conflict, ImageNotFound
+from dev8.core.errors import Conflict, EngineUnavailable, ImageNotFound
 from dev8.core.naming import LABEL_WORKSPACE_ID, VOLUME_ROLES, new_workspace_id, volume_name
 from dev8.core.resources import Resources
 from dev8.core.states import ACTIVE_CONTAINER, ContainerState
 from dev8.providers.base import WorkspaceSpec
 from dev8.providers.kubernetes.specs import object_name
+from dev8.providers.registry import make_provider
 from tests.integration.kubernetes.apimock import Cluster
 
 IMAGE = "registry.test/dev8/workspace:1"
@@ -178,3 +180,31 @@ def test_one_observation_pass_costs_the_same_requests_for_1_or_20_workspaces(cou
     running = {spec.workspace_id for n, spec in enumerate(specs) if n % 2 == 0}
     assert {wid for wid, status in seen.items() if status.running} == running
     assert all(seen[wid].state is ContainerState.CREATED for wid in set(seen) - running)
+
+
+def test_the_registry_makes_a_provider_that_finds_the_cluster_by_kubeconfig(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+):
+    """API mock: no real cluster. ``DEV8_PROVIDER=kubernetes`` as a user sets it up:
+    ``KUBECONFIG`` says where the API is, ``DEV8_KUBERNETES_NAMESPACE`` where to work."""
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    monkeypatch.setenv("DEV8_KUBERNETES_NAMESPACE", cluster.api.namespace)
+    provider = make_provider("kubernetes")
+    provider.ping()
+    spec = workspace()
+    provider.create(spec)
+    assert cluster.api.get("Secret", object_name(spec.workspace_id)) is not None
+
+
+def test_an_api_that_does_not_answer_is_engine_unavailable(
+    cluster: Cluster, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    """API mock: no real cluster (a kubeconfig naming a loopback port nobody listens on)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    text = cluster.kubeconfig.read_text().replace(cluster.server.url, f"http://127.0.0.1:{port}")
+    (tmp_path / "kubeconfig").write_text(text)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    with pytest.raises(EngineUnavailable, match="Kubernetes API"):
+        make_provider("kubernetes").ping()

@@ -31,6 +31,7 @@ JSON = "application/json"
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1," + JSON
 REQUEST_TIMEOUT_S = 30.0
 IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+DEFAULT_KUBECONFIG = "~/.kube/config"
 
 
 def connect(context: str | None = None) -> kube.ApiClient:
@@ -41,7 +42,9 @@ def connect(context: str | None = None) -> kube.ApiClient:
             configuration = kube.Configuration()
             kube_config.load_incluster_config(client_configuration=configuration)
             return kube.ApiClient(configuration)
-        return kube_config.new_client_from_config(context=context)
+        # Read now, not when the client was imported (its default is fixed at import).
+        files = os.environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG
+        return kube_config.new_client_from_config(config_file=files, context=context)
     except (ConfigException, OSError) as exc:
         raise EngineUnavailable(
             f"no Kubernetes cluster configured ({exc}); set KUBECONFIG or run in a cluster"
