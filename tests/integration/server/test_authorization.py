@@ -124,6 +124,11 @@ DASHBOARD: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("POST", "/workspaces/{name}/detail/backups/{backup_id}/restore"): PAGE_CHANGE,
     ("POST", "/workspaces/{name}/detail/snapshots/{snapshot_id}/restore"): PAGE_CHANGE,
     ("POST", "/workspaces/{name}/detail/ports"): PAGE_CHANGE,
+    # (dashboard.detail's later routes: the progress stream, the restore confirmation pages)
+    ("GET", "/static/progress-stream.js"): (OK,) * 4,
+    ("GET", "/workspaces/{name}/detail/operations/{operation_id}/events"): PAGE_READ,
+    ("GET", "/workspaces/{name}/detail/backups/{backup_id}/restore"): PAGE_READ,
+    ("GET", "/workspaces/{name}/detail/snapshots/{snapshot_id}/restore"): PAGE_READ,
     # The account page: one's own account; a change answers with the page (200).
     ("GET", "/account"): (SEE_OTHER, OK, OK, OK),
     ("POST", "/account/ssh-keys"): (401, OK, OK, OK),
