@@ -36,6 +36,7 @@ from dev8.providers.kubernetes.errors import api_errors
 from dev8.providers.kubernetes.settings import KubernetesSettings, kubernetes_settings
 from dev8.providers.kubernetes.specs import (
     ENVIRONMENT_ROLE,
+    ClusterOptions,
     claim_manifests,
     environment_secret,
     network_policy,
@@ -107,7 +108,7 @@ class KubernetesProvider:
             for claim in claim_manifests(spec, self.settings.options):
                 self._ensure(claim, spec.workspace_id, made)
             self._ensure(network_policy(spec, self.settings.options), spec.workspace_id, made)
-            self._ensure(self._secret(spec), spec.workspace_id, made)
+            self._ensure(workspace_record(spec, self.settings.options), spec.workspace_id, made)
         except BaseException:
             for kind, name in reversed(made):
                 with contextlib.suppress(ApiException, OSError):
@@ -123,13 +124,6 @@ class KubernetesProvider:
                 "rebuild it instead"
             )
         return self.status(spec.workspace_id)
-
-    def _secret(self, spec: WorkspaceSpec) -> dict[str, Any]:
-        pod = pod_manifest(spec, self.settings.options)
-        pod["metadata"]["annotations"] = {PUBLISHED_ANNOTATION: ",".join(spec.published)}
-        secret = environment_secret(spec, self.settings.options)
-        secret["metadata"]["annotations"] = {POD_ANNOTATION: json.dumps(pod, sort_keys=True)}
-        return secret
 
     def _ensure(self, manifest: dict[str, Any], workspace_id: str, made: list) -> None:
         """Create ``manifest``'s object; one that exists (409) is kept if it is labelled as
@@ -308,6 +302,15 @@ class KubernetesProvider:
         if tail is not None:
             query["tailLines"] = tail
         return self.api.stream("Pod", name, "log", query, timeout=None if follow else 60)
+
+
+def workspace_record(spec: WorkspaceSpec, options: ClusterOptions) -> dict[str, Any]:
+    """The workspace's Secret (its environment) carrying the Pod ``start`` makes."""
+    pod = pod_manifest(spec, options)
+    pod["metadata"]["annotations"] = {PUBLISHED_ANNOTATION: ",".join(spec.published)}
+    secret = environment_secret(spec, options)
+    secret["metadata"]["annotations"] = {POD_ANNOTATION: json.dumps(pod, sort_keys=True)}
+    return secret
 
 
 def stored_pod(record: dict[str, Any]) -> dict[str, Any]:
