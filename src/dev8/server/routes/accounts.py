@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from dev8.core.errors import Forbidden
-from dev8.core.states import DesiredState
+from dev8.core.states import DesiredState, ObservedState
 from dev8.core.users import User
 from dev8.core.workspace import Action
 from dev8.server.context import ServerContext
@@ -88,20 +88,35 @@ def update_user(
         disabled=body.disabled,
         by=user,
     )
-    stop_if_disabled(context, target, changed, actor=user.name)
+    follow_account_change(context, target, changed, actor=user.name)
     return UserPublic.of(changed)
 
 
-def stop_if_disabled(context: ServerContext, before: User, after: User, actor: str) -> None:
-    """When a change disabled the user, stop their running workspaces (as ``actor``), as
-    Coder's suspension does: nobody could reach them, yet their shared ports would stay open
-    and their resources taken. Volumes are kept; enabling the user again starts nothing."""
-    if not after.disabled or before.disabled:
-        return
-    requests = WorkspaceRequests(context.service(after.name, actor))
-    for workspace in context.store.list(owner=after.name, with_secrets=False):
+def follow_account_change(context: ServerContext, before: User, after: User, actor: str) -> None:
+    """What a change of an account means for its workspaces, done as ``actor``."""
+    if after.disabled and not before.disabled:
+        _stop_all(context, after, actor)
+    elif after.ssh_keys != before.ssh_keys and not after.disabled:
+        _hand_keys(context, after, actor)
+
+
+def _stop_all(context: ServerContext, user: User, actor: str) -> None:
+    """A disabled user's running workspaces stop, as Coder's suspension does: nobody could
+    reach them, yet their shared ports would stay open and their resources taken. Volumes
+    are kept; enabling the user again starts nothing."""
+    requests = WorkspaceRequests(context.service(user.name, actor))
+    for workspace in context.store.list(owner=user.name, with_secrets=False):
         if workspace.desired_state is DesiredState.RUNNING:
             requests.action(workspace.name, Action.STOP)
+
+
+def _hand_keys(context: ServerContext, user: User, actor: str) -> None:
+    """Keys added or removed count at once in the running workspaces (the others get them
+    at their next start)."""
+    service = context.service(user.name, actor)
+    for workspace in context.store.list(owner=user.name, with_secrets=True):
+        if workspace.observed_state is ObservedState.RUNNING:
+            service.hand_ssh_keys(workspace)
 
 
 @router.delete("/users/{user_name}", status_code=204, responses=ERRORS)

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from dev8.core.errors import Dev8Error, Forbidden, InvalidInput, Unauthorized
 from dev8.server.context import ServerContext
 from dev8.server.deps import Context
+from dev8.server.routes.accounts import follow_account_change
 from dev8.server.web.dashboard.render import failure, html, is_htmx, wants_html
 from dev8.server.web.dashboard.security import Viewer
 from dev8.server.web.dashboard.workspaces import SignedIn
@@ -83,8 +84,11 @@ def account_page(context: Context, signed_in: SignedIn) -> Response:
 async def save_ssh_keys(request: Request, context: Context, signed_in: SignedIn) -> Response:
     form = await _form(request)
     try:
-        await run_in_threadpool(
+        changed = await run_in_threadpool(
             context.accounts.change, signed_in.user, ssh_keys=form.get("ssh_keys", "")
+        )
+        await run_in_threadpool(
+            follow_account_change, context, signed_in.user, changed, signed_in.user.name
         )
     except Dev8Error as error:
         return refused(request, context, signed_in, error)

@@ -22,7 +22,7 @@ from dev8.core.errors import Dev8Error, InvalidInput
 from dev8.core.users import Role
 from dev8.server.context import ServerContext
 from dev8.server.deps import Context
-from dev8.server.routes.accounts import stop_if_disabled
+from dev8.server.routes.accounts import follow_account_change
 from dev8.server.web.dashboard.render import failure, html, is_htmx, wants_html
 from dev8.server.web.dashboard.security import Viewer
 from dev8.server.web.dashboard.workspaces import PageError, SignedIn
@@ -229,7 +229,9 @@ async def _set_disabled(
         changed = await run_in_threadpool(
             context.accounts.change, target, disabled=disabled, by=signed_in.user
         )
-        await run_in_threadpool(stop_if_disabled, context, target, changed, signed_in.user.name)
+        await run_in_threadpool(
+            follow_account_change, context, target, changed, signed_in.user.name
+        )
     except Dev8Error as error:
         return refused(request, context, signed_in, error)
     if disabled:
