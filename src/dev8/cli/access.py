@@ -98,8 +98,8 @@ def config_ssh() -> None:
     )
     if access().authorize_ssh_keys(authorized_keys()):
         console.print(
-            "[green]✓[/] Your dev8 SSH key was added to your account; workspaces created "
-            "before get it at their next `dev8 rebuild`"
+            "[green]✓[/] Your dev8 SSH key was added to your account (and to your running "
+            "workspaces)"
         )
     console.print(f"[green]✓[/] {len(found)} host(s) in {hosts_file}, included from {user_config}")
     for ws in found:

@@ -205,7 +205,9 @@ def add_ssh_key_and_token(page: Page, public_key: str) -> str:
     keys = page.get_by_label("Public keys, one a line")
     keys.fill(public_key)
     page.get_by_role("button", name="Save SSH keys").click()
-    expect(page.get_by_role("status")).to_have_text("SSH keys saved; new workspaces get them.")
+    expect(page.get_by_role("status")).to_have_text(
+        "SSH keys saved; your running workspaces have them now."
+    )
     expect(keys).to_have_value(re.compile(rf"^{re.escape(public_key)}\s*$"))
     page.get_by_label("Name", exact=True).fill("laptop")
     page.get_by_role("button", name="Create a token").click()
