@@ -9,10 +9,13 @@ emulator does not, it is taught here, as the API specifies it:
 - lists honour ``labelSelector`` (equality, inequality and existence terms);
 - new objects get ``uid``, ``creationTimestamp`` and ``resourceVersion``;
 - a list asked for as ``PartialObjectMetadataList`` carries only the objects' metadata;
-- ``pods/{name}/log`` answers with the Pod's output (``MockCluster.logs``).
+- ``pods/{name}/log`` answers with the Pod's output (``ClusterMock.pod_logs``);
+- ``pods/{name}/exec`` upgrades to a WebSocket and speaks the API's channel protocol
+  (``v4.channel.k8s.io``: stdout on channel 1, stderr on 2, the exit status as a ``Status``
+  on 3), answering from ``ClusterMock.exec_answers`` instead of running anything.
 
 Not emulated: graceful deletion (a deleted Pod is gone at once), admission, scheduling,
-``exec`` (a WebSocket upgrade), watches from the provider (it does not use them).
+watches from the provider (it does not use them).
 
 The stand-in kubelet (``Kubelet``) is told of each new Pod by the server and plays the node
 through the API: it patches the Pod's ``status`` to ``Running`` with an IP, a started
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import queue
 import tempfile
 import threading
@@ -35,6 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import aiohttp.web
 import kmock
 import yaml
 from kubernetes import config as kube_config
@@ -82,6 +87,9 @@ class ClusterMock(kmock.KubernetesEmulator):
         self.calls: list[tuple[str, str]] = []  # (method, path) of the provider's requests
         self.new_pods: queue.Queue[tuple[str, dict]] = queue.Queue()  # for the kubelet
         self.pod_logs: dict[str, bytes] = {}
+        # A command's last word -> (exit code, stdout, stderr); others print their argv.
+        self.exec_answers: dict[str, tuple[int, bytes, bytes]] = {}
+        self.executed: list[list[str]] = []
         self._versions = itertools.count(1)
         for resource in RESOURCES.values():
             self.resources[resource] = kmock.ResourceInfo(namespaced=True)
@@ -94,6 +102,8 @@ class ClusterMock(kmock.KubernetesEmulator):
         del self._requests[:-1]
         if request.headers.get("User-Agent") != TEST_AGENT:
             self.calls.append((str(request.method.value), request.url.path))
+        if request.subresource == "exec":
+            return await self._exec(request)
         created = request.action == kmock.action.CREATE and isinstance(request.data, dict)
         if created:
             self._stamp(request.data, request.namespace)
@@ -122,6 +132,21 @@ class ClusterMock(kmock.KubernetesEmulator):
             items = [{"kind": "PartialObjectMetadata", "metadata": i["metadata"]} for i in items]
             return {"kind": "PartialObjectMetadataList", "metadata": {}, "items": items}
         return {**listed, "items": items}
+
+    async def _exec(self, request: kmock.Request) -> Any:
+        await super()._serve_fetch(request)  # 404 when there is no Pod
+        assert request._raw_request is not None
+        command = request._raw_request.query.getall("command", [])
+        self.executed.append(command)
+        code, out, err = self.exec_answers.get(command[-1], (0, " ".join(command).encode(), b""))
+        socket = aiohttp.web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
+        await socket.prepare(request._raw_request)
+        for channel, data in ((1, out), (2, err)):
+            if data:
+                await socket.send_bytes(bytes([channel]) + data)
+        await socket.send_bytes(bytes([3]) + json.dumps(exit_status(code)).encode())
+        await socket.close()
+        return socket
 
     async def _serve_fetch(self, request: kmock.Request) -> Any:
         if request.subresource == "log":
@@ -288,6 +313,19 @@ def pending_status(container: dict[str, Any], reason: str) -> dict[str, Any]:
                 "state": {"waiting": {"reason": reason, "message": message}},
             }
         ],
+    }
+
+
+def exit_status(code: int) -> dict[str, Any]:
+    """The ``Status`` the API sends on the error channel when an exec'd command ends."""
+    if code == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {
+        "metadata": {},
+        "status": "Failure",
+        "reason": "NonZeroExitCode",
+        "message": f"command terminated with non-zero exit code: exit status {code}",
+        "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
     }
 
 

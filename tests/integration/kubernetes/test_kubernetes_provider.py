@@ -208,3 +208,16 @@ def test_an_api_that_does_not_answer_is_engine_unavailable(
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
     with pytest.raises(EngineUnavailable, match="Kubernetes API"):
         make_provider("kubernetes").ping()
+
+
+def test_a_command_runs_in_the_pod_as_the_user_and_says_how_it_ended(cluster: Cluster):
+    """API mock: no real cluster. The mock speaks the exec WebSocket protocol (stdout,
+    stderr, the exit status on the error channel) and answers instead of running anything."""
+    spec = workspace()
+    cluster.provider.create(spec)
+    cluster.provider.start(spec.workspace_id)
+    cluster.server.mock.exec_answers["fails"] = (3, b"some output\n", b"an error\n")
+    result = cluster.provider.exec(spec.workspace_id, ["fails"], workdir="/workspace")
+    assert (result.exit_code, result.output) == (3, b"some output\nan error\n")
+    assert cluster.server.mock.executed[-1][:4] == ["runuser", "-u", "dev8", "--"]
+    assert cluster.provider.exec(spec.workspace_id, ["true"], user="root").exit_code == 0

@@ -45,7 +45,8 @@ def run(api: KubeApi, pod: str, command: list[str]) -> ExecResult:
     )
     try:
         session.run_forever()
-        output = session.read_all()
-        return ExecResult(int(session.returncode or 0), bytes(output))
+        # The exit status first: read_all() empties every channel, the error channel's too.
+        code = session.returncode
+        return ExecResult(int(code or 0), bytes(session.read_all()))
     finally:
         session.close()
