@@ -76,10 +76,16 @@ class KubeApi:
                 return None
             raise
 
-    def list(self, kind: str, selector: str, *, metadata_only: bool = False) -> list[dict]:
-        """The objects whose labels match ``selector``: one request, whatever their number."""
+    def list(
+        self, kind: str, selector: str, *, metadata_only: bool = False, limit: int | None = None
+    ) -> list[dict]:
+        """The objects whose labels match ``selector``: one request, whatever their number
+        (or the first ``limit`` of them)."""
         accept = METADATA_ONLY if metadata_only else JSON
-        found = self._json("GET", self.path(kind), query={"labelSelector": selector}, accept=accept)
+        query: dict[str, Any] = {"labelSelector": selector}
+        if limit is not None:
+            query["limit"] = limit
+        found = self._json("GET", self.path(kind), query=query, accept=accept)
         return list(found.get("items") or [])
 
     def patch(self, kind: str, name: str, patch: dict[str, Any], sub: str | None = None) -> dict:

@@ -80,7 +80,8 @@ class KubernetesProvider:
 
     @api_errors
     def ping(self) -> None:
-        self.api.list("Pod", f"{LABEL_ROLE}={CONTAINER_ROLE}", metadata_only=True)
+        # What the provider needs most, in its namespace: may it list the Pods there?
+        self.api.list("Pod", f"{LABEL_ROLE}={CONTAINER_ROLE}", metadata_only=True, limit=1)
 
     @api_errors
     def image_id(self, reference: str) -> str:
