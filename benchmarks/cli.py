@@ -106,6 +106,8 @@ def cleanup(owner: str) -> None:
         container.remove(force=True)
     for volume in client.volumes.list(filters=label):
         volume.remove(force=True)
+    for network in client.networks.list(filters=label):  # each workspace has its own
+        network.remove()
 
 
 def main() -> None:

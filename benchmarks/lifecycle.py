@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from docker import DockerClient
 
 from dev8.core.images import workspace_image
 from dev8.core.naming import LABEL_OWNER
@@ -89,13 +92,20 @@ def main() -> None:
             runs, lambda: service.stop("bench"), lambda: service.start("bench")
         )
     finally:
-        for container in client.containers.list(
-            all=True, filters={"label": f"{LABEL_OWNER}={OWNER}"}
-        ):
-            container.remove(force=True)
-        for volume in client.volumes.list(filters={"label": f"{LABEL_OWNER}={OWNER}"}):
-            volume.remove(force=True)
+        cleanup(client)
+        shutil.rmtree(data, ignore_errors=True)
     report(results, runs)
+
+
+def cleanup(client: DockerClient) -> None:
+    """Everything of OWNER, by its label: containers, volumes, each workspace's network."""
+    label = {"label": f"{LABEL_OWNER}={OWNER}"}
+    for container in client.containers.list(all=True, filters=label):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters=label):
+        volume.remove(force=True)
+    for network in client.networks.list(filters=label):
+        network.remove()
 
 
 GOALS = {
