@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from dev8.core.workspace import RUNNING
+from dev8.core.workspace import PENDING, RUNNING
 from dev8.server.web.dashboard import stream
 from dev8.store.store import Store
 from tests.archives import member, write_archive
@@ -322,19 +322,21 @@ class Driven:
 
 
 @contextmanager
-def driven(api: Api, name: str = "w", owner: str = "alice") -> Iterator[Driven]:
-    """A running backup of ``owner``'s ``name`` that the test drives. The test holds the
-    workspace's lock meanwhile, as the runner does while it runs one, so the reconciler
-    leaves it alone."""
+def driven(
+    api: Api, name: str = "w", owner: str = "alice", result: str = RUNNING
+) -> Iterator[Driven]:
+    """A running (or, with ``result``, pending) backup of ``owner``'s ``name`` that the test
+    drives. The test holds the workspace's lock meanwhile, as the runner does while it runs
+    one, so the reconciler leaves it alone."""
     store = api.context.store
     found = store.page(owner=owner, include_removed=True, limit=100)
     workspace = next(w for w in found if w.name == name)
     with store.lock(workspace.id):
-        operation = store.start_operation(workspace, "backup", owner, result=RUNNING)
+        operation = store.start_operation(workspace, "backup", owner, result=result)
         try:
             yield Driven(store, operation.id)
         finally:
-            if store.get_operation(operation.id).result == RUNNING:
+            if store.get_operation(operation.id).result in (PENDING, RUNNING):
                 store.finish_operation(operation.id, "failed", "the test ended")
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
+from dev8.core.workspace import PENDING
 from tests.integration.remote.browser_session import FLAGS
 from tests.integration.server.live import Api, create, wait_for
 from tests.integration.server.test_dashboard_detail import driven
@@ -75,4 +76,29 @@ def test_the_detail_page_shows_each_line_as_it_comes_and_the_end(make_api, brows
     expect(lines).to_contain_text("home: 12 MiB written")  # the lines stay, as text
     slots = api.live.app.state.progress_streams
     wait_for(lambda: slots.open_for("alice") == 0, message="the stream's end")
+    assert problems == [], problems
+
+
+def test_a_page_drawn_while_the_operation_waited_shows_it_running_at_its_first_line(
+    make_api, browser: Browser
+):
+    api: Api = make_api()
+    alice = api.member("alice")
+    api.settle(alice, create(alice, "w"))
+    page = browser.new_page()
+    problems = watched(page)
+    page.goto(f"{api.url}/login")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill("alice-password-1234")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your workspaces")
+
+    with driven(api, result=PENDING) as operation:
+        page.goto(f"{api.url}/workspaces/w/detail")
+        state = page.get_by_role("region", name="History").locator("#progress-state")
+        expect(state).to_have_text("pending")
+        operation.say("staging the home volume")
+        expect(state).to_have_text("running", timeout=SHOWN_MS)
+        operation.finish("succeeded", "backup 1 kept")
+        expect(state).to_contain_text("succeeded", timeout=SHOWN_MS)
     assert problems == [], problems

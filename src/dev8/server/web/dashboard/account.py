@@ -92,7 +92,9 @@ async def save_ssh_keys(request: Request, context: Context, signed_in: SignedIn)
         )
     except Dev8Error as error:
         return refused(request, context, signed_in, error)
-    return _page(context, signed_in, message="SSH keys saved; your running workspaces have them now.")
+    return _page(
+        context, signed_in, message="SSH keys saved; your running workspaces have them now."
+    )
 
 
 @router.post("/account/dotfiles")

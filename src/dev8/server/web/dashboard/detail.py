@@ -59,11 +59,13 @@ class DiskBar:
     volume: str
     used: int | None
     limit: int | None
+    quota: bool  # the limit is the volume's quota, not its filesystem's size
 
     @property
     def label(self) -> str:
         if self.used is None:
-            return "not measured (the workspace is not running)"
+            # Only volumes with a quota are measured (the agent's, or a helper's when stopped).
+            return "not measured (no quota)" if not self.quota else "not measured yet"
         if not self.limit:
             return f"{human_bytes(self.used)} used"
         percent = round(100 * self.used / self.limit)
@@ -83,7 +85,13 @@ def disk_bars(workspace: Workspace, volumes: list[VolumePublic]) -> list[DiskBar
     """Each volume's use against its quota (else the filesystem's size)."""
     quotas = effective_quotas(workspace.quotas)
     return [
-        DiskBar(v.role, v.name, v.used_bytes, quotas.get(v.role) or v.fs_total_bytes)
+        DiskBar(
+            v.role,
+            v.name,
+            v.used_bytes,
+            quotas.get(v.role) or v.fs_total_bytes,
+            quota=bool(quotas.get(v.role)),
+        )
         for v in volumes
     ]
 

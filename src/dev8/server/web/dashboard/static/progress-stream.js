@@ -33,6 +33,11 @@
     opened.set(list, source);
     source.addEventListener("line", function (event) {
       appendLine(list, JSON.parse(event.data));
+      // A line means the operation runs: the page may have been drawn while it waited.
+      var state = document.getElementById(list.getAttribute("data-state"));
+      if (state && state.textContent.trim() === "pending") {
+        state.textContent = "running";
+      }
     });
     source.addEventListener("end", function (event) {
       source.close();
