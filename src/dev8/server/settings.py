@@ -25,6 +25,7 @@ from dev8.core.errors import InvalidInput
 from dev8.core.images import workspace_image
 from dev8.core.users import validate_password, validate_user_name
 from dev8.paths import data_dir
+from dev8.providers.kubernetes.settings import VARIABLES as KUBERNETES_VARIABLES
 from dev8.store.db import sqlite_url
 from dev8.store.secretbox import SecretBox, new_key
 
@@ -55,6 +56,7 @@ ELSEWHERE = frozenset(
         "DEV8_QUOTA_WORKSPACE_BYTES",
         "DEV8_RESTORING",
         "DEV8_SWAP_PY",
+        *KUBERNETES_VARIABLES,
     }
 )
 

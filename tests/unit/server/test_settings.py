@@ -50,6 +50,7 @@ def test_a_misspelt_setting_stops_the_server_with_what_it_probably_meant(tmp_pat
 def test_an_unknown_variable_is_named_in_a_warning(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("DEV8_SOMETHING_ELSE", "1")
     monkeypatch.setenv("DEV8_TOKEN", "read by the CLI, not a setting")
+    monkeypatch.setenv("DEV8_KUBERNETES_NAMESPACE", "read by the Kubernetes provider")
     Settings(server_dir=tmp_path, dev=True).check()
     warned = [record.getMessage() for record in caplog.records]
     assert warned == ["DEV8_SOMETHING_ELSE is set but is not a dev8 setting; it is ignored"]
