@@ -164,8 +164,18 @@ def _dispatch(argv: list[str]) -> None:
     if not argv or argv in (["--help"], ["-h"]):
         sys.stdout.write(top_help())
         return
+    if len(argv) == 2 and argv[0] == "ssh-proxy" and _relayed_quickly(argv[1]):
+        return
     complete = "_DEV8_COMPLETE" in os.environ or "--install-completion" in argv
     build_app(None if complete else _command_of(argv))()
+
+
+def _relayed_quickly(name: str) -> bool:
+    """`ssh dev8.NAME` pays for every import at each connection: the quick way when it
+    applies (see ``dev8.cli.ssh_proxy``), else the full command."""
+    from dev8.cli.ssh_proxy import relay_if_pinned
+
+    return relay_if_pinned(name)
 
 
 def run() -> None:

@@ -28,6 +28,7 @@ from argon2 import PasswordHasher
 
 from dev8.cli.forward import Forward, listen_all, serve
 from dev8.cli.local_access import LocalAccess
+from dev8.cli.ssh_proxy import host_key_alias
 from dev8.core.environment import AGENT_TOKEN
 from dev8.core.workspace import CreateRequest
 from dev8.service import accounts
@@ -152,6 +153,50 @@ def test_ssh_proxy_starts_the_workspace_and_relays_5_mb_both_ways(setup: Setup, 
     assert len(received) == len(PAYLOAD)
     assert hashlib.sha256(received).digest() == hashlib.sha256(PAYLOAD).digest()
     assert errors.decode().startswith("dev8: starting w...")
+    assert alice.get("/api/v1/workspaces/w").json()["state"] == "running"
+
+
+def pin_keys_as_a_first_connection_would(setup: Setup) -> None:
+    """`dev8 config-ssh`, then host keys pinned under the entry's alias (the stand-in agent
+    reports none, so they are written here as a first connection to a real one writes them)."""
+    setup.dev8("config-ssh")
+    data = setup.home.parent / "dev8 data" / "ssh"
+    alias = host_key_alias((data / "config").read_text(), "w")
+    assert alias is not None
+    (data / "known_hosts").write_text(f"{alias} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\n")
+
+
+def test_ssh_proxy_with_pinned_keys_relays_without_the_cli_framework(
+    setup: Setup, loops: LoopThread
+):
+    """The quick way: ssh runs the ProxyCommand at every connection, and this one loads
+    neither Typer nor httpx (``-X importtime`` lists every module imported)."""
+    setup.agent.ports[SSHD_PORT] = loops.serve(echo)
+    pin_keys_as_a_first_connection_would(setup)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "dev8", "ssh-proxy", "w"],
+        input=PAYLOAD,
+        capture_output=True,
+        env=setup.env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert hashlib.sha256(result.stdout).digest() == hashlib.sha256(PAYLOAD).digest()
+    imported = {line.split("|")[-1].strip() for line in result.stderr.decode().splitlines()}
+    assert "dev8.client.tunnel" in imported
+    assert not {"typer", "httpx", "rich"} & imported
+
+
+def test_ssh_proxy_with_pinned_keys_still_starts_a_stopped_workspace(
+    setup: Setup, loops: LoopThread
+):
+    setup.agent.ports[SSHD_PORT] = loops.serve(echo)
+    pin_keys_as_a_first_connection_would(setup)
+    alice = setup.api.client(setup.token)
+    setup.api.settle(alice, alice.post("/api/v1/workspaces/w/stop").json())
+    result = setup.dev8("ssh-proxy", "w", input=b"hello")
+    assert result.stdout == b"hello"
+    assert result.stderr.decode().startswith("dev8: starting w...")
     assert alice.get("/api/v1/workspaces/w").json()["state"] == "running"
 
 
