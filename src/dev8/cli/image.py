@@ -11,15 +11,11 @@ from rich.text import Text
 
 from dev8.cli.output import console, step
 from dev8.core.images import short_image_id
-from dev8.imagebuild.builder import (
-    AUTO_BASE,
-    BuildOptions,
-    BuildProgress,
-    LayerResult,
-    build_all,
-)
 from dev8.imagebuild.ca import default_ca_bundle
 from dev8.imagebuild.layers import LAYERS, Layer
+from dev8.imagebuild.options import AUTO_BASE, BuildOptions, BuildProgress, LayerResult
+from dev8.imagebuild.push import PushedTag, PushProgress, PushTally
+from dev8.imagebuild.reference import Registry, parse_registry
 
 app = typer.Typer(help="Build and inspect the workspace image.", no_args_is_help=True)
 
@@ -48,6 +44,33 @@ class _LiveProgress(BuildProgress):
         self.live.console.print(
             f"[green]✓[/] {self.header:<16} {result.seconds:6.1f} s  {note:<6}  "
             f"{result.layer.tag}  [dim]{short_image_id(result.image_id)}[/]"
+        )
+        self.live.update(Text(""))
+
+
+class _LivePush(PushProgress):
+    """A spinner line while a tag is pushed (layers done, bytes sent), a check mark after."""
+
+    def __init__(self, live: Live) -> None:
+        self.live = live
+
+    def tag_started(self, reference: str) -> None:
+        self.live.update(Spinner("dots", Text(f"pushing {reference}")))
+
+    def update(self, tally: PushTally) -> None:
+        line = Text(f"pushing {tally.reference}  ", style="bold")
+        line.append(
+            f"{tally.done}/{len(tally.layers)} layers, {tally.bytes_sent / 1e6:,.0f} MB read",
+            style="dim",
+        )
+        self.live.update(Spinner("dots", line))
+
+    def tag_finished(self, pushed: PushedTag) -> None:
+        there = pushed.layers - pushed.uploaded
+        self.live.console.print(
+            f"[green]✓[/] pushed {pushed.reference}  {pushed.seconds:6.1f} s  "
+            f"{pushed.uploaded} layers sent, {there} already there  "
+            f"[dim]{pushed.digest[:19]}[/]"
         )
         self.live.update(Text(""))
 
@@ -89,6 +112,15 @@ def build(
         [], "--layer", help=f"Build up to this layer only ({', '.join(x.name for x in LAYERS)})."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild every step."),
+    push: str | None = typer.Option(
+        None,
+        "--push",
+        metavar="REGISTRY",
+        help="Then push the image to REGISTRY (host[:port][/path], e.g. "
+        "registry.example.com:5000/team) as REGISTRY/dev8-workspace, tagged with the "
+        "build's version and image id and with the channel tag (latest). Pushed by the "
+        "engine, with the credentials of `docker login REGISTRY`.",
+    ),
 ) -> None:
     """Build the workspace image, layer by layer: base → languages → ide → workspace.
 
@@ -96,6 +128,7 @@ def build(
     from the engine's cache, so a rebuild with no changes takes seconds. A full build log is
     written to the dev8 data directory (logs/image-build.log).
     """
+    registry = parse_registry(push) if push is not None else None
     options = BuildOptions(
         base=base,
         extra_ca=None if no_extra_ca else (extra_ca or default_ca_bundle()),
@@ -104,6 +137,7 @@ def build(
         layers=tuple(layer),
         no_cache=no_cache,
     )
+    from dev8.imagebuild.builder import build_all
     from dev8.providers.docker.client import connect
 
     client = connect()
@@ -113,6 +147,34 @@ def build(
         results = build_all(client, options, _LiveProgress(live))
     total = sum(result.seconds for result in results)
     console.print(f"[bold green]Built[/] {results[-1].layer.tag} in {total:.1f} s")
+    if registry is not None:
+        _push(client, results[-1], registry)
+
+
+def _push(client, built: LayerResult, registry: Registry) -> None:
+    from dev8 import __version__
+    from dev8.core.images import image_tag
+    from dev8.imagebuild.push import push_image
+
+    with Live(console=console, transient=True, refresh_per_second=8) as live:
+        pushed = push_image(
+            client,
+            image_id=built.image_id,
+            layer_repository=built.layer.repository,
+            registry=registry,
+            version=__version__,
+            channel=image_tag(),
+            progress=_LivePush(live),
+        )
+    deploy = pushed[0].reference
+    name, _, tag = deploy.rpartition(":")
+    console.print(f"[bold green]Pushed[/] {deploy}  [dim]({pushed[0].digest})[/]")
+    console.print(
+        f"Nodes pull it as {deploy}: put it in DEV8_IMAGES, or in the Kubernetes overlay's "
+        f"images: (name: {built.layer.repository}, newName: {name}, newTag: {tag})",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def register(root: typer.Typer) -> None:

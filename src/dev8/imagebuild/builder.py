@@ -6,7 +6,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -16,38 +15,15 @@ from dev8.core.errors import ImageBuildFailed, ImageNotFound
 from dev8.imagebuild.bootstrap import bootstrap_base, find_image
 from dev8.imagebuild.ca import read_ca_certificates, write_ca_directory
 from dev8.imagebuild.layers import LAYERS, Layer, build_args, images_dir
+from dev8.imagebuild.options import (
+    AUTO_BASE,
+    BOOTSTRAP_BASE,
+    PULLABLE_DEFAULT_BASE,
+    BuildOptions,
+    BuildProgress,
+    LayerResult,
+)
 from dev8.paths import logs_dir
-
-AUTO_BASE = "auto"
-PULLABLE_DEFAULT_BASE = "debian:bookworm-slim"
-BOOTSTRAP_BASE = "bootstrap"
-
-
-@dataclass
-class BuildOptions:
-    base: str = AUTO_BASE
-    extra_ca: Path | None = None
-    mirror: str | None = None
-    build_args: dict[str, str] = field(default_factory=dict)
-    layers: tuple[str, ...] = ()  # build only up to the last of these (default: all)
-    no_cache: bool = False
-
-
-@dataclass
-class LayerResult:
-    layer: Layer
-    image_id: str
-    seconds: float
-    cached: bool
-
-
-class BuildProgress:
-    """Callbacks the CLI implements to show progress."""
-
-    def message(self, text: str) -> None: ...
-    def layer_started(self, layer: Layer, index: int, total: int) -> None: ...
-    def step(self, layer: Layer, text: str) -> None: ...
-    def layer_finished(self, result: LayerResult) -> None: ...
 
 
 def resolve_base(
