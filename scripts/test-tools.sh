@@ -18,6 +18,9 @@ command -v ssh >/dev/null || apt_packages+=(openssh-client)
 command -v rsync >/dev/null || apt_packages+=(rsync)
 command -v ip >/dev/null || apt_packages+=(iproute2)
 command -v iptables >/dev/null || apt_packages+=(iptables)
+# the registry `dev8 image build --push` is tested against (tests/integration/image/test_push.py
+# starts its own on 127.0.0.1; the package's service, where systemd runs, is not used)
+command -v docker-registry >/dev/null || apt_packages+=(docker-registry)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -q
