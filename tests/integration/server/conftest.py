@@ -16,7 +16,8 @@ import pytest
 from argon2 import PasswordHasher
 
 from dev8.service import accounts
-from tests.integration.server.live import Api, serving
+from tests.integration.server.live import IMAGE, Api, serving
+from tests.integration.server.signed_in import Browser, sign_in
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -51,3 +52,18 @@ def module_api(tmp_path_factory: pytest.TempPathFactory, module_database_url: st
     directory = tmp_path_factory.mktemp("server")
     with serving(directory, module_database_url, observe_interval_s=2.0) as api:
         yield api
+
+
+@pytest.fixture
+def alice(api: Api) -> Browser:
+    """alice, a member signed in to the dashboard, who owns the running workspace ``w``."""
+    client = api.member("alice")
+    api.settle(client, client.post("/api/v1/workspaces", json={"name": "w", "image": IMAGE}).json())
+    return sign_in(api, "alice", "alice-password-1234")
+
+
+@pytest.fixture
+def bob(api: Api) -> Browser:
+    """bob, another member signed in to the dashboard, who owns nothing."""
+    api.member("bob")
+    return sign_in(api, "bob", "bob-password-1234")

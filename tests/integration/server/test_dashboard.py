@@ -2,9 +2,9 @@
 CSRF on every cookie-authenticated change, the Content-Security-Policy, the create form and
 the live states.
 
-Stand-ins (no engine): the provider and agent client are the fakes of ``tests.fakes``; a
-page reads and changes workspaces through the same service as the API, whatever the
-provider.
+Stand-ins (no engine): the provider and agent client are the fakes of ``tests.fakes``
+(``alice`` and ``bob`` are conftest's); a page reads and changes workspaces through the same
+service as the API, whatever the provider.
 """
 
 from __future__ import annotations
@@ -17,65 +17,12 @@ import httpx
 import pytest
 
 from dev8.server.web.dashboard.render import HTMX
+from dev8.server.web.dashboard.workspaces import PAGE_SIZE
 from tests.integration.server.live import IMAGE, Api, wait_for
+from tests.integration.server.signed_in import HTML, Browser, sign_in
+from tests.integration.server.test_api import add_record
 
-HTML = {"Accept": "text/html"}
 HTMX_REQUEST = {"HX-Request": "true"}
-
-
-@dataclass
-class Browser:
-    """A signed-in browser: its session cookie, sent as a header (no jar: the test server
-    speaks plain HTTP and the cookie is Secure), and the CSRF token its pages carry."""
-
-    url: str
-    cookie: str
-    csrf: str = ""
-
-    def request(self, method: str, path: str, **options) -> httpx.Response:
-        headers = {"Cookie": f"dev8_session={self.cookie}", **options.pop("headers", {})}
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            return client.request(method, path, headers=headers, **options)
-
-    def get(self, path: str, **options) -> httpx.Response:
-        return self.request("GET", path, **options)
-
-    def post(self, path: str, token: str | None = None, **options) -> httpx.Response:
-        """A change with the CSRF token as htmx sends it (``token`` overrides it)."""
-        headers = {"X-CSRF-Token": self.csrf if token is None else token}
-        headers |= options.pop("headers", {})
-        return self.request("POST", path, headers=headers, **options)
-
-
-def sign_in(api: Api, name: str, password: str) -> Browser:
-    with httpx.Client(base_url=api.url, timeout=30) as client:
-        answer = client.post("/login", data={"username": name, "password": password})
-    assert answer.status_code == 303, answer.text
-    browser = Browser(api.url, answer.cookies["dev8_session"])
-    page = browser.get("/workspaces")
-    assert page.status_code == 200, page.text
-    browser.csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)[1]
-    return browser
-
-
-@pytest.fixture
-def api(make_api) -> Api:
-    """alice owns the running workspace ``w``; bob is another member."""
-    api = make_api()
-    alice = api.member("alice")
-    api.settle(alice, alice.post("/api/v1/workspaces", json={"name": "w", "image": IMAGE}).json())
-    api.member("bob")
-    return api
-
-
-@pytest.fixture
-def alice(api) -> Browser:
-    return sign_in(api, "alice", "alice-password-1234")
-
-
-@pytest.fixture
-def bob(api) -> Browser:
-    return sign_in(api, "bob", "bob-password-1234")
 
 
 def workspace(api: Api, owner: str, name: str) -> dict | None:
@@ -149,11 +96,10 @@ def test_the_list_shows_the_owners_workspace_with_its_ide_ssh_and_buttons(api, a
     assert any(a.get("href") == ide for a in parsed.all("a"))
     ssh = [a for a in parsed.all("input") if a.get("id") == "ssh-w"]
     assert ssh[0]["value"] == "ssh dev8.w" and "readonly" in ssh[0]
-    actions = {f["action"] for f in parsed.all("form")}
+    buttons = {b.get("formaction"): b for b in parsed.all("button")}
     for action in ("start", "stop", "restart", "rebuild", "delete"):
-        assert f"/workspaces/w/{action}" in actions
-    delete = [f for f in parsed.all("form") if f["action"] == "/workspaces/w/delete"]
-    assert "volumes are kept" in delete[0]["hx-confirm"]
+        assert buttons[f"/workspaces/w/{action}"]["hx-post"] == f"/workspaces/w/{action}"
+    assert "volumes are kept" in buttons["/workspaces/w/delete"]["hx-confirm"]
     logout = next(f for f in parsed.all("form") if f["action"] == "/logout")
     assert logout["method"] == "post"
     hidden = [i for i in parsed.all("input") if i.get("name") == "csrf_token"]
@@ -185,7 +131,7 @@ def test_root_leads_to_the_workspaces(api, alice):
 
 
 # Who may see and change what ----------------------------------------------------------------
-def test_anonymous_is_sent_to_sign_in_and_changes_are_refused(api):
+def test_anonymous_is_sent_to_sign_in_and_changes_are_refused(api, alice):
     with httpx.Client(base_url=api.url) as client:
         page = client.get("/workspaces/new")
         assert (page.status_code, page.headers["location"]) == (
@@ -203,7 +149,7 @@ def test_anonymous_is_sent_to_sign_in_and_changes_are_refused(api):
     assert workspace(api, "alice", "w")["desired_state"] == "running"
 
 
-def test_another_members_workspace_does_not_exist_for_them(api, bob):
+def test_another_members_workspace_does_not_exist_for_them(api, alice, bob):
     assert bob.get("/workspaces", params={"owner": "alice"}).status_code == 404
     assert bob.get("/workspaces/w/purge").status_code == 404
     stop = bob.post("/workspaces/w/stop", headers=HTML)
@@ -214,12 +160,12 @@ def test_another_members_workspace_does_not_exist_for_them(api, bob):
     assert workspace(api, "alice", "w")["desired_state"] == "running"
 
 
-def test_an_admin_sees_and_changes_a_members_workspaces_by_naming_the_owner(api):
+def test_an_admin_sees_and_changes_a_members_workspaces_by_naming_the_owner(api, alice):
     admin = sign_in(api, "admin", "admin-password-for-tests")
     assert "No workspaces yet" in admin.get("/workspaces").text  # their own: none
     page = admin.get("/workspaces", params={"owner": "alice"})
     assert "Workspaces of alice" in page.text
-    assert 'action="/workspaces/w/stop?owner=alice"' in page.text
+    assert 'formaction="/workspaces/w/stop?owner=alice"' in page.text
     answer = admin.post("/workspaces/w/stop", params={"owner": "alice"})
     assert (answer.status_code, answer.headers["location"]) == (303, "/workspaces?owner=alice")
     assert workspace(api, "alice", "w")["desired_state"] == "stopped"
@@ -338,6 +284,47 @@ def test_more_secret_rows_come_with_labels(api, alice):
     assert {i["id"] for i in page.all("input")} == {"secret-name-3", "secret-value-3"}
     assert {label["for"] for label in page.all("label")} == {"secret-name-3", "secret-value-3"}
     assert 'hx-get="/workspaces/new/secret-row?index=4"' in answer.text
+
+
+# Pages of a long list -----------------------------------------------------------------------
+def test_a_long_list_comes_a_page_at_a_time_and_narrows_by_name(api: Api, alice: Browser):
+    for number in range(30):  # after w's 1 and these 30, there are 31 in 2 pages of 25
+        add_record(api, f"p-{number:02d}", "alice", running=False)
+    first = alice.get("/workspaces")
+    assert_labelled(parse(first.text))
+    assert cards(first.text)[0] == "p-00" and len(cards(first.text)) == PAGE_SIZE
+    assert 'hx-get="/workspaces/live"' in first.text and "First page" not in first.text
+    after = re.search(r'href="/workspaces\?after=([^"]+)" rel="next"', first.text)[1]
+    second = alice.get("/workspaces", params={"after": after})
+    assert cards(second.text) == [*(f"p-{n}" for n in range(25, 30)), "w"]
+    assert f'hx-get="/workspaces/live?after={after}"' in second.text
+    assert 'rel="next"' not in second.text and 'href="/workspaces">First page' in second.text
+    live = alice.get("/workspaces/live", params={"after": after, "shown": shown(second.text)})
+    assert live.status_code == 204  # the same page, unchanged
+
+    narrowed = alice.get("/workspaces", params={"name_prefix": "p-1"})
+    assert cards(narrowed.text) == [f"p-1{n}" for n in range(10)]
+    assert 'value="p-1"' in narrowed.text and 'rel="next"' not in narrowed.text
+    none = alice.get("/workspaces", params={"name_prefix": "zz"})
+    assert "No names start with <code>zz</code>" in none.text and cards(none.text) == []
+
+
+def test_an_admin_pages_through_a_members_list_keeping_the_owner(api: Api, alice: Browser):
+    for number in range(30):
+        add_record(api, f"p-{number:02d}", "alice", running=False)
+    admin = sign_in(api, "admin", "admin-password-for-tests")
+    page = admin.get("/workspaces", params={"owner": "alice", "name_prefix": "p-"})
+    assert 'href="/workspaces?owner=alice&amp;after=p-24&amp;name_prefix=p-" rel="next"' in (
+        page.text
+    )
+    assert '<input type="hidden" name="owner" value="alice">' in page.text  # the filter's
+    later = admin.get("/workspaces", params={"owner": "alice", "after": "p-24"})
+    assert cards(later.text) == [*(f"p-{n}" for n in range(25, 30)), "w"]
+    assert 'formaction="/workspaces/w/stop?owner=alice"' in later.text
+
+
+def cards(page_text: str) -> list[str]:
+    return re.findall(r'<li class="card" id="ws-([^"]+)">', page_text)
 
 
 # Live states --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ member, as the API's admin endpoints), adding a user who can then sign in, and t
 log's filters.
 
 Stand-ins (no engine): the provider and agent client are the fakes of ``tests.fakes``
-(through the fixtures of ``test_dashboard``); these pages change accounts through the same
+(``alice`` and ``bob`` are conftest's); these pages change accounts through the same
 ``Accounts`` service as the API, whatever the provider.
 """
 
@@ -13,31 +13,9 @@ from __future__ import annotations
 import re
 
 import httpx
-import pytest
 
-from tests.integration.server.live import ADMIN_PASSWORD, IMAGE, Api
-from tests.integration.server.test_dashboard import HTML, Browser, sign_in
-
-
-@pytest.fixture
-def api(make_api) -> Api:
-    """alice owns the running workspace ``w``; bob is another member (as in test_dashboard)."""
-    api = make_api()
-    alice = api.member("alice")
-    api.settle(alice, alice.post("/api/v1/workspaces", json={"name": "w", "image": IMAGE}).json())
-    api.member("bob")
-    return api
-
-
-@pytest.fixture
-def alice(api) -> Browser:
-    return sign_in(api, "alice", "alice-password-1234")
-
-
-@pytest.fixture
-def bob(api) -> Browser:
-    return sign_in(api, "bob", "bob-password-1234")
-
+from tests.integration.server.live import ADMIN_PASSWORD, Api
+from tests.integration.server.signed_in import HTML, Browser, sign_in
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKl4d3RkZWZhdWx0a2V5Zm9ydGVzdHNvbmx5MTIz alice@laptop"
 
@@ -132,7 +110,7 @@ def test_a_wrong_current_password_is_refused_and_the_right_one_changes_it(api: A
     sign_in(api, "alice", new)
 
 
-def test_the_admin_page_is_forbidden_to_a_member(api, alice):
+def test_the_admin_page_is_forbidden_to_a_member(api, alice, bob):
     page = alice.get("/admin", headers=HTML)
     assert page.status_code == 403
     assert '<p class="error" role="alert">only an admin may do this</p>' in page.text
@@ -141,7 +119,7 @@ def test_the_admin_page_is_forbidden_to_a_member(api, alice):
     assert alice.post("/admin/users/bob/role", data={"role": "admin"}).status_code == 403
 
 
-def test_the_admin_page_shows_users_workspaces_and_health(api, alice):
+def test_the_admin_page_shows_users_workspaces_and_health(api, alice, bob):
     admin = sign_in(api, "admin", ADMIN_PASSWORD)
     page = admin.get("/admin")
     assert page.status_code == 200

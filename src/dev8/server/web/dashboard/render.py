@@ -64,6 +64,9 @@ _environment = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    # Templates are package data and change only with the package; checking their files at
+    # every render and include (a stat each) was half of the workspaces page's time.
+    auto_reload=False,
 )
 _environment.globals["assets"] = {name: asset.url for name, asset in ASSETS.items()}
 

@@ -1,7 +1,8 @@
 """The workspaces pages: the list (states live through htmx polling), the create form, the
 lifecycle buttons and the purge confirmation. Every change goes through ``WorkspaceRequests``,
 as the API's do; an admin may name another owner with ``?owner=`` as in the API, anyone
-else is told there is no such workspace.
+else is told there is no such workspace. The list comes a page at a time, as the API's
+(``?after=NAME``), and may be narrowed to names that start with ``?name_prefix=``.
 
 Each change answers htmx with a notice (and the workspace's new state), and a browser
 without JavaScript with a redirect back to the list.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -31,7 +32,7 @@ from dev8.server.web.dashboard.security import CsrfTokens, Viewer, viewer
 from dev8.service.requests import WorkspaceRequests
 
 router = APIRouter(include_in_schema=False)
-MAX_LISTED = 500
+PAGE_SIZE = 25  # cards (two kilobytes and six buttons each) a page, as Coder's list
 POLL_SECONDS = 3
 
 
@@ -123,46 +124,109 @@ def delete_button(name: str) -> ActionButton:
     )
 
 
-def row(workspace: Workspace, addresses: Addresses) -> dict[str, Any]:
-    """What the list shows of ``workspace``; ``version`` changes whenever its state does."""
+@dataclass(frozen=True, slots=True)
+class Card:
+    """What the list shows of a workspace; ``version`` changes whenever its state does.
+    Attributes, not a dict: a template reads a dict's keys only after failing to find an
+    attribute of that name, an exception per value shown."""
+
+    name: str
+    state: str
+    desired: str
+    going: bool
+    message: str
+    version: str
+    removed: bool
+    size: str
+    image: str
+    ide_url: str
+    actions: list[tuple[ActionButton, str]]  # each with its address, ``?owner=`` included
+
+
+def row(workspace: Workspace, addresses: Addresses, query: str = "") -> Card:
+    """``workspace``'s card; ``query`` ends its actions' addresses (made here: building
+    strings in a template is several times dearer)."""
     state, desired = workspace.observed_state.value, workspace.desired_state.value
     message = workspace.status_message or ""
     removed = workspace.desired_state is DesiredState.REMOVED
     going = _SETTLED.get(workspace.desired_state) not in (workspace.observed_state, None)
-    return {
-        "name": workspace.name,
-        "state": state,
-        "desired": desired,
-        "going": going,
-        "message": message,
-        "version": hashlib.sha256(f"{state}|{desired}|{message}".encode()).hexdigest()[:10],
-        "removed": removed,
-        "size": workspace.resources.describe(),
-        "image": workspace.image_ref,
-        "ide_url": addresses.ide(workspace.owner, workspace.name),
-        "actions": () if removed else (*LIVE_ACTIONS, delete_button(workspace.name)),
-    }
+    actions = () if removed else (*LIVE_ACTIONS, delete_button(workspace.name))
+    path = f"/workspaces/{quote(workspace.name, safe='')}"
+    return Card(
+        name=workspace.name,
+        state=state,
+        desired=desired,
+        going=going,
+        message=message,
+        version=hashlib.sha256(f"{state}|{desired}|{message}".encode()).hexdigest()[:10],
+        removed=removed,
+        size=workspace.resources.describe(),
+        image=workspace.image_ref,
+        ide_url=addresses.ide(workspace.owner, workspace.name),
+        actions=[(action, f"{path}/{action.name}{query}") for action in actions],
+    )
 
 
-def listed(context: ServerContext, owner: str) -> list[Workspace]:
-    """The owner's workspaces, removed ones whose volumes are kept included (the store's
-    listing, as the API's)."""
-    return context.store.page(owner=owner, include_removed=True, limit=MAX_LISTED)
+@dataclass(frozen=True)
+class ListPage:
+    """Which page of the owner's workspaces a list shows: the names after ``after`` that
+    start with ``prefix`` ("" for either: from the first, any name)."""
+
+    after: str = ""
+    prefix: str = ""
+
+
+def _wanted_page(
+    after: Annotated[str, Query(max_length=255)] = "",
+    name_prefix: Annotated[str, Query(max_length=63)] = "",
+) -> ListPage:
+    return ListPage(after, name_prefix)
+
+
+WantedPage = Annotated[ListPage, Depends(_wanted_page)]
+
+
+def listed(context: ServerContext, owner: str, wanted: ListPage) -> list[Workspace]:
+    """One page of the owner's workspaces and the first of the next, if any; removed ones
+    whose volumes are kept included (the store's listing, as the API's)."""
+    return context.store.page(
+        owner=owner,
+        name_prefix=wanted.prefix or None,
+        include_removed=True,
+        after=(owner, wanted.after) if wanted.after else None,
+        limit=PAGE_SIZE + 1,
+    )
+
+
+def page_query(owner: str | None, wanted: ListPage) -> str:
+    """ "?owner=...&after=...&name_prefix=..." of a page, without what is the default."""
+    values = {"owner": owner, "after": wanted.after, "name_prefix": wanted.prefix}
+    query = urlencode({key: value for key, value in values.items() if value})
+    return "?" + query if query else ""
 
 
 def addresses_for(request: Request, context: ServerContext) -> Addresses:
     return context.addresses(str(request.base_url))
 
 
-def list_values(request: Request, context: Context, scope: PageScope) -> dict[str, Any]:
-    found = listed(context, scope.owner)
+def list_values(
+    request: Request, context: Context, scope: PageScope, wanted: ListPage
+) -> dict[str, Any]:
+    found = listed(context, scope.owner, wanted)
+    page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
     addresses = addresses_for(request, context)
+    other = scope.owner if scope.query else None
+    first = ListPage(prefix=wanted.prefix) if wanted.after else None
+    after = ListPage(page[-1].name, wanted.prefix) if more else None
     return {
         "viewer": scope.viewer,
         "owner": scope.owner,
         "query": scope.query,
-        "rows": [row(workspace, addresses) for workspace in found],
-        "truncated": len(found) == MAX_LISTED,
+        "wanted": wanted,
+        "rows": [row(workspace, addresses, scope.query) for workspace in page],
+        "this_page": page_query(other, wanted),
+        "first_page": "/workspaces" + page_query(other, first) if first else "",
+        "next_page": "/workspaces" + page_query(other, after) if after else "",
     }
 
 
@@ -173,8 +237,10 @@ async def home() -> Response:
 
 
 @router.get("/workspaces")
-def workspaces_page(request: Request, context: Context, scope: Scoped) -> Response:
-    values = list_values(request, context, scope)
+def workspaces_page(
+    request: Request, context: Context, scope: Scoped, wanted: WantedPage
+) -> Response:
+    values = list_values(request, context, scope, wanted)
     return html(
         "workspaces.html",
         title="Workspaces",
@@ -191,16 +257,18 @@ def workspaces_live(
     request: Request,
     context: Context,
     scope: Scoped,
+    wanted: WantedPage,
     shown: Annotated[list[str] | None, Query(max_length=100)] = None,
 ) -> Response:
-    """What changed since the page showed ``shown`` (``name.version`` of each row): the
-    states that changed, or the whole list when workspaces came or went; 204 if nothing."""
-    values = list_values(request, context, scope)
-    had = dict(entry.rpartition(".")[::2] for entry in (shown or ())[:MAX_LISTED])
-    rows = values["rows"]
-    if set(had) != {r["name"] for r in rows}:
+    """What changed on the ``wanted`` page since it showed ``shown`` (``name.version`` of
+    each row): the states that changed, or the whole list when workspaces came or went; 204
+    if nothing."""
+    values = list_values(request, context, scope, wanted)
+    had = dict(entry.rpartition(".")[::2] for entry in (shown or ())[:PAGE_SIZE])
+    rows: list[Card] = values["rows"]
+    if set(had) != {card.name for card in rows}:
         return html("_live.html", **{**values, "list_oob": True})
-    changed = [r for r in rows if had[r["name"]] != r["version"]]
+    changed = [card for card in rows if had[card.name] != card.version]
     if not changed:
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
     return html("_live.html", **{**values, "rows": changed, "list_oob": False})
@@ -227,7 +295,7 @@ async def _change(
         "_action_done.html",
         error="",
         message=f"{name}: {DONE[action]}.",
-        row=row(workspace, addresses_for(request, context)),
+        row=row(workspace, addresses_for(request, context), scope.query),
     )
 
 
