@@ -9,6 +9,8 @@ service as the API, whatever the provider.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -128,6 +130,18 @@ def test_the_create_form_is_labelled_and_offers_the_admins_images(make_api):
 def test_root_leads_to_the_workspaces(api, alice):
     answer = alice.get("/")
     assert (answer.status_code, answer.headers["location"]) == (303, "/workspaces")
+
+
+def test_every_page_has_the_same_security_headers_and_the_sign_in_style_is_allowed(api, alice):
+    dashboard, sign_in_page = alice.get("/workspaces"), alice.get("/login")
+    headers = ("content-security-policy", "x-frame-options", "x-content-type-options")
+    headers += ("referrer-policy", "cache-control")
+    assert [dashboard.headers[h] for h in headers] == [sign_in_page.headers[h] for h in headers]
+    assert_safe_page(dashboard)
+    style = re.search(r"<style>(.*?)</style>", sign_in_page.text, re.S)[1]
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    policy = sign_in_page.headers["content-security-policy"]
+    assert f"style-src 'self' 'sha256-{digest}';" in policy and "unsafe-inline" not in policy
 
 
 # Who may see and change what ----------------------------------------------------------------

@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from dev8.core.errors import Dev8Error
 from dev8.server.errors import error_response
-from dev8.server.web.dashboard.security import PAGE_HEADERS
+from dev8.server.web.pages import PAGE_HEADERS
 
 HTMX = "htmx-2.0.11.min.js"
 STYLESHEET = "dashboard.css"

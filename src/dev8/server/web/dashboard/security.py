@@ -1,6 +1,7 @@
 """What keeps the dashboard's pages safe in a browser: who is signed in (the ``dev8_session``
-cookie), the CSRF token every cookie-authenticated change must carry, and the
-Content-Security-Policy (no inline script, no framing).
+cookie) and the CSRF token every cookie-authenticated change must carry. Their headers (the
+Content-Security-Policy: no inline script, no framing) are every page's,
+``dev8.server.web.pages.PAGE_HEADERS``.
 
 The CSRF token is an HMAC of the session's API token id with a key derived from the server's
 secret key: it needs no storage, differs per session, and ends with the session.
@@ -26,17 +27,6 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 _CSRF_PURPOSE = b"dev8 dashboard csrf v1"
 BAD_CSRF = "this form has expired or did not come from this site; reload the page and try again"
-POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-PAGE_HEADERS = {
-    "Content-Security-Policy": POLICY,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
 
 
 class SignInRequired(Exception):
