@@ -9,12 +9,13 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
+from dev8 import __version__
 from dev8.cli.output import console, step
-from dev8.core.images import short_image_id
+from dev8.core.images import image_tag, short_image_id
 from dev8.imagebuild.ca import default_ca_bundle
 from dev8.imagebuild.layers import LAYERS, Layer
 from dev8.imagebuild.options import AUTO_BASE, BuildOptions, BuildProgress, LayerResult
-from dev8.imagebuild.push import PushedTag, PushProgress, PushTally
+from dev8.imagebuild.push import PushedTag, PushProgress, PushTally, push_image
 from dev8.imagebuild.reference import Registry, parse_registry
 
 app = typer.Typer(help="Build and inspect the workspace image.", no_args_is_help=True)
@@ -152,10 +153,6 @@ def build(
 
 
 def _push(client, built: LayerResult, registry: Registry) -> None:
-    from dev8 import __version__
-    from dev8.core.images import image_tag
-    from dev8.imagebuild.push import push_image
-
     with Live(console=console, transient=True, refresh_per_second=8) as live:
         pushed = push_image(
             client,
