@@ -170,3 +170,12 @@ def test_audit_filters_narrow_the_list(api: Api, alice, bob):
     assert by_path and all("/api/v1/workspaces/nothing-here" in entry for entry in by_path)
     assert entries(status="4xx") and not entries(user="nobody-at-all")
     assert admin.get("/admin", params={"status": "4x"}, headers=HTML).status_code == 422
+
+
+def test_the_add_user_form_makes_a_member_unless_told_otherwise(api: Api):
+    """A browser sends the selected option: the form must preselect the least privilege."""
+    page = sign_in(api, "admin", ADMIN_PASSWORD).get("/admin").text
+    select = re.search(r'<select id="new-role" name="role">(.*?)</select>', page, re.S)
+    assert select is not None
+    selected = re.findall(r'<option value="(\w+)" selected>', select[1])
+    assert selected == ["member"]
