@@ -21,6 +21,10 @@ command -v iptables >/dev/null || apt_packages+=(iptables)
 # the registry `dev8 image build --push` is tested against (tests/integration/image/test_push.py
 # starts its own on 127.0.0.1; the package's service, where systemd runs, is not used)
 command -v docker-registry >/dev/null || apt_packages+=(docker-registry)
+# the Kubernetes Pod and claims run for real with `podman kube play`
+# (tests/integration/kubernetes/test_podman_play.py); catatonit makes podman's pause image
+command -v podman >/dev/null || apt_packages+=(podman)
+command -v catatonit >/dev/null || apt_packages+=(catatonit)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -q
