@@ -99,14 +99,24 @@ def test_the_list_shows_the_owners_workspace_with_its_ide_ssh_and_buttons(api, a
     ssh = [a for a in parsed.all("input") if a.get("id") == "ssh-w"]
     assert ssh[0]["value"] == "ssh dev8.w" and "readonly" in ssh[0]
     buttons = {b.get("formaction"): b for b in parsed.all("button")}
-    for action in ("start", "stop", "restart", "rebuild", "delete"):
+    for action in ("stop", "restart", "rebuild", "delete"):  # it runs: no Start
         assert buttons[f"/workspaces/w/{action}"]["hx-post"] == f"/workspaces/w/{action}"
+    assert "/workspaces/w/start" not in buttons
     assert "volumes are kept" in buttons["/workspaces/w/delete"]["hx-confirm"]
     logout = next(f for f in parsed.all("form") if f["action"] == "/logout")
     assert logout["method"] == "post"
     hidden = [i for i in parsed.all("input") if i.get("name") == "csrf_token"]
     assert hidden and all(i["value"] == alice.csrf for i in hidden)
     assert f'"X-CSRF-Token": "{alice.csrf}"' in parsed.all("body")[0]["hx-headers"]
+
+
+def test_a_stopped_workspace_offers_start_not_stop(api, alice):
+    member = api.login("alice", "alice-password-1234")
+    api.settle(member, member.post("/api/v1/workspaces/w/stop").json())
+    parsed = assert_safe_page(alice.get("/workspaces"))
+    offered = {b.get("formaction") for b in parsed.all("button")}
+    assert {"/workspaces/w/start", "/workspaces/w/rebuild", "/workspaces/w/delete"} <= offered
+    assert not {"/workspaces/w/stop", "/workspaces/w/restart"} & offered
 
 
 def test_an_empty_list_says_what_to_do_next(api, bob):

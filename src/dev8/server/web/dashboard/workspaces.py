@@ -101,6 +101,9 @@ LIVE_ACTIONS = (
     ActionButton("restart", "Restart"),
     ActionButton("rebuild", "Rebuild"),
 )
+# Buttons that would ask for what is already asked: no Start for a workspace meant to run, no
+# Stop or Restart for one meant to be stopped (the API takes them all the same).
+_ALREADY = {DesiredState.RUNNING: {"start"}, DesiredState.STOPPED: {"stop", "restart"}}
 DONE = {
     "start": "starting",
     "stop": "stopping",
@@ -150,7 +153,8 @@ def row(workspace: Workspace, addresses: Addresses, query: str = "") -> Card:
     message = workspace.status_message or ""
     removed = workspace.desired_state is DesiredState.REMOVED
     going = _SETTLED.get(workspace.desired_state) not in (workspace.observed_state, None)
-    actions = () if removed else (*LIVE_ACTIONS, delete_button(workspace.name))
+    wanted = [a for a in LIVE_ACTIONS if a.name not in _ALREADY.get(workspace.desired_state, ())]
+    actions = () if removed else (*wanted, delete_button(workspace.name))
     path = f"/workspaces/{quote(workspace.name, safe='')}"
     return Card(
         name=workspace.name,
