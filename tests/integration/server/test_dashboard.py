@@ -210,7 +210,8 @@ def test_a_change_without_the_sessions_csrf_token_is_refused(api, alice, token):
 def test_the_right_csrf_token_lets_a_change_through_header_or_form(api, alice):
     by_header = alice.post("/workspaces/w/stop", headers=HTMX_REQUEST)
     assert by_header.status_code == 200 and "w: stopping." in by_header.text
-    assert 'id="state-w" hx-swap-oob="true"' in by_header.text
+    assert 'id="ws-w" hx-swap-oob="true"' in by_header.text  # the card, with its new buttons
+    assert "/workspaces/w/start" in by_header.text and "/workspaces/w/stop" not in by_header.text
     assert workspace(api, "alice", "w")["desired_state"] == "stopped"
     by_form = alice.request("POST", "/workspaces/w/start", data={"csrf_token": alice.csrf})
     assert (by_form.status_code, by_form.headers["location"]) == (303, "/workspaces")
@@ -366,7 +367,7 @@ def test_the_live_fragment_sends_only_what_changed(api, alice):
         ),
         message="a changed state",
     )
-    assert 'id="state-w" hx-swap-oob="true"' in changed.text
+    assert 'id="ws-w" hx-swap-oob="true"' in changed.text
     assert '<section id="workspaces"' not in changed.text
     bearer = api.login("alice", "alice-password-1234")
     assert bearer.post("/api/v1/workspaces", json={"name": "v", "image": IMAGE}).status_code == 202

@@ -300,6 +300,8 @@ async def _change(
         error="",
         message=f"{name}: {DONE[action]}.",
         row=row(workspace, addresses_for(request, context), scope.query),
+        viewer=scope.viewer,
+        query=scope.query,
     )
 
 
