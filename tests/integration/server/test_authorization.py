@@ -104,6 +104,7 @@ DASHBOARD: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/static/dashboard.css"): (OK,) * 4,
     ("GET", "/static/htmx-2.0.11.min.js"): (OK,) * 4,
     ("GET", "/static/favicon.svg"): (OK,) * 4,
+    ("GET", "/favicon.ico"): (301,) * 4,  # to the static icon, for pages that name none
     ("GET", "/workspaces"): PAGE_READ,
     ("GET", "/workspaces/live"): PAGE_READ,
     ("GET", "/workspaces/new"): PAGE_READ,

@@ -38,7 +38,7 @@ def watched(page: Page) -> list[str]:
     problems: list[str] = []
 
     def console(message: ConsoleMessage) -> None:
-        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+        if message.type == "error":
             problems.append(f"{message.text} ({message.location['url']})")
 
     page.on("console", console)

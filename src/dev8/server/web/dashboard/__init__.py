@@ -5,12 +5,19 @@ change they make carries the session's CSRF token, and no page runs inline scrip
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from dev8.core.errors import Unauthorized
 from dev8.server.context import ServerContext
 from dev8.server.web.dashboard import account, admin, detail, stream, workspaces
-from dev8.server.web.dashboard.render import ASSETS, Asset, asset_response, failure, is_htmx
+from dev8.server.web.dashboard.render import (
+    ASSETS,
+    ICON,
+    Asset,
+    asset_response,
+    failure,
+    is_htmx,
+)
 from dev8.server.web.dashboard.security import CsrfTokens, SignInRequired
 from dev8.server.web.sessions import SAFE_METHODS, login_redirect, requested_path, safe_next
 
@@ -27,6 +34,12 @@ def _static_route(asset: Asset) -> None:
 
 for _asset in ASSETS.values():
     _static_route(_asset)
+
+
+@static_router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for it on pages that name no icon (the sign-in page, JSON answers)."""
+    return RedirectResponse(ASSETS[ICON].url, status_code=301)
 
 
 async def _sign_in(request: Request, _exc: Exception) -> Response:
