@@ -160,14 +160,12 @@ def create_with_form(page: Page, name: str, shot: str = "") -> None:
     if shot:
         screenshot(page, shot)
     page.get_by_role("button", name="Create workspace").click()
-    expect(card(page, name)).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)  # the workspace's page
 
 
 def watch_until_running(page: Page, name: str) -> None:
-    """On the workspace's page: its operations' progress in the history while they run, then
-    both done and the workspace running."""
-    card(page, name).get_by_role("link", name=name, exact=True).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    """On the workspace's page, where creating it led: its operations' progress in the
+    history while they run, then both done and the workspace running."""
     history = page.get_by_role("region", name="History")
     expect(history.get_by_text(PROGRESS).first).to_be_visible(timeout=LIFECYCLE_MS)
     screenshot(page, "detail-starting")
@@ -287,6 +285,7 @@ def test_a_team_uses_the_dashboard(team: Team, browser: Browser, ssh_key: Path) 
     sign_in(their_page, url, member, password)
     expect(their_page.get_by_role("heading", name="No workspaces yet")).to_be_visible()
     create_with_form(their_page, MEMBERS_WORKSPACE)
+    their_page.get_by_role("link", name="All workspaces").click()
     expect(their_page.get_by_role("heading", level=2)).to_have_text([MEMBERS_WORKSPACE])
 
     page.get_by_role("link", name="Admin").click()

@@ -267,7 +267,7 @@ def test_the_create_form_creates_and_never_shows_a_secret_back(api, bob):
         "secret_value": ["s3cret-value-xyz", ""],
     }
     answer = bob.request("POST", "/workspaces/new", data=form, headers=HTML)
-    assert (answer.status_code, answer.headers["location"]) == (303, "/workspaces")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/workspaces/proj/detail")
     made = workspace(api, "bob", "proj")
     assert (made["cpus"], made["memory_mb"], made["idle_timeout_s"]) == (4, 8192, 600)
     assert made["secret_names"] == ["API_KEY"] and made["image"] == "dev8/workspace:latest"

@@ -62,7 +62,9 @@ def test_sign_in_create_watch_it_run_and_stop_it(make_api, browser: Browser) -> 
     page.get_by_label("Secret 4 value").fill("not-shown-again")
     page.get_by_role("button", name="Create workspace").click()
 
-    expect(page).to_have_url(f"{api.url}/workspaces")
+    expect(page).to_have_url(f"{api.url}/workspaces/web/detail")  # where its start streams
+    expect(page.get_by_role("heading", level=1)).to_have_text("web")
+    page.get_by_role("link", name="All workspaces").click()
     card = page.locator("#ws-web")
     expect(card.get_by_role("heading", name="web")).to_be_visible()
     expect(card.locator(".badge")).to_have_text("running", timeout=STATE_TIMEOUT_MS)

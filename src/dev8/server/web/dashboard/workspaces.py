@@ -406,4 +406,6 @@ async def create(request: Request, context: Context, scope: Scoped) -> Response:
             return failure(request, error)
         request.state.error = error
         return _form_page(context, scope, fields, error.message, error.http_status)
-    return _back(scope)
+    # Its page, where the creation and the first start stream their progress as they run.
+    detail = f"/workspaces/{quote(wanted.name, safe='')}/detail{scope.query}"
+    return RedirectResponse(detail, status_code=303)
