@@ -100,7 +100,6 @@ class CreateOptions:
     def request(self) -> CreateRequest:
         """The request for the backend; ``InvalidInput`` for anything malformed."""
         from dev8.core.dotfiles import validate_dotfiles_repo
-        from dev8.core.images import workspace_image
         from dev8.core.quotas import parse_quota
         from dev8.core.resources import resolve_resources
         from dev8.core.workspace import CreateRequest
@@ -109,7 +108,7 @@ class CreateOptions:
         quotas = {"home": self.home_quota, "workspace": self.workspace_quota}
         return CreateRequest(
             name=self.name,
-            image=self.image or workspace_image(),
+            image=self.image or "",  # the backend's default
             resources=resolve_resources(self.size, self.cpus, self.memory),
             env={**git_identity(), **parse_pairs(self.env, "--env")},
             secrets=parse_pairs(self.secret, "--secret"),

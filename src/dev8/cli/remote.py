@@ -144,7 +144,7 @@ class RemoteWorkspaces:
         password = request.code_server_password or secrets.token_urlsafe(18)
         change = self.client.workspaces.create(
             request.name,
-            image=request.image,
+            image=request.image or None,  # the server's default (its DEV8_IMAGES)
             cpus=request.resources.cpus,
             memory_mb=request.resources.memory_mb,
             env=request.env,

@@ -7,7 +7,6 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from dev8.core.images import workspace_image
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState, ObservedState
 
@@ -17,7 +16,7 @@ class CreateRequest:
     """What a new workspace should be; the CLI builds one in both modes."""
 
     name: str
-    image: str = field(default_factory=workspace_image)
+    image: str = ""  # "": the backend's default (local: workspace_image(); a server: its own)
     resources: Resources = field(default_factory=lambda: Resources(2, 4096))
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)

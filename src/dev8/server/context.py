@@ -99,6 +99,7 @@ class ServerContext:
             agent=self.agent,
             handlers=self.kept_backups.handlers(),
             relay=self.addresses(),
+            default_image=self.settings.default_image(),
         )
 
     def addresses(self, base_url: str | None = None) -> Addresses:

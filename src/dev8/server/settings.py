@@ -151,6 +151,11 @@ class Settings(BaseSettings):
         """The images the create form offers, in order, without blanks or repeats."""
         return list(dict.fromkeys(i.strip() for i in self.images.split(",") if i.strip()))
 
+    def default_image(self) -> str:
+        """What a workspace created without naming an image runs: the first of
+        ``DEV8_IMAGES`` (on a cluster, a reference its nodes can pull)."""
+        return next(iter(self.image_choices()), workspace_image())
+
     def directory(self) -> Path:
         path = self.server_dir or data_dir() / "server"
         path.mkdir(parents=True, exist_ok=True, mode=0o700)

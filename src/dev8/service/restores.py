@@ -29,7 +29,6 @@ from dev8.core.errors import (
     InvalidInput,
     ProviderError,
 )
-from dev8.core.images import workspace_image
 from dev8.core.naming import volume_name
 from dev8.core.states import DesiredState
 from dev8.core.workspace import Workspace
@@ -203,7 +202,7 @@ class Restores:
                 secrets={k: v for k, v in template.secrets.items() if k not in INTERNAL_SECRETS},
                 quotas=dict(template.quotas),
             )
-        return CreateRequest(name=name, image=self._present(images) or workspace_image())
+        return CreateRequest(name=name, image=self._present(images) or "")  # "": the default
 
     def _present(self, images: Iterable[str]) -> str | None:
         for image in images:

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import TypeAdapter
 
-from dev8.core.images import workspace_image
 from dev8.core.resources import DEFAULT_PRESET, PRESETS, Resources
 from dev8.core.states import DesiredState, ObservedState
 from dev8.core.workspace import Action, CreateRequest
@@ -90,7 +89,7 @@ def create_workspace(body: WorkspaceCreate, scope: Scoped, context: Context) -> 
     fixed = {role: port for role, port in (("ide", body.ide_port), ("ssh", body.ssh_port)) if port}
     request = CreateRequest(
         name=body.name,
-        image=body.image or workspace_image(),
+        image=body.image or "",  # the service's default: the server's first image
         resources=_resources(body),
         env=body.env,
         secrets=body.secrets,

@@ -95,6 +95,7 @@ class Actions(Lifecycle):
         actor: str | None = None,
         handlers: Mapping[str, ActionHandler] | None = None,
         relay: Addresses | None = None,
+        default_image: str | None = None,
     ) -> None:
         super().__init__(
             store=store,
@@ -105,6 +106,7 @@ class Actions(Lifecycle):
             agent=agent,
             actor=actor,
             relay=relay,
+            default_image=default_image,
         )
         self.actions: dict[str, ActionSpec] = {
             **LIFECYCLE_ACTIONS,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from dev8.core.addresses import Addresses
 from dev8.core.errors import NotFound
+from dev8.core.images import workspace_image
 from dev8.core.states import DesiredState
 from dev8.core.workspace import Operation, Workspace
 from dev8.providers.base import Provider
@@ -36,6 +37,7 @@ class ServiceBase:
         agent: AgentClient | None = None,
         actor: str | None = None,
         relay: Addresses | None = None,
+        default_image: str | None = None,
     ) -> None:
         self.store = store
         # Server mode: the workspace is reached only through its agent (the server relays
@@ -47,6 +49,8 @@ class ServiceBase:
         self.actor = actor or owner
         # The owner's public keys now (None: this service does not manage keys).
         self.authorized_keys = authorized_keys
+        # What a workspace created without naming an image runs.
+        self.default_image = default_image or workspace_image()
         # The owner's dotfiles repository, for workspaces that do not name their own.
         self.account_dotfiles = account_dotfiles
         self.agent = agent or AgentClient()

@@ -54,6 +54,7 @@ class Lifecycle(Containers):
             raise AlreadyExists(
                 f"workspace {request.name!r} already exists; `dev8 up {request.name}` starts it"
             )
+        request.image = request.image or self.default_image
         image_id = self.provider.image_id(request.image)
         if previous is None:
             return self._new_workspace(request, image_id), None
