@@ -106,9 +106,15 @@ class Accounts:
         dotfiles_repo: str | None = None,
         disabled: bool | None = None,
         by: User | None = None,
+        keep: ApiToken | None = None,
     ) -> User:
         """Changes what is given; ``by`` is who asks (an admin cannot disable themselves).
-        Nothing changes if one part is refused."""
+        Nothing changes if one part is refused.
+
+        A new password revokes every API token and browser session of ``user`` but
+        ``keep``, the token the change came with if it is the user's own: a token taken
+        with the old password is useless after it, while the CLI or page that made the
+        change stays signed in (docs/server.md, "Users, tokens and authorization")."""
         values: dict[str, str | datetime | None] = {}
         if password is not None:
             values["password_hash"] = _hasher.hash(validate_password(password))
@@ -123,6 +129,9 @@ class Accounts:
             values["disabled_at"] = self._disabling(user, by) if disabled else None
         if values:
             self.users.update(user.id, utcnow(), **values)
+            if password is not None:
+                kept = keep.id if keep is not None and keep.user_id == user.id else None
+                self.users.revoke_all(user.id, utcnow(), keep_id=kept)
             self._forget(user.id)
         return self.users.get(user.id)
 

@@ -151,6 +151,16 @@ class UserStore:
                 .values(revoked_at=now)
             )
 
+    def revoke_all(self, user_id: str, now: datetime, *, keep_id: str | None = None) -> None:
+        """Revoke every live token of ``user_id`` but ``keep_id``."""
+        statement = update(ApiTokenRow).where(
+            ApiTokenRow.user_id == user_id,
+            ApiTokenRow.revoked_at.is_(None),
+            ApiTokenRow.id != (keep_id or ""),
+        )
+        with self._sessions() as session, session.begin():
+            session.execute(statement.values(revoked_at=now))
+
     def touch_token(self, token_id: str, now: datetime) -> None:
         with self._sessions() as session, session.begin():
             session.execute(

@@ -74,11 +74,15 @@ def get_user(target: VisibleUser) -> UserPublic:
 
 @router.patch("/users/{user_name}", response_model=UserPublic, responses=ERRORS)
 def update_user(
-    body: UserChange, target: VisibleUser, user: CurrentUser, context: Context
+    body: UserChange,
+    target: VisibleUser,
+    user: CurrentUser,
+    token: CurrentToken,
+    context: Context,
 ) -> UserPublic:
     """Your own password (with ``current_password``) and SSH keys; admins also change roles,
     reset anyone's password, and disable or enable a user (409 for themselves or the last
-    enabled admin)."""
+    enabled admin). A new password revokes the user's tokens but the one of this request."""
     changed = context.accounts.change(
         target,
         password=body.password,
@@ -87,6 +91,7 @@ def update_user(
         dotfiles_repo=body.dotfiles_repo,
         disabled=body.disabled,
         by=user,
+        keep=token,
     )
     follow_account_change(context, target, changed, actor=user.name)
     return UserPublic.of(changed)

@@ -123,7 +123,7 @@ def change_password(context: ServerContext, signed_in: Viewer, form: dict[str, s
             context.accounts.authenticate(user.name, form.get("current_password", ""))
         except Unauthorized:
             raise Forbidden(WRONG_PASSWORD) from None
-    context.accounts.change(user, password=new)
+    context.accounts.change(user, password=new, keep=signed_in.session)
 
 
 @router.post("/account/password")
@@ -133,7 +133,8 @@ async def save_password(request: Request, context: Context, signed_in: SignedIn)
         await run_in_threadpool(change_password, context, signed_in, form)
     except Dev8Error as error:
         return refused(request, context, signed_in, error)
-    return _page(context, signed_in, message="Password changed.")
+    message = "Password changed. Your other sessions and API tokens are revoked."
+    return _page(context, signed_in, message=message)
 
 
 def token_days(text: str, default: int) -> int:
