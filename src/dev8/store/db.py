@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
-from dev8.core.errors import InvalidInput
+from dev8.core.errors import DatabaseUnavailable, InvalidInput
 
 # The newest migration in ``migrations/versions``; a test checks it against Alembic's head.
 SCHEMA_HEAD = "0008"
@@ -45,8 +47,24 @@ def open_engine(url: str, pool_size: int | None = None) -> Engine:
         options.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=60)
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
+        if engine.url.database not in (None, "", ":memory:"):
+            private_sqlite_files(Path(engine.url.database))
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def private_sqlite_files(path: Path) -> None:
+    """Make the database file ``path`` (created if need be) and its journals 0600: they hold
+    password and token hashes and sealed secrets. SQLite creates ``-wal``, ``-shm`` and
+    ``-journal`` with the mode of the database file, so a database that is 0600 before
+    SQLite first opens it keeps them 0600; ones left 0644 by an older dev8 are tightened."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{path}{suffix}").chmod(0o600)
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot open the database {path}: {exc.strerror}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

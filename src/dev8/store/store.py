@@ -55,7 +55,6 @@ class Store(WorkspaceStore, OperationStore):
         """Local mode's database file, migrated to the newest schema."""
         engine = open_engine(sqlite_url(path))
         migrate(engine)
-        path.chmod(0o600)  # it holds workspace secrets
         return cls(engine, lock_dir=path.parent / "locks")
 
     @classmethod
@@ -69,8 +68,6 @@ class Store(WorkspaceStore, OperationStore):
         """Any supported database, migrated to the newest schema (the server's way in)."""
         engine = open_engine(url, pool_size=pool_size)
         migrate(engine)
-        if engine.dialect.name == "sqlite" and engine.url.database:
-            Path(engine.url.database).chmod(0o600)
         return cls(engine, lock_dir=lock_dir, secret_box=secret_box)
 
     @contextlib.contextmanager
