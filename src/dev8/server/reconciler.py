@@ -2,11 +2,16 @@
 
 Every ``reconcile_interval_s`` (and at once when a request queues work) it hands each
 workspace with queued or abandoned operations to a worker, which runs them through
-``OperationRunner`` under the workspace's lock. Every ``observe_interval_s`` it observes the
-workspaces nobody is changing: records their state, learns their activity from their agents,
-stops those idle past their timeout, and queues a start or stop for those whose container
-is not what their desired state says (unless their last operation failed: a failure waits
-for a person, it is not retried in a loop).
+``OperationRunner`` under the workspace's lock. Every ``observe_interval_s`` a thread of its
+own observes the workspaces nobody is changing: records their state, learns their activity
+from their agents, stops those idle past their timeout, and queues a start or stop for those
+whose container is not what their desired state says (unless their last operation failed: a
+failure waits for a person, it is not retried in a loop).
+
+An agent's answers are its member's to choose, so observation never holds up dispatch, asks
+``OBSERVERS`` workspaces at once (each agent request ends at the client's deadline, so a pass
+lasts about one deadline however many agents stall), and a workspace whose observation fails
+gets one log line while the pass goes on with the others.
 
 Workers are daemon threads: when the server stops, an operation in flight stops with it and
 is resumed by the next server (see ``dev8.service.operations``).
@@ -18,6 +23,7 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from dev8.core.errors import Conflict, Dev8Error
 from dev8.core.states import ACTIVE_CONTAINER, ContainerState, DesiredState, ObservedState
@@ -29,6 +35,7 @@ from dev8.service.operations import OperationRunner
 from dev8.store.store import new_operation, utcnow
 
 log = logging.getLogger("dev8.reconciler")
+OBSERVERS = 8  # workspaces observed at once
 
 
 class Reconciler:
@@ -48,12 +55,14 @@ class Reconciler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._next_observe = 0.0
 
     # Life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
         workers = self.context.settings.max_concurrent_operations
-        self._threads = [threading.Thread(target=self._loop, name="reconciler", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._loop, name="reconciler", daemon=True),
+            threading.Thread(target=self._observe_loop, name="observer", daemon=True),
+        ]
         self._threads += [
             threading.Thread(target=self._worker, name=f"operation-{n}", daemon=True)
             for n in range(workers)
@@ -85,9 +94,15 @@ class Reconciler:
 
     def tick(self) -> None:
         self.dispatch()
-        if time.monotonic() >= self._next_observe:
-            self._next_observe = time.monotonic() + self.context.settings.observe_interval_s
-            self.observe_all()
+
+    def _observe_loop(self) -> None:
+        interval = self.context.settings.observe_interval_s
+        while not self._stop.is_set():
+            try:
+                self.observe_all()
+            except Exception:
+                log.exception("observing workspaces failed; retrying")
+            self._stop.wait(interval)
 
     # Operations -------------------------------------------------------------------------
     def dispatch(self) -> None:
@@ -118,24 +133,32 @@ class Reconciler:
     def observe_all(self) -> None:
         provider = self.context.provider
         summaries = provider.statuses() if isinstance(provider, BulkStatus) else None
-        for workspace in self.store.list(with_secrets=False):
-            if self._stop.is_set():
+        with ThreadPoolExecutor(OBSERVERS, thread_name_prefix="observe") as pool:
+            for workspace in self.store.list(with_secrets=False):
+                pool.submit(self._observe_one, workspace, summaries)
+
+    def _observe_one(self, workspace: Workspace, summaries: BulkSummaries) -> None:
+        """Observe one workspace; whatever goes wrong is its own (one log line)."""
+        if self._stop.is_set():
+            return
+        with self._busy_lock:
+            if workspace.id in self._busy:
                 return
-            with self._busy_lock:
-                if workspace.id in self._busy:
-                    continue
+        try:
             known = None
             if summaries is not None:
                 known = summaries.get(workspace.id) or RuntimeStatus(ContainerState.MISSING)
                 if _settled(workspace, known):
                     self._correct_drift(workspace, known.state)
-                    continue
-            try:
-                self.observe(
-                    workspace, known if known and known.state is ContainerState.MISSING else None
-                )
-            except Dev8Error as exc:
-                log.warning("observing workspace %s: %s", workspace.name, exc.message)
+                    return
+            self.observe(
+                workspace, known if known and known.state is ContainerState.MISSING else None
+            )
+        except Dev8Error as exc:
+            log.warning("observing workspace %s: %s", _named(workspace), exc.message)
+        except Exception as exc:
+            log.warning("observing workspace %s failed: %r", _named(workspace), exc)
+            log.debug("observing workspace %s", _named(workspace), exc_info=True)
 
     def observe(self, listed: Workspace, runtime: RuntimeStatus | None = None) -> None:
         """Record what one workspace is, then act on idleness or drift. Skipped while any
@@ -210,6 +233,13 @@ _SETTLED = {
     ContainerState.RESTARTING: (ObservedState.CRASHED,),
     ContainerState.PAUSED: (ObservedState.UNHEALTHY,),
 }
+
+
+BulkSummaries = dict[str, RuntimeStatus] | None
+
+
+def _named(workspace: Workspace) -> str:
+    return f"{workspace.owner}/{workspace.name}"
 
 
 def _settled(workspace: Workspace, runtime: RuntimeStatus) -> bool:

@@ -120,7 +120,9 @@ class Observing(Recording):
             try:
                 status = self.agent.status(runtime.agent_url, workspace.secrets[AGENT_TOKEN])
                 health, activity = status.get("health"), last_activity(status)
-            except (ProviderError, KeyError, ValueError, TypeError):
+            except ProviderError as exc:
+                health = exc.message  # only this workspace is marked: its answer is its own
+            except KeyError:
                 health = "the agent is not answering"
         state, message = derive_observed(workspace.desired_state, runtime, health)
         failed = keep_failure and workspace.observed_state is ObservedState.FAILED
@@ -253,9 +255,10 @@ def require_live(workspace: Workspace) -> None:
 
 
 def last_activity(agent_status: dict) -> datetime | None:
-    """When the agent last saw someone, from its ``/status``; never later than now (the
-    container's clock is the host's, but a reply is not trusted to move time forward)."""
+    """When the agent last saw someone, from its checked ``/status`` (a time between 1970
+    and 2100: ``dev8.core.agent_status``); never later than now (the container's clock is
+    the host's, but a reply is not trusted to move time forward)."""
     seen = (agent_status.get("activity") or {}).get("last_activity_at")
     if seen is None:
         return None
-    return min(datetime.fromtimestamp(float(seen), timezone.utc), utcnow())
+    return min(datetime.fromtimestamp(seen, timezone.utc), utcnow())
