@@ -3,19 +3,56 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.segment import Segment
 
 if TYPE_CHECKING:
+    from rich.console import ConsoleOptions, RenderableType
     from rich.table import Table
+    from rich.text import Text
 
-console = Console()
-err_console = Console(stderr=True)
+# C0 and C1 control characters but tab and newline. In a name, a message or a status that
+# a workspace or a member wrote, ESC, BEL or CSI would drive the terminal: set its title,
+# clear the screen, hide text, fake a hyperlink.
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible_controls(text: str) -> str:
+    """``text`` with each control character but tab and newline written out, as ``\\x1b``."""
+    return CONTROLS.sub(lambda found: f"\\x{ord(found[0]):02x}", text)
+
+
+class TerminalConsole(Console):
+    """A console whose printed text cannot drive the terminal: control characters in any
+    text show as ``\\x1b``-style text; only the console's own styles and cursor moves reach
+    the terminal as escape sequences.
+
+    Strings are cleaned before layout (tables then measure what is shown); the segments
+    are checked again at the end for text that never was a string here (a spinner's, a
+    progress bar's ``Text``)."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(visible_controls(text), **options)
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control or not CONTROLS.search(segment.text):
+                yield segment
+            else:
+                yield Segment(visible_controls(segment.text), segment.style)
+
+
+console = TerminalConsole()
+err_console = TerminalConsole(stderr=True)
 
 
 def print_json(data: Any) -> None:

@@ -38,10 +38,13 @@ class Column:
 
 
 def cell_width(markup: str) -> int:
-    """The terminal cells ``markup`` takes once its [style] tags are rendered."""
+    """The terminal cells ``markup`` takes once its [style] tags are rendered (and its
+    control characters written out, as ``dev8.cli.output`` prints them)."""
     from rich.text import Text
 
-    return Text.from_markup(markup).cell_len
+    from dev8.cli.output import visible_controls
+
+    return Text.from_markup(visible_controls(markup)).cell_len
 
 
 def fit(columns: list[Column], width: int) -> list[Column]:
