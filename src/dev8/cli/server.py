@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from dev8.cli.output import console, plain_table, print_json
+from dev8.cli.output import console, err_console, plain_table, print_json
 from dev8.core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -82,20 +82,28 @@ def login(
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from stdin (scripts)."
     ),
+    token_stdin: bool = typer.Option(
+        False, "--token-stdin", help="Read an API token from stdin instead of a password."
+    ),
     token: str = typer.Option(
-        None, "--token", help="Use this API token instead of a user name and password."
+        None,
+        "--token",
+        help="An API token in the command line, where `ps` and your shell history show it: "
+        "prefer --token-stdin or DEV8_TOKEN.",
     ),
 ) -> None:
     """Log in to a dev8 server: every workspace command then goes through it, until
-    `dev8 logout`. Your dev8 SSH key (and ~/.ssh/*.pub) are added to your account so that
-    `dev8 ssh` works."""
+    `dev8 logout`. With an API token from --token-stdin or, when no user or password
+    option is given, DEV8_TOKEN, no password is asked. Your dev8 SSH key (and
+    ~/.ssh/*.pub) are added to your account so that `dev8 ssh` works."""
     from dev8.cli.login import Login, save_login
     from dev8.client import Client
 
     url = url.rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(f"{url!r} is not a server address; e.g. http://127.0.0.1:8700")
-    if token is None:
+    secret = given_token(token, token_stdin, password_stdin or user is not None)
+    if secret is None:
         name = user or getpass.getuser()
         if password_stdin:
             password = sys.stdin.readline().rstrip("\n")
@@ -105,14 +113,35 @@ def login(
             issued = anonymous.login(
                 name, password, token_name=f"dev8 CLI on {socket.gethostname()}"
             )
-        token, token_id = issued["token"], issued["id"]
+        secret, token_id = issued["token"], issued["id"]
     else:
         token_id = ""
-    with Client(url, token=token) as client:
+    with Client(url, token=secret) as client:
         me = client.users.me()
         _add_ssh_keys(me)
-    path = save_login(Login(url=url, token=token, token_id=token_id, user=me.name))
+    path = save_login(Login(url=url, token=secret, token_id=token_id, user=me.name))
     console.print(f"[green]✓[/] Logged in to {url} as [bold]{me.name}[/] ({path} keeps the token)")
+
+
+def given_token(option: str | None, from_stdin: bool, password_login: bool) -> str | None:
+    """The API token to log in with, if any: from stdin, from ``--token`` (with a warning:
+    other users see a command line in `ps`), or from DEV8_TOKEN unless a user or password
+    option asks for a password login."""
+    if from_stdin and (option is not None or password_login):
+        raise InvalidInput("--token-stdin takes the token from stdin: give no --token or password")
+    if from_stdin:
+        token = sys.stdin.readline().strip()
+        if not token:
+            raise InvalidInput("--token-stdin read no token; pipe one in, e.g. < token-file")
+        return token
+    if option is not None:
+        err_console.print(
+            "[yellow]warning:[/] --token shows the token in `ps` and your shell history; "
+            "use --token-stdin or DEV8_TOKEN",
+            highlight=False,
+        )
+        return option
+    return None if password_login else os.environ.get("DEV8_TOKEN") or None
 
 
 def _add_ssh_keys(me: User) -> None:
