@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import signal
 import socket
 import subprocess
 import threading
@@ -132,3 +133,10 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     return lines[0]
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a command a test stops with SIGINT (Ctrl-C): a test run started in
+    the background (``cmd &``) ignores SIGINT, its children inherit that, and Python then
+    never turns SIGINT into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -11,6 +11,7 @@ import sys
 
 import httpx
 
+from tests.integration.helpers import interruptible
 from tests.integration.server.live import wait_for
 
 
@@ -37,6 +38,7 @@ def test_port_forward_reaches_a_server_started_in_the_workspace(dev8):
         env=dev8.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=interruptible,  # stopped with SIGINT, as Ctrl-C stops it
     )
     try:
         assert forward.stdout is not None

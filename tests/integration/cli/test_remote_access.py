@@ -35,6 +35,7 @@ from dev8.service import accounts
 from dev8.service.workspaces import WorkspaceService
 from dev8.store.db import sqlite_url
 from tests.fakes import FakeAgent, FakeProvider
+from tests.integration.helpers import interruptible
 from tests.integration.server.live import Api, create, serving
 from tests.standins import LoopThread, StandInAgent, echo, says_first
 
@@ -66,7 +67,12 @@ class Setup:
         return result
 
     def popen(self, *args: str, **kwargs) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "dev8", *args], env=self.env, **kwargs)
+        return subprocess.Popen(
+            [sys.executable, "-m", "dev8", *args],
+            env=self.env,
+            preexec_fn=interruptible,  # stopped with SIGINT, as Ctrl-C stops it
+            **kwargs,
+        )
 
 
 @pytest.fixture(autouse=True)
