@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from dev8.imagebuild import layers
 from dev8.imagebuild.builder import BuildOptions, BuildProgress, build_all
@@ -27,7 +28,7 @@ from dev8.providers.docker.provider import DockerProvider
 from dev8.service.workspaces import WorkspaceService
 from dev8.store.store import Store
 from tests.integration.owned import OWNER, remove_owned
-from tests.integration.remote.browser_session import CHROMIUM
+from tests.integration.remote.browser_session import CHROMIUM, FLAGS
 from tests.marks import BROWSER, ENGINE, needs
 
 
@@ -55,6 +56,17 @@ def chromium() -> str:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"no browser: {CHROMIUM} is missing (scripts/test-tools.sh installs it)")
     return CHROMIUM
+
+
+@pytest.fixture
+def browser(chromium: str) -> Iterator[Browser]:
+    """Chromium, headless, launched by Playwright with the flags this machine needs."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=FLAGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 @pytest.fixture

@@ -9,25 +9,11 @@ through the same service whatever the provider.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from playwright.sync_api import Browser, ConsoleMessage, expect
 
-import pytest
-from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
-
-from tests.integration.remote.browser_session import FLAGS
 from tests.integration.server.live import Api
 
 STATE_TIMEOUT_MS = 20_000  # the list polls every 3 s; the fake provider acts at once
-
-
-@pytest.fixture
-def browser(chromium: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=FLAGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def test_sign_in_create_watch_it_run_and_stop_it(make_api, browser: Browser) -> None:

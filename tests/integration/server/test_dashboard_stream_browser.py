@@ -9,27 +9,13 @@ that each line appears when the test says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from dev8.core.workspace import PENDING
-from tests.integration.remote.browser_session import FLAGS
 from tests.integration.server.live import Api, create, wait_for
 from tests.integration.server.test_dashboard_detail import driven
 
 SHOWN_MS = 10_000  # the stream reads the store every 0.5 s
-
-
-@pytest.fixture
-def browser(chromium: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=FLAGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def watched(page: Page) -> list[str]:
