@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from dev8.core.errors import Unauthorized
 from dev8.server.context import ServerContext
-from dev8.server.web.dashboard import account, admin, detail, stream, workspaces
+from dev8.server.web.dashboard import account, admin, backups, detail, stream, workspaces
 from dev8.server.web.dashboard.render import (
     ASSETS,
     ICON,
@@ -78,3 +78,4 @@ def install(app: FastAPI, context: ServerContext) -> None:
     app.include_router(account.router)
     app.include_router(admin.router)
     app.include_router(detail.router)
+    app.include_router(backups.router)
