@@ -5,7 +5,6 @@ relay, with the real agent."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 
@@ -13,12 +12,7 @@ import httpx
 
 from tests.integration.helpers import interruptible
 from tests.integration.server.live import wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.net import free_port
 
 
 def test_port_forward_reaches_a_server_started_in_the_workspace(dev8):

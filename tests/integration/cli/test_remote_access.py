@@ -37,6 +37,7 @@ from dev8.store.db import sqlite_url
 from tests.fakes import FakeAgent, FakeProvider
 from tests.integration.helpers import interruptible
 from tests.integration.server.live import Api, create, serving
+from tests.net import free_port
 from tests.standins import LoopThread, StandInAgent, echo, says_first
 
 SSHD_PORT = 2222
@@ -128,12 +129,6 @@ def one_line(stderr: bytes) -> str:
     lines = [line for line in stderr.decode().splitlines() if line.strip()]
     assert len(lines) == 1, lines
     return lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # ssh-proxy ---------------------------------------------------------------------------------

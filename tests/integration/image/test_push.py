@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 
 from dev8 import __version__
 from dev8.core.images import short_image_id
+from tests.net import free_port
 
 USER, PASSWORD = "pusher", "correct horse battery staple"
 MANIFEST_TYPES = (
@@ -39,12 +39,6 @@ class LocalRegistry:
         return httpx.get(
             f"http://{self.address}{path}", auth=(USER, PASSWORD), headers=headers, timeout=10
         )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bcrypt_line(user: str, password: str) -> str:

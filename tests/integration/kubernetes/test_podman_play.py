@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from dev8.providers.kubernetes.specs import ClusterOptions, object_name, workspa
 from tests.integration.helpers import Payload, forwarded, host_key_fingerprints, ssh, wait_healthy
 from tests.integration.kubernetes import podman as pm
 from tests.integration.owned import OWNER
+from tests.net import free_port
 
 pytestmark = pytest.mark.skipif(
     pm.PODMAN is None, reason="no podman: scripts/test-tools.sh installs Debian's podman"
@@ -93,12 +93,6 @@ def confinement(ssh_port: int, key: Path) -> tuple[set[str], str]:
     out = ssh(ssh_port, key, "setpriv -d; grep Seccomp: /proc/self/status").stdout.decode()
     fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
     return set(fields["Capability bounding set"].strip().split(",")), fields["Seccomp"].strip()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def tiny_package(directory: Path) -> Path:

@@ -21,7 +21,6 @@ import ipaddress
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ import httpx
 from dev8.client import Client
 from dev8.core.naming import LABEL_OWNER
 from tests.integration.owned import remove_owned
+from tests.net import free_port
 
 ADMIN_PASSWORD = "laptop-admin-password-for-tests"
 # 10.213.0.0/16: in no Docker default address pool (172.17-31/16, 192.168/16) and not on
@@ -167,12 +167,6 @@ def laptop(directory: Path) -> Iterator[Laptop]:
     finally:
         _ip("link", "del", host_side, check=False)  # takes its peer with it
         _ip("netns", "del", namespace, check=False)
-
-
-def free_port(address: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -20,7 +20,6 @@ from tests.integration.remote.laptop import (
     Laptop,
     RemoteServer,
     browse,
-    free_port,
     read_in_container,
     remote_server,
     signed_in_laptop,
@@ -29,6 +28,7 @@ from tests.integration.remote.laptop import (
     workspace_container,
 )
 from tests.integration.server.live import wait_for
+from tests.net import free_port
 
 NAME = "laptop-apps"
 APPS_DOMAIN = "apps.test"

@@ -29,6 +29,7 @@ from dev8.core.errors import WorkspaceUnreachable
 from dev8.server.relay import Upstream, open_stream, proxy_http, proxy_websocket
 from dev8.server.relay import http as relay_http
 from tests.integration.server.live import LiveServer, wait_for
+from tests.net import free_port
 from tests.standins import (
     BANNER,
     LoopThread,
@@ -208,15 +209,6 @@ def front(agent_url: str, app_port: int) -> Iterator[LiveServer]:
 def client(front: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=front.url, timeout=30) as client:
         yield client
-
-
-def free_port() -> int:
-    """A loopback port where nothing listens (the kernel's pick, then closed)."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # Opening streams ----------------------------------------------------------------------------

@@ -10,7 +10,6 @@ redirect by hand, so that every hop can be looked at."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,14 +20,9 @@ import pytest
 
 from dev8.core.users import ACCOUNT_DISABLED, Role
 from tests.integration.server.live import wait_for
+from tests.net import free_port
 
 CLIENT_ID, CLIENT_SECRET = "dev8-tests", "dev8-tests-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.integration.server.process import free_port
+from tests.net import free_port
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

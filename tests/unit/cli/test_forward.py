@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+from tests.net import free_port
 
 from dev8.cli.forward import Forward, listen_all, parse_forward, parse_forwards
 from dev8.core.errors import Conflict, InvalidInput
@@ -42,12 +43,6 @@ def test_a_local_port_is_forwarded_once():
 
 def test_the_line_printed_per_forward():
     assert str(Forward(9000, 8000)) == "127.0.0.1:9000 → workspace port 8000"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_listeners_are_on_the_loopback_only():
