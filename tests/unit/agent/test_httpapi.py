@@ -13,14 +13,7 @@ def serve():
     servers = []
 
     def start(token="tok", health=None, ssh_keys=None):
-        server = AgentHTTPServer(
-            0,
-            token,
-            lambda: health,
-            lambda: {"ok": 1},
-            lambda: {"code_server_password": "pw"},
-            ssh_keys=ssh_keys,
-        )
+        server = AgentHTTPServer(0, token, lambda: health, lambda: {"ok": 1}, ssh_keys=ssh_keys)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
@@ -37,14 +30,14 @@ def test_health_is_open_and_says_why(serve):
     assert response.status_code == 503 and response.json()["reason"] == "sshd: down"
 
 
-def test_status_and_credentials_need_the_token(serve):
+def test_status_needs_the_token_and_credentials_are_not_served(serve):
     url = serve()
     assert httpx.get(url + "/status").status_code == 401
     assert httpx.get(url + "/status", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert httpx.get(url + "/status", headers={"Authorization": "Bearer tok"}).json() == {"ok": 1}
-    assert httpx.get(url + "/credentials", headers={"Authorization": "Bearer tok"}).json() == {
-        "code_server_password": "pw"
-    }
+    assert (
+        httpx.get(url + "/credentials", headers={"Authorization": "Bearer tok"}).status_code == 404
+    )
     assert httpx.get(url + "/nope").status_code == 404
 
 

@@ -28,9 +28,7 @@ def agent() -> Iterator[Callable[..., int]]:
     servers = []
 
     def start(token: str = TOKEN, limit: int = 512) -> int:
-        server = AgentHTTPServer(
-            0, token, lambda: None, lambda: {}, lambda: {}, relays=Relays(limit)
-        )
+        server = AgentHTTPServer(0, token, lambda: None, lambda: {}, relays=Relays(limit))
         threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()
@@ -146,7 +144,7 @@ def test_half_close_passes_on_and_the_rest_still_arrives(agent):
 
     thread = threading.Thread(target=upstream, daemon=True)
     thread.start()
-    agent_server = AgentHTTPServer(0, TOKEN, lambda: None, dict, dict)
+    agent_server = AgentHTTPServer(0, TOKEN, lambda: None, dict)
     threading.Thread(
         target=agent_server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     ).start()
@@ -204,7 +202,7 @@ def test_nothing_listening_is_502():
     free = _listener()
     port = free.getsockname()[1]
     free.close()  # a port that was just free: nothing listens on it
-    server = AgentHTTPServer(0, TOKEN, lambda: None, dict, dict)
+    server = AgentHTTPServer(0, TOKEN, lambda: None, dict)
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     ).start()
