@@ -1,7 +1,13 @@
-"""Agent settings, read once from the container environment. Pure."""
+"""Agent settings, read once from the container environment.
+
+The environment is partly the member's to choose (their workspace's variables), so a bad
+value never stops the agent: it costs one warning line and the default is used.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +16,7 @@ from pathlib import Path
 from dev8.core.environment import LOOPBACK_ONLY
 from dev8.core.quotas import DEFAULT_QUOTAS, quotas_from_environment
 
+log = logging.getLogger("dev8.agent")
 # Secrets the agent consumes and keeps out of the environment of everything it starts.
 SECRET_VARIABLES = ("DEV8_AGENT_TOKEN", "CODE_SERVER_PASSWORD", "GITHUB_TOKEN", "SSH_PUBLIC_KEY")
 _KEY_LINE = re.compile(r"^(ssh-|ecdsa-|sk-)[A-Za-z0-9@._-]+ [A-Za-z0-9+/=]+( .*)?$")
@@ -40,6 +47,7 @@ class AgentConfig:
     child_env: Mapping[str, str] = field(default_factory=dict)
     quotas: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
     disk_interval: float = 60.0  # seconds between measurements of the volumes
+    restore_timeout: float = 120.0  # seconds the start waits for the package restore
     # Server mode: the IDE and sshd listen on the container's loopback only (reached through
     # the agent's relay), the IDE without a password of its own.
     loopback_only: bool = False
@@ -65,8 +73,9 @@ def from_environment(env: Mapping[str, str]) -> AgentConfig:
         git_name=env.get("GIT_AUTHOR_NAME", ""),
         git_email=env.get("GIT_AUTHOR_EMAIL", ""),
         child_env={k: v for k, v in env.items() if k not in SECRET_VARIABLES},
-        quotas=quotas_from_environment(env),
-        disk_interval=_seconds(env.get("DEV8_DISK_INTERVAL", ""), 60.0),
+        quotas=quotas_from_environment(env, on_invalid=_warn),
+        disk_interval=_seconds(env, "DEV8_DISK_INTERVAL", 60.0, 1.0, 86400.0),
+        restore_timeout=_seconds(env, "DEV8_RESTORE_TIMEOUT", 120.0, 0.0, 3600.0),
         loopback_only=_flag(env.get(LOOPBACK_ONLY, "")),
     )
 
@@ -75,9 +84,25 @@ def _flag(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
 
 
-def _seconds(text: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    """``name``'s seconds; the default when it is unset, or not a number from low to high."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
     try:
         value = float(text)
     except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # (NaN is not)
+        _warn(
+            f"{name}={text[:40]!r} is not a number of seconds from {low:g} to {high:g}; "
+            f"using the default {default:g}"
+        )
         return default
-    return value if value > 0 else default
+    return value
+
+
+@functools.cache
+def _warn(problem: str) -> None:
+    """One line per bad value, though the environment may be read more than once."""
+    log.warning("%s", problem)

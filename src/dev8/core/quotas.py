@@ -7,7 +7,7 @@ The limits are the seed's "max recommended" sizes. The local Docker engine canno
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from dev8.core.errors import InvalidInput
@@ -18,6 +18,7 @@ QUOTA_ROLES = tuple(DEFAULT_QUOTAS)
 WARN_AT = 0.80
 CRITICAL_AT = 0.95
 MIN_QUOTA = 1024**2  # 1 MiB: anything smaller is a typo, not a limit
+MAX_QUOTA = 2**63 - 1  # what an engine's int64 takes
 ENFORCEMENT_NOTE = (
     "the local Docker volume driver cannot enforce a size limit; dev8 measures usage and warns "
     "at 80% and 95%, but a volume can still grow until the host disk is full"
@@ -56,14 +57,35 @@ def quota_environment(configured: Mapping[str, int]) -> dict[str, str]:
     return {quota_env_name(role): str(v) for role, v in effective_quotas(configured).items()}
 
 
-def quotas_from_environment(env: Mapping[str, str]) -> dict[str, int]:
-    """What the agent reads back; missing or malformed values fall back to the defaults."""
+def quotas_from_environment(
+    env: Mapping[str, str], on_invalid: Callable[[str], None] = lambda _problem: None
+) -> dict[str, int]:
+    """What the agent reads back; a missing value means the default, a malformed one too,
+    after ``on_invalid`` was told why (a member sets their workspace's environment)."""
     found = {}
-    for role in QUOTA_ROLES:
-        value = env.get(quota_env_name(role), "")
-        if value.isdigit() and int(value) > 0:
-            found[role] = int(value)
+    for role, default in DEFAULT_QUOTAS.items():
+        name = quota_env_name(role)
+        text = env.get(name, "").strip()
+        if not text:
+            continue
+        size = _quota_bytes(text)
+        if size is None:
+            on_invalid(
+                f"{name}={text[:40]!r} is not a number of bytes from {MIN_QUOTA} to "
+                f"{MAX_QUOTA}; using the default {format_bytes(default)}"
+            )
+        else:
+            found[role] = size
     return effective_quotas(found)
+
+
+def _quota_bytes(text: str) -> int | None:
+    """``text`` as a limit in bytes; None unless a whole number from MIN_QUOTA to MAX_QUOTA."""
+    # The length first: int() of thousands of digits raises.
+    if not (len(text) <= 19 and text.isascii() and text.isdigit()):
+        return None
+    size = int(text)
+    return size if MIN_QUOTA <= size <= MAX_QUOTA else None
 
 
 @dataclass(frozen=True)
