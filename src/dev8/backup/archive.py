@@ -16,7 +16,13 @@ from typing import IO, BinaryIO, Protocol, cast
 
 import zstandard
 
-from dev8.backup.manifest import MAX_TRAILER, Manifest, find_trailer
+from dev8.backup.manifest import (
+    MAX_TRAILER,
+    TRAILER_END,
+    Manifest,
+    find_trailer,
+    trailer_size,
+)
 from dev8.core.errors import CorruptArchive, InvalidInput
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -45,18 +51,26 @@ def open_archive(path: Path) -> ArchiveFile:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             head = handle.read(512)
-            handle.seek(max(0, size - MAX_TRAILER))
-            tail = handle.read()
+            compression = detect_compression(head)
+            tail = _trailer_bytes(handle, size, compression)
     except IsADirectoryError:
         raise InvalidInput(f"{path} is a directory; name an archive file") from None
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
-    compression = detect_compression(head)
     if compression is None:
         raise CorruptArchive(f"{path} is not a tar archive (zstd, gzip or plain tar)")
     found = find_trailer(tail, size, compression)
     manifest, data_size = found if found else (None, size)
     return ArchiveFile(path, compression, size, data_size, manifest)
+
+
+def _trailer_bytes(handle: BinaryIO, size: int, compression: str | None) -> bytes:
+    """The last bytes of the file, as many as its trailer declares (bounded by
+    ``manifest.MAX_READ_PAYLOAD``) or ``MAX_TRAILER``."""
+    handle.seek(max(0, size - TRAILER_END))
+    declared = trailer_size(handle.read(), compression or "none")
+    handle.seek(max(0, size - max(declared or 0, MAX_TRAILER)))
+    return handle.read()
 
 
 def detect_compression(head: bytes) -> str | None:

@@ -18,9 +18,9 @@ create, to compare with what the restore created.
 
 from __future__ import annotations
 
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn, TypeAlias
 
 from dev8.backup.archive import (
     DECOMPRESS_ERRORS,
@@ -28,17 +28,18 @@ from dev8.backup.archive import (
     HashingReader,
     decompressed,
 )
+from dev8.backup.tar_headers import DIR, HARDLINK, SYMLINK, Member, members, shown
 from dev8.core.errors import CorruptArchive, UnsafeArchive
 from dev8.core.naming import RESTORE_DIR
 
-FILE, DIR, SYMLINK = "file", "dir", "symlink"
 # What a damaged archive raises while it is read.
-CORRUPT: tuple[type[BaseException], ...] = (tarfile.TarError, *DECOMPRESS_ERRORS)
-_REFUSED_TYPES = {
-    tarfile.CHRTYPE: "a character device",
-    tarfile.BLKTYPE: "a block device",
-    tarfile.FIFOTYPE: "a FIFO",
-}
+CORRUPT: tuple[type[BaseException], ...] = (*DECOMPRESS_ERRORS, CorruptArchive)
+
+# The tree extraction builds: a directory is a dict of its entries, a file its size, a
+# symbolic link ``_LINK``. Walking it costs one step per path component, so a member at
+# depth 2000 costs 2000 steps, not 2000 joins of up to 2000 components.
+_LINK = -1
+_Node: TypeAlias = "dict[str, _Node] | int"
 
 
 @dataclass
@@ -53,111 +54,133 @@ class ScanResult:
 
 @dataclass
 class _Tree:
-    """What extracting the members so far has created: kind by normalised path."""
+    """What extracting the members so far has created."""
 
-    kinds: dict[str, str] = field(default_factory=lambda: {"": DIR})
-    sizes: dict[str, int] = field(default_factory=dict)
+    root: dict[str, _Node] = field(default_factory=dict)
+    entries: int = 1  # the top directory
 
-    def add(self, path: str, kind: str, size: int = 0) -> None:
-        parts = path.split("/") if path else []
-        for depth in range(1, len(parts)):
-            self.kinds.setdefault("/".join(parts[:depth]), DIR)
-        self.kinds[path] = kind
-        if kind == FILE:
-            self.sizes[path] = size
-        else:
-            self.sizes.pop(path, None)
+    def add(self, member: Member, parts: list[str], node: _Node) -> None:
+        """Put ``node`` at ``parts``, making the directories on the way; refuses a path
+        that goes through a symbolic link or a file."""
+        parent = self.root
+        for depth, part in enumerate(parts[:-1]):
+            child = parent.get(part)
+            if child is None:
+                child = parent[part] = {}
+                self.entries += 1
+            elif not isinstance(child, dict):
+                _refuse_through(member, parts[: depth + 1], child)
+            parent = child
+        if parts[-1] not in parent:
+            self.entries += 1
+        elif isinstance(parent[parts[-1]], dict) and isinstance(node, dict):
+            return  # a directory again: tar keeps what is in it
+        parent[parts[-1]] = node
 
-    def symlink_on_the_way(self, path: str) -> str | None:
-        """The first parent of ``path`` that is currently a symbolic link."""
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            parent = "/".join(parts[:depth])
-            if self.kinds.get(parent) == SYMLINK:
-                return parent
-        return None
+    def file_size(self, parts: list[str]) -> int | None:
+        """The size of the regular file at ``parts``, reached without a link; else None."""
+        node: _Node = self.root
+        for part in parts:
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node if isinstance(node, int) and node != _LINK else None
+
+    def totals(self) -> tuple[int, int]:
+        """Regular files and the sum of their sizes."""
+        files = size = 0
+        stack = [self.root]
+        while stack:
+            for node in stack.pop().values():
+                if isinstance(node, dict):
+                    stack.append(node)
+                elif node != _LINK:
+                    files, size = files + 1, size + node
+        return files, size
+
+
+def _refuse_through(member: Member, parts: list[str], node: int) -> NoReturn:
+    what = "symbolic link" if node == _LINK else "file"
+    raise UnsafeArchive(
+        f"member {shown(member.name)} would be written through the {what} {shown('/'.join(parts))}"
+    )
+
+
+def components(name: str, what: str = "member") -> list[str]:
+    """``./a//b/`` -> ``["a", "b"]``; the top directory is ``[]``. Refuses absolute names and
+    any ``..`` component (tar refuses those too, but only after writing the other members)."""
+    if name.startswith("/"):
+        raise UnsafeArchive(f"{what} {shown(name)} has an absolute path")
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchive(f"{what} {shown(name)} has a '..' component")
+    return parts
 
 
 def normalise(name: str, what: str = "member") -> str:
-    """``./a//b/`` -> ``a/b``; the top directory is ``""``. Refuses absolute names and any
-    ``..`` component (tar refuses those too, but only after writing the other members)."""
-    if name.startswith("/"):
-        raise UnsafeArchive(f"{what} {name!r} has an absolute path")
-    parts = [part for part in name.split("/") if part not in ("", ".")]
-    if ".." in parts:
-        raise UnsafeArchive(f"{what} {name!r} has a '..' component")
-    return "/".join(parts)
+    return "/".join(components(name, what))
 
 
-def _check_member(member: tarfile.TarInfo, tree: _Tree) -> None:
-    path = normalise(member.name)
-    if path.split("/")[0] == RESTORE_DIR:
-        raise UnsafeArchive(f"member {member.name!r} uses {RESTORE_DIR}, which dev8 reserves")
-    if member.type in _REFUSED_TYPES:
-        raise UnsafeArchive(
-            f"member {member.name!r} is {_REFUSED_TYPES[member.type]}; a volume archive "
-            "may hold only files, directories and links"
-        )
-    through = tree.symlink_on_the_way(path)
-    if through is not None:
-        raise UnsafeArchive(
-            f"member {member.name!r} would be written through the symbolic link {through!r}"
-        )
-    if path == "" and not member.isdir():
-        raise UnsafeArchive("the archive's top entry is not a directory")
-    if member.issym():
-        _check_symlink(member, path)
-        tree.add(path, SYMLINK)
-    elif member.islnk():
-        _check_hardlink(member, tree)
-        tree.add(path, FILE, tree.sizes.get(normalise(member.linkname), 0))
-    elif member.isdir():
-        tree.add(path, DIR)
-    elif member.isreg():
-        tree.add(path, FILE, member.size)
+def _check_member(member: Member, tree: _Tree) -> None:
+    parts = components(member.name)
+    if parts[:1] == [RESTORE_DIR]:
+        raise UnsafeArchive(f"member {shown(member.name)} uses {RESTORE_DIR}, which dev8 reserves")
+    if not parts:
+        if member.kind != DIR:
+            raise UnsafeArchive("the archive's top entry is not a directory")
+        return
+    if member.kind == SYMLINK:
+        _check_symlink(member, parts)
+        tree.add(member, parts, _LINK)
+    elif member.kind == HARDLINK:
+        tree.add(member, parts, _hardlink_size(member, tree))
+    elif member.kind == DIR:
+        tree.add(member, parts, {})
     else:
-        raise UnsafeArchive(f"member {member.name!r} has an unsupported type {member.type!r}")
+        tree.add(member, parts, member.size)
 
 
-def _check_symlink(member: tarfile.TarInfo, path: str) -> None:
+def _check_symlink(member: Member, parts: list[str]) -> None:
     target = member.linkname
     if not target:
-        raise UnsafeArchive(f"symbolic link {member.name!r} has an empty target")
+        raise UnsafeArchive(f"symbolic link {shown(member.name)} has an empty target")
     if target.startswith("/"):
         return
-    position = path.split("/")[:-1]
+    depth = len(parts) - 1
     for part in target.split("/"):
         if part == "..":
-            if not position:
+            if depth == 0:
                 raise UnsafeArchive(
-                    f"symbolic link {member.name!r} -> {target!r} points outside the volume"
+                    f"symbolic link {shown(member.name)} -> {shown(target)} points outside "
+                    "the volume"
                 )
-            position.pop()
+            depth -= 1
         elif part not in ("", "."):
-            position.append(part)
+            depth += 1
 
 
-def _check_hardlink(member: tarfile.TarInfo, tree: _Tree) -> None:
-    target = normalise(member.linkname, what=f"hard link {member.name!r} to")
-    if tree.kinds.get(target) != FILE or tree.symlink_on_the_way(target):
+def _hardlink_size(member: Member, tree: _Tree) -> int:
+    target = components(member.linkname, what=f"hard link {shown(member.name)} to")
+    size = tree.file_size(target)
+    if size is None:
         raise UnsafeArchive(
-            f"hard link {member.name!r} -> {member.linkname!r} points outside the volume "
-            "(not at an earlier file of the archive)"
+            f"hard link {shown(member.name)} -> {shown(member.linkname)} points outside the "
+            "volume (not at an earlier file of the archive)"
         )
+    return size
 
 
 def scan(archive: ArchiveFile, on_bytes: Callable[[int], None] | None = None) -> ScanResult:
     """Read the whole archive; raise ``UnsafeArchive`` or ``CorruptArchive`` at the first
     problem, including a checksum that does not match the manifest's."""
     tree = _Tree()
-    members = 0
+    count = 0
     with archive.path.open("rb") as handle:
         raw = HashingReader(handle, archive.data_size, on_bytes)
         try:
-            with tarfile.open(fileobj=decompressed(archive, raw), mode="r:") as stream:
-                for member in stream:
-                    _check_member(member, tree)
-                    members += 1
+            for member in members(decompressed(archive, raw)):
+                _check_member(member, tree)
+                count += 1
             raw.drain()
         except CORRUPT as exc:
             raise CorruptArchive(
@@ -166,15 +189,16 @@ def scan(archive: ArchiveFile, on_bytes: Callable[[int], None] | None = None) ->
             ) from None
         finally:
             sha256 = raw.finish()
-    if members == 0:
+    if count == 0:
         raise CorruptArchive(f"{archive.path.name} holds no files")
+    files, size = tree.totals()
     result = ScanResult(
         sha256=sha256,
         raw_bytes=raw.count,
-        entries=len(tree.kinds),
-        files=sum(1 for kind in tree.kinds.values() if kind == FILE),
-        bytes=sum(tree.sizes.values()),
-        members=members,
+        entries=tree.entries,
+        files=files,
+        bytes=size,
+        members=count,
     )
     _check_manifest(archive, result)
     return result

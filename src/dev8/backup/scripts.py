@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from dev8.backup.manifest import NAME_KEPT, SKIPPED_KEPT
 from dev8.core.naming import RESTORE_DIR
 
 SOURCE, TARGET, ARCHIVE = "/source", "/target", "/archive"
@@ -37,10 +38,18 @@ PROGRESS = f"--checkpoint={CHECKPOINT_RECORDS} --checkpoint-action='echo=dev8-pr
 _PROGRESS_LINE = re.compile(r"dev8-progress [RW]: (\d+)")
 
 
-# Small programs for the helper's python3 (NUL-separated names in, JSON out).
-_SKIPPED_PY = """import json
-names = open("/tmp/skipped", "rb").read().split(b"\\0")[:-1]
-print("dev8-skipped " + json.dumps([n.decode(errors="replace") for n in names]))
+# Small programs for the helper's python3 (NUL-separated names in, JSON out). The skipped
+# entries are counted and the first few named, on one bounded line: a volume may hold
+# millions of sockets, and their names are the member's.
+_SKIPPED_PY = f"""import json
+count, names, rest = 0, [], b""
+with open("/tmp/skipped", "rb") as found:
+    while chunk := found.read(1 << 16):
+        *done, rest = (rest + chunk).split(b"\\0")
+        count += len(done)
+        for name in done[: {SKIPPED_KEPT} - len(names)]:
+            names.append(name[:{NAME_KEPT}].decode(errors="replace"))
+print("dev8-skipped " + json.dumps({{"count": count, "paths": names}}))
 """
 _OWNERS_PY = """import json, sys
 found = sys.stdin.buffer.read().split(b"\\0")[:-1]
@@ -183,9 +192,26 @@ def parse_line(line: str) -> tuple[str, dict] | None:
     kind, _, rest = line.partition(" ")
     kind = kind.removeprefix("dev8-")
     if kind == "skipped":
-        return kind, {"paths": json.loads(rest or "[]")}
+        return _skipped(rest)
     fields: dict[str, Any] = dict(pair.split("=", 1) for pair in rest.split() if "=" in pair)
     if kind == "clean":
         name, before, after = [*rest.split(), "0", "0", "0"][:3]
-        fields = {"name": name, "before": int(before or 0), "after": int(after or 0)}
+        if not (before.isdigit() and after.isdigit()):
+            return None
+        fields = {"name": name, "before": int(before), "after": int(after)}
     return kind, fields
+
+
+def _skipped(text: str) -> tuple[str, dict] | None:
+    """``{"count": N, "paths": [...]}``, the first ``SKIPPED_KEPT`` names; None if garbled."""
+    try:
+        found = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(found, dict):
+        return None
+    count, paths = found.get("count"), found.get("paths")
+    if type(count) is not int or not isinstance(paths, list):
+        return None
+    names = [path[:NAME_KEPT] for path in paths[:SKIPPED_KEPT] if isinstance(path, str)]
+    return "skipped", {"count": max(count, len(names)), "paths": names}

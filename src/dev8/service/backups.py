@@ -58,11 +58,15 @@ class _Seen:
     """What a backup helper reported on its way: the volume's counts, skipped entries."""
 
     counts: dict[str, int] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # the first few
+    skipped_count: int = 0
 
     @property
     def warnings(self) -> list[str]:
-        return [f"not archived (not a file, directory or link): {p}" for p in self.skipped]
+        found = [f"not archived (not a file, directory or link): {p}" for p in self.skipped]
+        if self.skipped_count > len(self.skipped):
+            found.append(f"... and {self.skipped_count - len(self.skipped)} more not archived")
+        return found
 
 
 class BackupService:
@@ -155,7 +159,7 @@ class BackupService:
             elif kind == "progress":
                 progress.update(values["bytes"], f"{format_bytes(hasher.size)} written")
             elif kind == "skipped":
-                seen.skipped = list(values["paths"])
+                seen.skipped, seen.skipped_count = values["paths"], values["count"]
 
         job = self.jobs.job(
             workspace,
@@ -208,4 +212,5 @@ def _manifest(run: _Run, role: str, seen: _Seen, sha256: str, size: int) -> Mani
         archive_bytes=size,
         crash_consistent=run.live,
         skipped=seen.skipped,
+        skipped_count=seen.skipped_count,
     )

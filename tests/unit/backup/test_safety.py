@@ -66,7 +66,8 @@ def test_every_format_is_scanned(tmp_path, compression):
         ([member("./disk", tarfile.BLKTYPE)], "block device"),
         ([member("./pipe", tarfile.FIFOTYPE)], "FIFO"),
         ([member("./.dev8-restore/incoming/x")], "reserves"),
-        ([member("./", tarfile.REGTYPE, data=b"x")], "top entry is not a directory"),
+        ([member(".", tarfile.REGTYPE, data=b"x")], "top entry is not a directory"),
+        ([member("./", tarfile.REGTYPE, data=b"x")], "ending in"),
     ],
 )
 def test_unsafe_archives_are_refused(tmp_path, members, message):

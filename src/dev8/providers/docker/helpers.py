@@ -22,7 +22,8 @@ from dev8.providers.docker.errors import engine_errors
 from dev8.providers.docker.specs import LABEL_CLIENT, client_label, helper_container_spec
 from dev8.providers.docker.streams import pump, raw_socket
 
-STDERR_KEPT = 64 * 1024
+STDERR_KEPT = 64 * 1024  # the end of stderr, for error messages
+LINE_KEPT = 64 * 1024  # the start of each stderr line, for the job's callback
 
 
 class DockerHelperJobs:
@@ -144,23 +145,36 @@ def _client_alive(client: str) -> bool:
 
 
 class _LineSplitter:
-    """Hands complete stderr lines to a callback and keeps the last bytes for error messages."""
+    """Hands complete stderr lines to a callback and keeps the last bytes for error messages.
+
+    Linear in what the helper prints: each byte is looked at once, a line is cut to its
+    first ``LINE_KEPT`` bytes as it arrives (the rest is dropped, never joined), and only the
+    last ``STDERR_KEPT`` bytes are kept.
+    """
 
     def __init__(self, on_line: Callable[[str], None] | None) -> None:
         self.on_line = on_line
         self.kept = bytearray()
-        self._partial = b""
+        self._partial = bytearray()
 
     def feed(self, data: bytes) -> None:
-        self.kept.extend(data)
+        self.kept += data[-STDERR_KEPT:]
         del self.kept[:-STDERR_KEPT]
         if self.on_line is None:
             return
-        *lines, self._partial = (self._partial + data).split(b"\n")
-        for line in lines:
-            self.on_line(line.decode(errors="replace"))
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            self._add(data[start:end])
+            self.flush()
+            start = end + 1
+        self._add(data[start:])
+
+    def _add(self, piece: bytes) -> None:
+        room = LINE_KEPT - len(self._partial)
+        if room > 0:
+            self._partial += piece[:room]
 
     def flush(self) -> None:
         if self.on_line is not None and self._partial:
             self.on_line(self._partial.decode(errors="replace"))
-        self._partial = b""
+        self._partial.clear()

@@ -34,6 +34,7 @@ from dev8.providers.base import PORTS, ExecResult, RuntimeStatus, VolumeInfo, Wo
 from dev8.providers.container import CONTAINER_ROLE
 from dev8.providers.docker.client import connect
 from dev8.providers.docker.errors import engine_errors, port_conflict
+from dev8.providers.docker.execs import run_exec
 from dev8.providers.docker.helpers import DockerHelperJobs, volume_info
 from dev8.providers.docker.networks import WorkspaceNetworks, subnet_pool
 from dev8.providers.docker.specs import container_spec, volume_specs
@@ -226,10 +227,14 @@ class DockerProvider(DockerHelperJobs, WorkspaceNetworks):
         container = self._require(workspace_id)
         if container.status != "running":
             raise Conflict(f"workspace {workspace_id} is not running")
-        result = container.exec_run(
-            list(argv), user=user, workdir=workdir, environment=_user_env(user)
+        return run_exec(
+            self.client.api,
+            container.id,
+            argv,
+            user=user,
+            workdir=workdir,
+            environment=_user_env(user),
         )
-        return ExecResult(result.exit_code, result.output)
 
     @engine_errors
     def exec_argv(
