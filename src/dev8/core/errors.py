@@ -38,6 +38,13 @@ class Forbidden(Dev8Error):
     http_status = 403
 
 
+class PolicyRefused(Forbidden):
+    """Beyond what the server's admin lets a member have or do (workspaces, CPUs, memory,
+    quota, kept backups, images, host ports); the message names the limit and its setting."""
+
+    code = "policy_refused"
+
+
 class NotFound(Dev8Error):
     code = "not_found"
     http_status = 404

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from dev8.core.addresses import Addresses
 from dev8.core.errors import DatabaseUnavailable
+from dev8.core.users import User
 from dev8.core.workspace import Operation
 from dev8.providers.base import Provider
 from dev8.providers.registry import make_provider
@@ -20,6 +21,7 @@ from dev8.server.settings import Settings
 from dev8.service.accounts import Accounts
 from dev8.service.agent_client import AgentClient
 from dev8.service.kept_backups import KeptBackups
+from dev8.service.policy import MemberPolicy
 from dev8.service.workspaces import WorkspaceService
 from dev8.store.store import Store
 
@@ -101,6 +103,11 @@ class ServerContext:
             relay=self.addresses(),
             default_image=self.settings.default_image(),
         )
+
+    def policy(self, user: User) -> MemberPolicy:
+        """What ``user`` may ask for: a member, within the admin's limits."""
+        limits = self.settings.member_limits()
+        return MemberPolicy(limits, not user.is_admin, self.kept_backups.count)
 
     def addresses(self, base_url: str | None = None) -> Addresses:
         """Where members reach workspaces: ``DEV8_PUBLIC_URL``, else ``base_url`` (the

@@ -119,7 +119,7 @@ async def _scope(context: Context, user: CurrentUser, owner: OwnerParam = None) 
             raise NotFound(f"no workspaces of {owner!r}")
         await run_in_threadpool(context.accounts.user, owner)  # NotFound: no such user
     service = context.service(owner or user.name, actor=user.name)
-    return Scope(user, service.owner, service, WorkspaceRequests(service))
+    return Scope(user, service.owner, service, WorkspaceRequests(service, context.policy(user)))
 
 
 Scoped = Annotated[Scope, Depends(_scope)]

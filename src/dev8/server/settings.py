@@ -18,14 +18,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dev8.core.errors import InvalidInput
 from dev8.core.images import workspace_image
+from dev8.core.quotas import parse_size
+from dev8.core.resources import parse_memory_mb
 from dev8.core.users import validate_password, validate_user_name
 from dev8.paths import data_dir
 from dev8.providers.kubernetes.settings import VARIABLES as KUBERNETES_VARIABLES
+from dev8.service.policy import Limits
 from dev8.store.db import sqlite_url
 from dev8.store.secretbox import SecretBox, new_key
 
@@ -115,6 +118,51 @@ class Settings(BaseSettings):
         "127.0.0.1",
         description="Comma-separated addresses whose X-Forwarded-* headers are believed.",
     )
+    # What a member may have (docs/security.md, "Limits between members"); 0: no limit.
+    # Admins are bound by none of these; nobody pins the server's port or one below 1024.
+    member_max_workspaces: int = Field(
+        8, ge=0, le=100_000, description="Workspaces per member (removed ones count until purged)."
+    )
+    member_max_cpus: float = Field(8, ge=0, le=256, description="CPUs of a member's workspace.")
+    member_max_memory: int = Field(
+        16384, ge=0, description="Memory of a member's workspace, e.g. 16g (a bare number: MiB)."
+    )
+    member_max_quota: int = Field(
+        1024**4, ge=0, description="Volume quotas of all a member's workspaces together, e.g. 1t."
+    )
+    member_max_kept_backups: int = Field(
+        20, ge=0, le=100_000, description="Backups the server keeps per member."
+    )
+    member_pin_ports: bool = Field(
+        False, description="Whether members may pin host ports (ide_port, ssh_port)."
+    )
+
+    @field_validator("member_max_memory", "member_max_quota", mode="before")
+    @classmethod
+    def _size(cls, value: Any, info: ValidationInfo) -> Any:
+        """Text such as 16g or 1t; 0 for no limit."""
+        if not isinstance(value, str):
+            return value
+        if value.strip() == "0":
+            return 0
+        parse = parse_memory_mb if info.field_name == "member_max_memory" else parse_size
+        try:
+            return parse(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+
+    def member_limits(self) -> Limits:
+        return Limits(
+            max_workspaces=self.member_max_workspaces,
+            max_cpus=self.member_max_cpus,
+            max_memory_mb=self.member_max_memory,
+            max_quota_bytes=self.member_max_quota,
+            max_kept_backups=self.member_max_kept_backups,
+            pin_ports=self.member_pin_ports,
+            images=tuple(self.image_choices()),
+            server_port=self.port,
+        )
+
     # Single sign-on (docs/server.md, "Single sign-on").
     oidc_issuer: str | None = Field(
         None,

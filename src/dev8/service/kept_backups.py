@@ -5,14 +5,20 @@ A request checks what it can at once and queues an operation (``backup``, ``rest
 ``BackupService`` and ``SnapshotService`` as the CLI, inside the operation it runs (see
 ``WorkspaceService.operation``). Archives live in the server's directory, one folder per
 backup under the workspace's id: ``backups/<workspace id>/<backup id>/<archive>``.
+
+Purging a workspace deletes its backups too (its ``purge`` runs here): nothing could reach
+them once the record is gone. A member keeps at most ``DEV8_MEMBER_MAX_KEPT_BACKUPS``,
+counted again, under the owner's lock, when each backup starts.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,10 +26,16 @@ from dev8.backup.archive import SUFFIXES, ArchiveFile, open_archive
 from dev8.backup.plan import STAMP_PATTERN, compression_for, parse_stamp, roles_for, stamp
 from dev8.backup.progress import TransferProgress
 from dev8.core.errors import InvalidInput, NotFound
-from dev8.core.workspace import Workspace
+from dev8.core.workspace import Action, Workspace
 from dev8.service.backups import BackupService
+from dev8.service.policy import KEEP_AT_MOST, Limits, check_kept_backups, owner_lock
 from dev8.service.snapshots import SnapshotService
-from dev8.service.workspaces import ActionHandler, Progress, WorkspaceService
+from dev8.service.workspaces import (
+    LIFECYCLE_ACTIONS,
+    ActionHandler,
+    Progress,
+    WorkspaceService,
+)
 
 BACKUP_ID = re.compile(STAMP_PATTERN + r"-[0-9a-f]{6}")  # the time stamp, a random part
 SNAPSHOT_ID = re.compile(r"[0-9a-f]{8,64}|latest")
@@ -79,6 +91,16 @@ class KeptBackups:
             if BACKUP_ID.fullmatch(entry.name)
         ]
         return [backup for backup in found if backup is not None and backup.archives]
+
+    def count(self, workspace_ids: Sequence[str]) -> int:
+        """How many backups the server holds of these workspaces, complete or being made."""
+        return sum(self._count(self.root / id_) for id_ in workspace_ids)
+
+    @staticmethod
+    def _count(folder: Path) -> int:
+        if not folder.is_dir():
+            return 0
+        return sum(1 for entry in os.scandir(folder) if BACKUP_ID.fullmatch(entry.name))
 
     def get(self, workspace: Workspace, backup_id: str) -> KeptBackup:
         folder = self.root / workspace.id / backup_id
@@ -140,6 +162,7 @@ class KeptBackups:
     # Carrying out queued operations ------------------------------------------------------
     def handlers(self) -> dict[str, ActionHandler]:
         return {
+            Action.PURGE: self._purge,
             "backup": self._backup,
             "restore": self._restore,
             "snapshot": self._snapshot,
@@ -149,11 +172,25 @@ class KeptBackups:
     def snapshots(self, service: WorkspaceService) -> SnapshotService:
         return SnapshotService(service, home=self.snapshot_home)
 
+    def _purge(
+        self, service: WorkspaceService, workspace: Workspace, params: dict, report: Progress
+    ) -> dict | None:
+        """The purge of ``LIFECYCLE_ACTIONS``, then the workspace's backups (after the
+        volumes: a purge that fails there is run again, backups and all)."""
+        outcome = LIFECYCLE_ACTIONS[Action.PURGE].handler(service, workspace, params, report)
+        folder = self.root / workspace.id
+        deleted = self._count(folder)
+        if folder.exists():
+            shutil.rmtree(folder)
+        return {**(outcome or {}), "deleted_backups": deleted}
+
     def _backup(
         self, service: WorkspaceService, workspace: Workspace, params: dict, report: Progress
     ) -> dict:
         folder = self.root / workspace.id / params["backup_id"]
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with service.store.lock(owner_lock(workspace.owner)):
+            self._check_room(service, workspace, params)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         # A resumed backup starts again: what an interrupted attempt left goes first.
         for leftover in folder.iterdir():
             leftover.unlink()
@@ -173,6 +210,15 @@ class KeptBackups:
             "backup_id": params["backup_id"],
             "archives": [result.path.name for result in results],
         }
+
+    def _check_room(self, service: WorkspaceService, workspace: Workspace, params: dict) -> None:
+        """``PolicyRefused`` when the owner keeps as many backups as the request allowed (a
+        resumed backup, whose folder is there, had its room)."""
+        limit = params.get(KEEP_AT_MOST) or 0
+        if not limit or (self.root / workspace.id / params["backup_id"]).is_dir():
+            return
+        owned = service.store.list(owner=workspace.owner, include_removed=True, with_secrets=False)
+        check_kept_backups(Limits(max_kept_backups=limit), self.count([w.id for w in owned]) + 1)
 
     def _restore(
         self, service: WorkspaceService, workspace: Workspace, params: dict, report: Progress

@@ -7,6 +7,8 @@ anything is recorded: invalid names, duplicates, missing images.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from dev8.core.environment import IDE_PASSWORD
@@ -14,6 +16,7 @@ from dev8.core.errors import Conflict, InvalidInput
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState
 from dev8.core.workspace import Action, Operation, Workspace
+from dev8.service.policy import KEEP_AT_MOST, MemberPolicy, Usage, owner_lock, quota_bytes
 from dev8.service.workspaces import (
     LIFECYCLE_ACTIONS,
     REQUESTABLE,
@@ -34,11 +37,19 @@ class Accepted:
 
 
 class WorkspaceRequests:
-    def __init__(self, service: WorkspaceService) -> None:
+    def __init__(self, service: WorkspaceService, policy: MemberPolicy | None = None) -> None:
         self.service = service
         self.store = service.store
+        self.policy = policy  # None: no limits (local mode, the server's own follow-ups)
 
     def create(self, request: CreateRequest, start: bool = True) -> Accepted:
+        with self._counting():
+            if self.policy is not None:
+                usage = self._usage(besides=request.name) if self.policy.member else Usage()
+                self.policy.check_create(request, usage)
+            return self._create(request, start)
+
+    def _create(self, request: CreateRequest, start: bool) -> Accepted:
         workspace, previous = self.service.prepare_create(request)
         desired = DesiredState.RUNNING if start else DesiredState.STOPPED
         actor = self.service.actor
@@ -63,6 +74,8 @@ class WorkspaceRequests:
         workspace = self.service.find(name)
         params = {}
         if action == Action.REBUILD:
+            if self.policy is not None:
+                self.policy.check_image(image)
             reference = image or workspace.image_ref
             params = {"image_ref": reference, "image_id": self.service.provider.image_id(reference)}
         elif image is not None:
@@ -93,6 +106,8 @@ class WorkspaceRequests:
         workspace = self.service.find(name)
         if idle_timeout_s is not UNSET and idle_timeout_s is not None:
             check_idle_timeout(idle_timeout_s)
+        if resources is not None and self.policy is not None:
+            self.policy.check_resources(resources, workspace.resources)
         secrets = None
         if ide_password is not None:
             secrets = {**workspace.secrets, IDE_PASSWORD: ide_password}
@@ -121,9 +136,31 @@ class WorkspaceRequests:
     def job(self, workspace: Workspace, action: str, params: dict) -> Accepted:
         """Queue work on the workspace's volumes (backup, restore, snapshot...), whose
         parameters the caller checked; the desired state stays what it is."""
+        if action == Action.BACKUP and self.policy is not None and self.policy.member:
+            # Checked here to answer at once; the backup, when it runs, checks again
+            # (``KeptBackups``): backups queued side by side cannot pass the limit together.
+            kept = self.policy.count_kept_backups([w.id for w in self._owned()])
+            params = {**params, KEEP_AT_MOST: self.policy.backup_limit(kept)}
         operation = new_operation(workspace, action, self.service.actor, params=params)
         self.store.queue(workspace, [operation])
         return Accepted(workspace, [operation])
+
+    @contextlib.contextmanager
+    def _counting(self) -> Iterator[None]:
+        """Hold the owner's lock while a member's usage is counted and added to, so that
+        requests side by side cannot pass a limit together."""
+        if self.policy is None or not self.policy.member:
+            yield
+            return
+        with self.store.lock(owner_lock(self.service.owner)):
+            yield
+
+    def _owned(self) -> list[Workspace]:
+        return self.store.list(owner=self.service.owner, include_removed=True, with_secrets=False)
+
+    def _usage(self, besides: str) -> Usage:
+        others = [w for w in self._owned() if w.name != besides]
+        return Usage(len(others), sum(quota_bytes(w.quotas) for w in others))
 
     def _refuse_if_busy(self, workspace: Workspace) -> None:
         pending = self.store.next_operation(workspace.id)

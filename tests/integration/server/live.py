@@ -17,11 +17,12 @@ from typing import Any
 import httpx
 import uvicorn
 
+from dev8.core.images import workspace_image
 from dev8.server.app import create_app
 from dev8.server.context import ServerContext
 from dev8.server.settings import Settings
 from dev8.store.secretbox import new_key
-from tests.fakes import FakeAgent, FakeProvider
+from tests.fakes import IMAGES, FakeAgent, FakeProvider
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 IMAGE = "dev8/workspace:test"
@@ -47,6 +48,8 @@ def settings_for(directory: Path, database_url: str, **overrides: Any) -> Settin
         "observe_interval_s": 0.2,
         "shutdown_grace_s": 2.0,
         "db_pool_size": 10,
+        # Members may run only these (DEV8_IMAGES): the default first, then the fake's.
+        "images": ",".join([workspace_image(), *IMAGES]),
         **overrides,
     }
     return Settings(**values)

@@ -23,10 +23,13 @@ from dev8.providers.base import VolumeInfo
 from dev8.server.schemas.base import IMAGE_REF, NAME, PRINTABLE, Input
 from dev8.server.schemas.operations import OperationPublic
 from dev8.service.idle import effective_timeout_s, idle_deadline
+from dev8.service.policy import MAX_VALUE_BYTES, MAX_VARIABLES, MAX_VARIABLES_BYTES
 from dev8.service.requests import MAX_IDLE_TIMEOUT_S
 
 Size = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
 QuotaBytes = Annotated[int, Field(ge=MIN_QUOTA, le=1 << 50)]
+PINNED = "A fixed host port, not the server's; members only where DEV8_MEMBER_PIN_PORTS allows."
+Value = Annotated[str, Field(max_length=MAX_VALUE_BYTES)]  # and in bytes: ``check_variables``
 
 
 class WorkspaceCreate(Input):
@@ -35,9 +38,15 @@ class WorkspaceCreate(Input):
     size: Size | None = None  # type: ignore[valid-type]
     cpus: float | None = Field(None, ge=0.1, le=256)
     memory_mb: int | None = Field(None, ge=256, le=1048576)
-    env: dict[str, str] = Field(default_factory=dict, max_length=200)
-    secrets: dict[str, str] = Field(
-        default_factory=dict, max_length=200, description="Write-only, e.g. GITHUB_TOKEN."
+    env: dict[str, Value] = Field(
+        default_factory=dict,
+        max_length=MAX_VARIABLES,
+        description=f"At most {MAX_VARIABLES_BYTES} bytes in all, names and values.",
+    )
+    secrets: dict[str, Value] = Field(
+        default_factory=dict,
+        max_length=MAX_VARIABLES,
+        description=f"Write-only, e.g. GITHUB_TOKEN; at most {MAX_VARIABLES_BYTES} bytes in all.",
     )
     ide_password: str | None = Field(
         None,
@@ -52,8 +61,8 @@ class WorkspaceCreate(Input):
         max_length=MAX_URL_LENGTH,
         description='Dotfiles repository for this workspace; null: your account\'s; "": none.',
     )
-    ide_port: int | None = Field(None, ge=1024, le=65535)
-    ssh_port: int | None = Field(None, ge=1024, le=65535)
+    ide_port: int | None = Field(None, ge=1024, le=65535, description=PINNED)
+    ssh_port: int | None = Field(None, ge=1024, le=65535, description=PINNED)
     quotas: dict[Literal["home", "workspace"], QuotaBytes] = Field(
         default_factory=dict,
         description="Size limits in bytes (default 20 GiB home, 100 GiB workspace); warned "

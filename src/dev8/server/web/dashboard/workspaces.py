@@ -80,7 +80,7 @@ async def _scope(
             raise PageError(error) from error
         query = f"?owner={quote(owner, safe='')}"
     service = context.service(owner, actor=user.name)
-    return PageScope(signed_in, owner, WorkspaceRequests(service), query)
+    return PageScope(signed_in, owner, WorkspaceRequests(service, context.policy(user)), query)
 
 
 Scoped = Annotated[PageScope, Depends(_scope)]
