@@ -103,13 +103,19 @@ def _typed_fields(raw: dict[str, Any]) -> dict[str, Any]:
             valid = type(value) is kind  # bool is not an int here, nor an int a bool
         if not valid:
             raise InvalidInput(
-                f"the archive's manifest is unreadable: {name} is not a {kind.__name__}"
+                f"the archive's manifest is unreadable: {name} is not {_TYPE_NAMES[kind]}"
             )
         known[name] = value
     return known
 
 
 _FIELD_TYPES: dict[str, type] = {"str": str, "int": int, "bool": bool, "list[str]": list}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "a whole number",
+    bool: "true or false",
+    list: "a list of strings",
+}
 
 
 def _first_line(exc: BaseException) -> str:
