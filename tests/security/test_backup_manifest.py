@@ -24,7 +24,18 @@ from dev8.backup.manifest import (
     trailer,
 )
 from dev8.core.errors import InvalidInput
+from dev8.core.images import helper_image
+from dev8.core.naming import LABEL_OWNER, volume_name
 from tests.archives import compress, manifest_for, member, tar_bytes
+from tests.integration.backup.conftest import backups, make_workspace  # noqa: F401
+from tests.integration.conftest import (  # noqa: F401 (the engine's fixtures)
+    OWNER,
+    client,
+    provider,
+    service,
+    ssh_key,
+    workspace_image,
+)
 
 MANY = 100_000
 
@@ -105,3 +116,44 @@ def test_a_huge_declared_manifest_is_not_read(tmp_path):
 def test_a_manifest_field_of_the_wrong_type_is_refused_directly():
     with pytest.raises(InvalidInput, match="format_version is not a whole number"):
         Manifest.from_json(b'{"format_version": 1.5}')
+
+
+SOCKETS_AND_FIFOS = """import os, socket, sys
+os.makedirs("/v/run", exist_ok=True)
+os.chdir("/v/run")
+for index in range(3000):
+    socket.socket(socket.AF_UNIX).bind(f"{'s' * 100}{index}")
+    os.mkfifo(f"{'f' * 200}{index}")
+open("/v/kept.txt", "w").write("kept")
+"""
+
+
+@pytest.mark.parametrize("archive_format", ["tar.zst", "tar.gz"])
+def test_a_real_backup_of_thousands_of_sockets_keeps_its_manifest(
+    backups,  # noqa: F811
+    make_workspace,  # noqa: F811
+    client,  # noqa: F811
+    tmp_path,
+    archive_format,
+):
+    """3000 sockets and 3000 FIFOs with names of 100 and 200 characters (1 MB of names): the zstd archive
+    lost its manifest, the gzip backup failed with a ValueError."""
+    workspace = make_workspace("many-sockets")
+    volume = volume_name(workspace.id, "workspace")
+    client.containers.run(
+        helper_image(),
+        ["python3", "-c", SOCKETS_AND_FIFOS],
+        volumes={volume: {"bind": "/v", "mode": "rw"}},
+        labels={LABEL_OWNER: OWNER},
+        network_mode="none",
+        remove=True,
+    )
+    [result] = backups.backup(
+        "many-sockets", volume="workspace", output=tmp_path, archive_format=archive_format
+    )
+    assert result.manifest.skipped_count == 6000
+    assert result.warnings[-1] == f"... and {6000 - SKIPPED_KEPT} more not archived"
+    found = open_archive(result.path).manifest
+    assert found is not None and found.skipped_count == 6000
+    _, checked = backups.verify(result.path)
+    assert checked.files == 1
