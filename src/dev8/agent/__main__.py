@@ -233,17 +233,18 @@ def dotfiles_setup(config: AgentConfig) -> Setup:
 
 
 def recover_restores(config: AgentConfig) -> list[str]:
-    """Roll back a restore whose swap was interrupted, before anything uses the volumes."""
+    """Settle a restore whose swap was interrupted, before anything uses the volumes: all
+    its volumes rolled back, or all forward once it was committed."""
+    roots = {**config.volumes, "system": config.state_dir}
+    try:
+        outcomes = volume_swap.recover(roots, keep_staging=True)
+    except (OSError, volume_swap.SwapError) as exc:
+        return [f"cannot settle an interrupted restore: {exc}"]
     warnings = []
-    for path in (*config.volumes.values(), config.state_dir):
-        try:
-            outcome = volume_swap.recover(path, keep_staging=True)
-        except OSError as exc:
-            warnings.append(f"cannot check {path} for an interrupted restore: {exc}")
-            continue
-        if outcome.startswith("rolled back"):
-            log.warning("%s: %s", path, outcome)
-            warnings.append(f"{path}: {outcome}")
+    for name, outcome in outcomes.items():
+        if outcome.startswith(("rolled back", "finished", "left alone", "the ")):
+            log.warning("%s: %s", roots[name], outcome)
+            warnings.append(f"{roots[name]}: {outcome}")
     return warnings
 
 

@@ -1,17 +1,21 @@
 """Restores: data put back into a workspace's volumes, from archives or snapshots.
 
-Whatever the source, a restore fills each volume's staging area first and checks what it
-got; only then is the workspace stopped for the few renames that swap the staged data in
-(``scripts.swap_program``). A failure before the swap leaves every volume as it was. A
-restore into a workspace that does not exist (or ``--as``) creates it, and removes it again
-if the restore fails.
+Whatever the source, a restore first settles what an earlier one left (every volume
+given, so that its commit decision is seen) and, when the size of the data is known up
+front (archives), refuses data beyond a volume's quota or the space free to stage it. It
+fills each volume's staging area and checks what it got; only then is the workspace
+stopped for the few renames that swap the staged data in, all volumes committed at one
+point (``dev8.agent.volume_swap``). A failure before that point leaves every volume as it
+was. A restore into a workspace that does not exist (or ``--as``) creates it, and removes it
+again if the restore fails.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,20 +27,23 @@ from dev8.backup.safety import ScanResult, scan
 from dev8.core.environment import INTERNAL_SECRETS
 from dev8.core.errors import (
     AlreadyExists,
+    Conflict,
     CorruptArchive,
     Dev8Error,
     ImageNotFound,
     InvalidInput,
     ProviderError,
 )
-from dev8.core.naming import volume_name
+from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
+from dev8.core.quotas import effective_quotas, format_bytes
 from dev8.core.states import DesiredState
 from dev8.core.workspace import Workspace
 from dev8.providers.base import HelperMount
-from dev8.service.volume_jobs import VolumeJobs
+from dev8.service.volume_jobs import VolumeJobs, role_mounts
 from dev8.service.workspaces import CreateRequest, WorkspaceService
 
 STAGING = "/target"  # where a staging helper mounts the volume it fills
+BLOCK = 4096  # a file system block: the least a file or a directory takes
 
 # Fills the staging area of one volume role; the token names this restore's staging area.
 Stage = Callable[[str, str], None]
@@ -49,6 +56,42 @@ class RestoreResult:
     entries: dict[str, int]
     created: bool
     restarted: bool
+
+
+@dataclass(frozen=True)
+class RestoreSize:
+    """One volume's restored tree, as the check of its archive counted it."""
+
+    bytes: int  # the regular files' sizes
+    entries: int
+
+    @property
+    def on_disk(self) -> int:
+        """About the most that staging it takes: each entry may end in a partly used block."""
+        return self.bytes + self.entries * BLOCK
+
+
+def check_quotas(quotas: Mapping[str, int], sizes: Mapping[str, RestoreSize], name: str) -> None:
+    """Refuse data beyond the quota of the volume it is restored into."""
+    limits = effective_quotas(quotas)
+    for role, size in sizes.items():
+        if role in limits and size.bytes > limits[role]:
+            raise Conflict(
+                f"the {role} data to restore is {format_bytes(size.bytes)}, over the "
+                f"{format_bytes(limits[role])} quota of {name}'s {role} volume; raise it "
+                f"first (`dev8 quota {name} --{role} SIZE`); nothing was changed"
+            )
+
+
+def check_space(free: Mapping[str, int], sizes: Mapping[str, RestoreSize], name: str) -> None:
+    """Refuse data that cannot be staged beside the current data of its volume."""
+    for role, size in sizes.items():
+        if size.on_disk > free[role]:
+            raise Conflict(
+                f"the {role} data to restore needs up to {format_bytes(size.on_disk)} to be "
+                f"staged; {name}'s {role} volume has {format_bytes(free[role])} free; "
+                "nothing was changed"
+            )
 
 
 @dataclass
@@ -117,13 +160,17 @@ class Restores:
         roles: list[str],
         stage: Stage,
         progress: TransferProgress,
+        sizes: Mapping[str, RestoreSize] | None = None,
     ) -> bool:
         """Restore ``roles`` of ``target`` as the operation ``action``: stage each, then swap
-        them in. Returns whether the workspace was running (and was started again)."""
+        them in. Returns whether the workspace was running (and was started again).
+        ``sizes``, when known, are checked against the space free for staging first."""
         workspace = target.workspace
         try:
             with self.workspaces.operation(workspace, action):
                 self.jobs.remove_stale(workspace.id)
+                free = self._ready(workspace)
+                check_space(free, sizes or {}, workspace.name)
                 return self.stage_and_install(workspace, roles, stage, progress)
         except BaseException:
             if target.created:
@@ -154,17 +201,27 @@ class Restores:
                 self.workspaces.resume(workspace, progress.message)
         return running
 
-    def _swap(self, workspace: Workspace, action: str, token: str, roles: list[str]) -> None:
-        mounts = [
-            HelperMount(f"/volumes/{role}", volume=volume_name(workspace.id, role), read_only=False)
-            for role in roles
-        ]
-        argv = scripts.swap_argv(action, token, [m.target for m in mounts])
-        self.jobs.run_checked(
+    def _swap(self, workspace: Workspace, action: str, token: str, roles: list[str]) -> bytes:
+        """Run the swap program's ``action`` on ``roles``, mounted where the workspace has
+        them (the program names a volume by that path: /home/dev8 is home)."""
+        argv = scripts.swap_argv(action, token, [VOLUME_MOUNTS[role] for role in roles])
+        mounts = role_mounts(workspace.id, roles, writable=True)
+        return self.jobs.run_checked(
             self.jobs.job(workspace, "swap", argv, mounts),
             f"{action} of the restored volumes failed",
             explain=lambda result: f"{result.error_tail()}; the previous data is in place",
-        )
+        ).stdout
+
+    def _ready(self, workspace: Workspace) -> dict[str, int]:
+        """Settle what an earlier restore left in any volume; the bytes free, by role."""
+        output = self._swap(workspace, "ready", "", list(VOLUME_ROLES))
+        try:
+            found = json.loads(output)
+            return {role: int(found[VOLUME_MOUNTS[role]]["free"]) for role in VOLUME_ROLES}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError(
+                f"the restore's free space check answered {output[:200]!r}"
+            ) from exc
 
     def _abort(
         self, workspace: Workspace, token: str, roles: list[str], progress: TransferProgress
@@ -228,9 +285,13 @@ class Restores:
         self.jobs.check_ready(host_paths=True)
         # Every archive is read to the end before anything is created or written.
         scans = {role: check_archive(archive, progress) for role, archive in plan.items()}
+        sizes = {role: RestoreSize(found.bytes, found.entries) for role, found in scans.items()}
+        template = self.workspaces.store.find(self.workspaces.owner, name)
+        like = live.workspace if live else template
+        check_quotas(like.quotas if like else {}, sizes, as_name or name)
         target = live or self.new_target(
             as_name or name,
-            self.workspaces.store.find(self.workspaces.owner, name),
+            template,
             progress,
             [a.manifest.image for a in plan.values() if a.manifest and a.manifest.image],
         )
@@ -238,7 +299,7 @@ class Restores:
         def stage(role: str, token: str) -> None:
             self._stage_archive(target.workspace, role, plan[role], scans[role], token, progress)
 
-        restarted = self.run(target, "restore", list(plan), stage, progress)
+        restarted = self.run(target, "restore", list(plan), stage, progress, sizes)
         return RestoreResult(
             workspace=target.workspace.name,
             roles=list(plan),

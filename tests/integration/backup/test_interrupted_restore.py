@@ -7,12 +7,24 @@ import signal
 import time
 
 import docker.errors
+import pytest
 
+from dev8.backup.archive import open_archive
+from dev8.backup.progress import TransferProgress
+from dev8.backup.safety import scan
 from dev8.backup.scripts import TARGET
-from dev8.core.naming import LABEL_ROLE, LABEL_WORKSPACE_ID, RESTORE_DIR, volume_name
+from dev8.core.naming import (
+    LABEL_ROLE,
+    LABEL_WORKSPACE_ID,
+    RESTORE_DIR,
+    VOLUME_MOUNTS,
+    volume_name,
+)
 from dev8.service.backups import BackupService
+from dev8.service.volume_jobs import role_mounts
 from dev8.service.workspaces import CreateRequest
 from tests.integration.backup.helpers import listing, shell
+from tests.security.restore_kill import KILLED, killer_argv, swap_program
 
 
 def _helpers(client, workspace_id: str, purpose: str) -> list:
@@ -81,42 +93,54 @@ def test_killing_the_restore_half_way_leaves_the_old_data(dev8, client, tmp_path
     assert _helpers(client, workspace["id"], "restore") == []
 
 
-def test_a_swap_interrupted_before_it_was_committed_is_rolled_back_at_start(
-    service, client, tmp_path
+# The swap helper's journal writes for home (the coordinator) and workspace: home moving-out,
+# moving-in, swapped (1-3), workspace the same (4-6), home committed (7: the commit point),
+# workspace done (8), home told (9). Killed before write N:
+KILL_POINTS = {4: "old", 7: "old", 8: "new", 9: "new"}
+
+
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_a_swap_killed_between_volumes_leaves_all_old_or_all_new_at_start(
+    service, client, tmp_path, point
 ):
-    """The state a restore killed in the middle of its swap leaves behind: the new tree in
-    place, the old one kept, nothing committed. The agent puts the old one back."""
+    """A restore of home and workspace whose swap helper is killed with SIGKILL between
+    volumes (tests/security/restore_kill.py) leaves all of them old (not committed) or all
+    new (committed); the agent settles it at the next start, before any service."""
     backups = BackupService(service)
-    service.create(CreateRequest(name="swapkill"))
-    ws = service.find("swapkill")
-    volume = volume_name(ws.id, "home")
-    shell(client, volume, "echo old > /v/notes.txt && chown -R 1000:1000 /v")
-    [archive] = backups.backup("swapkill", volume="home", output=tmp_path)
-    shell(client, volume, "echo current > /v/notes.txt && mkdir /v/later && echo x > /v/later/f")
+    service.create(CreateRequest(name=f"swapkill{point}"))
+    ws = service.find(f"swapkill{point}")
+    volumes = {role: volume_name(ws.id, role) for role in ("home", "workspace")}
+    for role, volume in volumes.items():
+        shell(client, volume, f"echo old > /v/{role}.txt && chown -R 1000:1000 /v")
+    archives = backups.backup(f"swapkill{point}", output=tmp_path)
+    for role, volume in volumes.items():
+        shell(client, volume, f"echo current > /v/{role}.txt && echo x > /v/later")
 
-    plan_archive = archive.path
-    from dev8.backup.archive import open_archive
-    from dev8.backup.safety import scan
-
-    found = open_archive(plan_archive)
     restores = backups.restores
-    restores._stage_archive(ws, "home", found, scan(found), "tok", backups_progress())
-    restores._swap(ws, "swap", "tok", ["home"])  # swapped, never committed
-    assert shell(client, volume, "cat /v/notes.txt") == b"old\n"
+    for found in archives:
+        if found.role in volumes:
+            archive = open_archive(found.path)
+            checked = scan(archive)
+            restores._stage_archive(ws, found.role, archive, checked, "tok", TransferProgress())
+    argv = killer_argv("journal", point, "install", "tok", [VOLUME_MOUNTS[r] for r in volumes])
+    job = restores.jobs.job(
+        ws, "swap", argv, role_mounts(ws.id, volumes, writable=True),
+        env={"DEV8_SWAP_PY": swap_program()},
+    )  # fmt: skip
+    assert restores.jobs.run(job).exit_code == KILLED
 
-    started = service.start("swapkill")
-    assert shell(client, volume, "cat /v/notes.txt /v/later/f") == b"current\nx\n"
-    assert b".dev8-restore" not in shell(client, volume, "ls -a /v")
-    warnings = service.agent_status("swapkill")["warnings"]
-    assert any("rolled back an interrupted restore" in w for w in warnings), warnings
+    started = service.start(f"swapkill{point}")
+    expected = b"old\n" if KILL_POINTS[point] == "new" else b"current\n"
+    for role, volume in volumes.items():
+        assert shell(client, volume, f"cat /v/{role}.txt") == expected, role
+        assert (b"later" in shell(client, volume, "ls /v")) == (KILL_POINTS[point] == "old")
+        # At most a tree staged and never swapped, left for the next restore to remove.
+        journal = shell(client, volume, "cat /v/.dev8-restore/journal.json 2>/dev/null; true")
+        assert journal == b"" or b'"state": "staging"' in journal, journal
+    warnings = service.agent_status(f"swapkill{point}")["warnings"]
+    assert any("an interrupted restore" in w for w in warnings), warnings
     assert started.observed_state.value == "running"
 
 
 def _without_top_time(entries: dict) -> dict:
     return {**entries, ".": {k: v for k, v in entries["."].items() if k != "mtime_ns"}}
-
-
-def backups_progress():
-    from dev8.backup.progress import TransferProgress
-
-    return TransferProgress()

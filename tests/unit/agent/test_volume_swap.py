@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dev8.agent import volume_swap
-from dev8.core.naming import RESTORE_DIR
+from dev8.core.naming import RESTORE_DIR, VOLUME_MOUNTS
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the swap runs as root; so must this")
 
@@ -53,28 +53,15 @@ def stage(root: Path, token: str, label: str, entries: int = 5) -> None:
     os.chmod(incoming, 0o750)
 
 
-def test_swap_and_commit_replace_the_tree_and_the_top_attributes(tmp_path):
+def test_install_replaces_the_tree_and_the_top_attributes(tmp_path):
     root = tmp_path / "vol"
     make_tree(root, "old")
     stage(root, "t1", "new")
     expected = snapshot(root / RESTORE_DIR / "incoming")
-    assert volume_swap.swap(root, "t1")["swapped"] == len(os.listdir(root)) - 1
-    assert volume_swap.read_journal(root)["state"] == "swapped"
-    volume_swap.commit(root, "t1")
+    assert volume_swap.install({"vol": root}, "t1") == {"installed": ["vol"]}
     assert not (root / RESTORE_DIR).exists()
     assert snapshot(root) == expected
     assert os.stat(root).st_uid == 1000 and os.stat(root).st_mode & 0o777 == 0o750
-
-
-def test_rollback_of_an_uncommitted_swap_restores_everything(tmp_path):
-    root = tmp_path / "vol"
-    make_tree(root, "old")
-    before = snapshot(root)
-    stage(root, "t1", "new")
-    volume_swap.swap(root, "t1")
-    volume_swap.roll_back(root, "t1")
-    assert snapshot(root) == before
-    assert not (root / RESTORE_DIR).exists()
 
 
 def test_the_agent_rolls_back_an_interrupted_swap_but_leaves_staging_alone(tmp_path):
@@ -82,10 +69,11 @@ def test_the_agent_rolls_back_an_interrupted_swap_but_leaves_staging_alone(tmp_p
     make_tree(root, "old")
     before = snapshot(root)
     stage(root, "t1", "new")
-    assert volume_swap.recover(root, keep_staging=True) == "a restore is staged; left alone"
+    recovered = volume_swap.recover({"vol": root}, keep_staging=True)
+    assert recovered == {"vol": "a restore is staged; left alone"}
     assert (root / RESTORE_DIR / "incoming").is_dir()
-    volume_swap.swap(root, "t1")
-    assert "rolled back" in volume_swap.recover(root, keep_staging=True)
+    volume_swap._swap(root, "t1", "vol", ["vol"])
+    assert "rolled back" in volume_swap.recover({"vol": root}, keep_staging=True)["vol"]
     assert snapshot(root) == before
 
 
@@ -111,12 +99,14 @@ def test_abort_only_touches_its_own_staging(tmp_path):
     assert not (root / RESTORE_DIR).exists()
 
 
-def test_swap_refuses_an_unknown_token(tmp_path):
+def test_install_refuses_an_unknown_token(tmp_path):
     root = tmp_path / "vol"
     make_tree(root, "old")
+    before = snapshot(root)
     stage(root, "t1", "new")
     with pytest.raises(volume_swap.SwapError, match="no staged restore"):
-        volume_swap.swap(root, "t2")
+        volume_swap.install({"vol": root}, "t2")
+    assert snapshot(root) == before
 
 
 def test_a_failing_rename_in_the_middle_rolls_back(tmp_path, monkeypatch):
@@ -136,24 +126,26 @@ def test_a_failing_rename_in_the_middle_rolls_back(tmp_path, monkeypatch):
 
     monkeypatch.setattr(volume_swap.os, "rename", flaky)
     with pytest.raises(OSError):
-        volume_swap.swap(root, "t1")
+        volume_swap.install({"vol": root}, "t1")
     monkeypatch.setattr(volume_swap.os, "rename", real_rename)
     assert snapshot(root) == before
     assert not (root / RESTORE_DIR).exists()
 
 
-def test_killed_at_random_moments_the_old_tree_always_comes_back(tmp_path):
-    """The swap as the helper runs it (a separate python3 process), killed with SIGKILL at
-    random points; the agent's recovery then always finds the old tree."""
+def test_killed_at_random_moments_the_old_or_the_new_tree_comes_back(tmp_path):
+    """The install as the helper runs it (a separate python3 process), killed with SIGKILL at
+    random points; the agent's recovery then finds the old tree, or the new one once the
+    restore was committed, never a mixture."""
     program = Path(volume_swap.__file__).read_text()
     rng = random.Random(5)
-    outcomes = set()
+    states = set()
     for attempt in range(6):
         root = tmp_path / f"vol{attempt}"
         make_tree(root, "old", entries=3000)
         before = snapshot(root)
         stage(root, "t", "new", entries=3000)
-        process = subprocess.Popen([sys.executable, "-c", program, "swap", "t", str(root)])
+        after = snapshot(root / RESTORE_DIR / "incoming")
+        process = subprocess.Popen([sys.executable, "-c", program, "install", "t", str(root)])
         # From the moment the swap begins (a loaded machine may take long to start Python),
         # then a random moment into it.
         deadline = time.monotonic() + 30
@@ -164,10 +156,11 @@ def test_killed_at_random_moments_the_old_tree_always_comes_back(tmp_path):
         time.sleep(rng.uniform(0.0, 0.05))
         process.send_signal(signal.SIGKILL)
         process.wait()
-        outcomes.add((volume_swap.read_journal(root) or {}).get("state"))
-        volume_swap.recover(root, keep_staging=True)
-        assert snapshot(root) == before, f"attempt {attempt}"
-    assert outcomes & {"moving-out", "moving-in", "swapped"}, outcomes
+        states.add((volume_swap.read_journal(root) or {}).get("state"))
+        volume_swap.recover({"vol": root}, keep_staging=True)
+        assert snapshot(root) in (before, after), f"attempt {attempt}"
+        assert not (root / RESTORE_DIR).exists()
+    assert states & {"moving-out", "moving-in", "swapped"}, states
 
 
 def test_command_line(tmp_path, capsys):
@@ -176,8 +169,18 @@ def test_command_line(tmp_path, capsys):
     assert volume_swap.main(["prepare", "t", str(root)]) == 0
     assert volume_swap.main(["status", "", str(root)]) == 0
     assert '"state": "staging"' in capsys.readouterr().out
-    assert volume_swap.main(["swap", "nope", str(root)]) == 1
+    assert volume_swap.main(["install", "nope", str(root)]) == 1
     assert volume_swap.main(["bogus"]) == 2
+
+
+def test_roots_are_named_by_their_role_where_workspaces_mount_them():
+    assert volume_swap.named_roots(["/home/dev8", "/workspace/", "x=/a=b", "/tmp/v"]) == {
+        "home": Path("/home/dev8"),
+        "workspace": Path("/workspace/"),
+        "x": Path("/a=b"),
+        "/tmp/v": Path("/tmp/v"),
+    }
+    assert {VOLUME_MOUNTS[role]: role for role in VOLUME_MOUNTS} == volume_swap.MOUNTS
 
 
 def test_install_swaps_all_or_none(tmp_path):
@@ -188,12 +191,12 @@ def test_install_swaps_all_or_none(tmp_path):
     stage(first, "t", "new-a")
     stage(second, "other", "new-b")  # not part of this restore: its swap fails
     with pytest.raises(volume_swap.SwapError):
-        volume_swap.install([first, second], "t")
-    volume_swap.abort(second, "other")
+        volume_swap.install({"a": first, "b": second}, "t")
     assert (snapshot(first), snapshot(second)) == before
+    assert not (first / RESTORE_DIR).exists()
     stage(first, "t", "new-a")
     stage(second, "t", "new-b")
-    volume_swap.install([first, second], "t")
+    volume_swap.install({"a": first, "b": second}, "t")
     assert (first / "new-a-0.txt").exists() and (second / "new-b-0.txt").exists()
     assert not (first / RESTORE_DIR).exists() and not (second / RESTORE_DIR).exists()
 

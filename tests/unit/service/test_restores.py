@@ -1,8 +1,11 @@
-"""The frame every restore shares (``Restores.run``) on the fake provider: each volume is
-staged, then all are swapped in by one helper; a failure before the swap aborts what was
-staged and removes a workspace the restore created. No engine: the helpers are recorded."""
+"""The frame every restore shares (``Restores.run``) on the fake provider: one helper
+settles earlier restores and measures the free space, each volume is staged, then all are
+swapped in by one helper; a failure before the swap aborts what was staged and removes a
+workspace the restore created. No engine: the helpers are recorded."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from tests.fakes import FakeProvider
@@ -10,6 +13,7 @@ from tests.fakes import FakeProvider
 from dev8.backup.progress import TransferProgress
 from dev8.core.errors import AlreadyExists, ProviderError
 from dev8.core.images import helper_image
+from dev8.core.naming import VOLUME_MOUNTS
 from dev8.providers.base import HelperJob, HelperResult, MountInfo, VolumeInfo
 from dev8.service.restores import Restores, Target
 from dev8.service.volume_jobs import VolumeJobs
@@ -27,11 +31,18 @@ class HelperProvider(FakeProvider):
         self.images[helper_image()] = "sha256:" + "c" * 64
         self.jobs: list[HelperJob] = []
         self.failing: set[str] = set()  # the first argument of jobs that exit 1
+        self.free = {role: 1 << 40 for role in VOLUME_MOUNTS}  # what `ready` finds, by role
 
     def run_helper(self, job: HelperJob, on_stderr=None) -> HelperResult:
         self.jobs.append(job)
         failed = any(word in self.failing for word in job.argv[3:4])
-        return HelperResult(1 if failed else 0, b"", b"swap refused\n" if failed else b"")
+        if failed:
+            return HelperResult(1, b"", b"swap refused\n")
+        if job.argv[3:4] == ["ready"]:
+            found = {path: {"recovered": "nothing to do", "free": self.free[role]}
+                     for role, path in VOLUME_MOUNTS.items()}  # fmt: skip
+            return HelperResult(0, json.dumps(found).encode(), b"")
+        return HelperResult(0, b"", b"")
 
     def remove_stale_helpers(self, workspace_id: str) -> list[str]:
         return []
@@ -92,7 +103,8 @@ def test_every_volume_is_staged_then_all_are_swapped_in_at_once(service, provide
     assert not running
     assert [role for role, _ in staged] == ["home", "workspace"]
     assert len({token for _, token in staged}) == 1
-    assert swaps(provider) == [("install", ["/volumes/home", "/volumes/workspace"])]
+    everything = ["/home/dev8", "/workspace", "/var/lib/dev8"]
+    assert swaps(provider) == [("ready", everything), ("install", everything[:2])]
     assert service.history("demo")[0].action == "restore"
 
 
@@ -106,7 +118,7 @@ def test_a_failed_stage_aborts_and_removes_the_workspace_it_created(service, pro
 
     with pytest.raises(ProviderError, match="ended early"):
         restores.run(target, "restore", ["home"], stage, Messages())
-    assert swaps(provider) == [("abort", ["/volumes/home"])]
+    assert swaps(provider)[1:] == [("abort", ["/home/dev8"])]
     assert service.store.find(OWNER, "copy") is None  # purged with its new volumes
     assert service.store.find(OWNER, "demo") is not None
 
