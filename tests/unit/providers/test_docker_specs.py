@@ -27,7 +27,7 @@ def test_container_spec():
     spec = container_spec(SPEC)
     assert spec["image"] == "sha256:feed"
     assert spec["name"] == "dev8-abc123def456"
-    assert spec["restart_policy"] == {"Name": "unless-stopped"}
+    assert spec["restart_policy"] == {"Name": "no"}  # until started (provider.start)
     assert spec["nano_cpus"] == 1_500_000_000 and spec["mem_limit"] == "3072m"
     assert spec["environment"]["ENVIRONMENT_ID"] == "abc123def456"
     assert spec["environment"]["GITHUB_TOKEN"] == "t"

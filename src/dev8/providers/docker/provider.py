@@ -37,7 +37,12 @@ from dev8.providers.docker.errors import engine_errors, port_conflict
 from dev8.providers.docker.execs import run_exec
 from dev8.providers.docker.helpers import DockerHelperJobs, volume_info
 from dev8.providers.docker.networks import WorkspaceNetworks, subnet_pool
-from dev8.providers.docker.specs import container_spec, volume_specs
+from dev8.providers.docker.specs import (
+    RESTART_WHILE_RUNNING,
+    RESTART_WHILE_STOPPED,
+    container_spec,
+    volume_specs,
+)
 from dev8.providers.docker.status import inspected_status, listed_status
 
 
@@ -156,6 +161,7 @@ class DockerProvider(DockerHelperJobs, WorkspaceNetworks):
     @engine_errors
     def start(self, workspace_id: str) -> RuntimeStatus:
         container = self._require(workspace_id)
+        container.update(restart_policy=RESTART_WHILE_RUNNING)
         if container.status != "running":
             try:
                 container.start()
@@ -171,6 +177,7 @@ class DockerProvider(DockerHelperJobs, WorkspaceNetworks):
         container = self._container(workspace_id)
         if container is None:
             return RuntimeStatus(ContainerState.MISSING)
+        container.update(restart_policy=RESTART_WHILE_STOPPED)  # also when it is down already
         if _status_of(container).state in ACTIVE_CONTAINER:
             container.stop(timeout=timeout)
         return _status_of(container, reload=True)
@@ -178,6 +185,7 @@ class DockerProvider(DockerHelperJobs, WorkspaceNetworks):
     @engine_errors
     def restart(self, workspace_id: str, timeout: int = 10) -> RuntimeStatus:
         container = self._require(workspace_id)
+        container.update(restart_policy=RESTART_WHILE_RUNNING)
         container.restart(timeout=timeout)
         return _status_of(container, reload=True)
 

@@ -31,6 +31,13 @@ LABEL_CLIENT = f"{LABEL_PREFIX}.client"
 RUN_TMPFS = f"rw,nosuid,nodev,mode=0755,size={RUN_SIZE_MIB}m"
 PIDS_LIMIT = 4096  # a fork bomb stops here instead of exhausting the host's PIDs
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}}
+# The engine's record of a workspace's desired state, set at every start and stop: a running
+# one comes back whenever the engine starts again, a stopped one stays stopped. Not
+# "unless-stopped": an engine that crashed stops the containers it finds still running as it
+# comes back (without live-restore), as if by hand, and "unless-stopped" then never restarts
+# them; "always" does, and dev8's own stop sets "no", which "always" would not respect.
+RESTART_WHILE_RUNNING = {"Name": "always"}
+RESTART_WHILE_STOPPED = {"Name": "no"}
 # The engine's name for the Linux bridge of a network; the interface name limit is 15.
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 BRIDGE_PREFIX = "dev8-"
@@ -100,7 +107,7 @@ def container_spec(spec: WorkspaceSpec) -> dict[str, Any]:
             for role in VOLUME_ROLES
         },
         "tmpfs": {RUN_DIR: RUN_TMPFS},
-        "restart_policy": {"Name": "unless-stopped"},
+        "restart_policy": RESTART_WHILE_STOPPED,  # created stopped; start sets it running
         "nano_cpus": int(spec.resources.cpus * 1e9),
         "mem_limit": f"{spec.resources.memory_mb}m",
         "cap_drop": ["ALL"],
