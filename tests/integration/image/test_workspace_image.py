@@ -113,14 +113,14 @@ def test_code_server_health_and_password_login(running):
 
 
 def test_no_fixed_default_password(provider, workspace_image, ssh_key, running):
+    """Without a password the agent makes one up that nobody is told (the agent no longer
+    serves it): no empty or well-known password opens the IDE."""
     _spec, runtime = running(CODE_SERVER_PASSWORD="")
-    url = f"http://127.0.0.1:{runtime.ports['agent']}/credentials"
-    generated = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).json()
-    assert len(generated["code_server_password"]) >= 20
     assert agent_status(runtime)["password_generated"] is True
     ide = f"http://127.0.0.1:{runtime.ports['ide']}"
-    login = httpx.post(f"{ide}/login", data={"password": generated["code_server_password"]})
-    assert login.status_code == 302
+    for guess in ("", "dev8", "password", PASSWORD):
+        login = httpx.post(f"{ide}/login", data={"password": guess}, timeout=10)
+        assert "code-server-session" not in login.cookies
 
 
 def test_killed_code_server_is_restarted_within_10_s(running):
