@@ -25,6 +25,10 @@ command -v docker-registry >/dev/null || apt_packages+=(docker-registry)
 # (tests/integration/kubernetes/test_podman_play.py); catatonit makes podman's pause image
 command -v podman >/dev/null || apt_packages+=(podman)
 command -v catatonit >/dev/null || apt_packages+=(catatonit)
+# the seed's own commands (tests/integration/seed): Debian's Compose; where the Compose v2
+# plugin is present the tests use it instead
+command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 \
+    || apt_packages+=(docker-compose)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -q

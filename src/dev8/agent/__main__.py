@@ -8,12 +8,13 @@ import os
 import pwd
 import secrets
 import signal
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from dev8.agent import VERSION, home, volume_swap
+from dev8.agent import VERSION, home, state, volume_swap
 from dev8.agent.activity import Activity
 from dev8.agent.config import AgentConfig, from_environment, parse_public_keys
 from dev8.agent.disk import DiskUsage, motd_text
@@ -183,8 +184,11 @@ class Agent:
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        # A restore interrupted in the volumes is settled before the state is placed: the
+        # home may bring back a state kept there (a seed workspace's, restored into dev8's).
         self.warnings = recover_restores(self.config)
-        self.warnings += home.prepare(self.config)
+        self.warnings += place_state(self.config)
+        home.prepare(self.config)
         for warning in self.warnings:
             log.warning("%s", warning)
         http = AgentHTTPServer(
@@ -230,6 +234,13 @@ def dotfiles_setup(config: AgentConfig) -> Setup:
         gid=config.gid,
         environment=lambda: user_environment(config),
     )
+
+
+def place_state(config: AgentConfig) -> list[str]:
+    try:
+        return state.place_state(config.state_dir, config.home)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return [f"cannot place the system state {config.state_dir}: {exc}"]
 
 
 def recover_restores(config: AgentConfig) -> list[str]:

@@ -9,28 +9,22 @@ import subprocess
 from pathlib import Path
 
 from dev8.agent.config import AgentConfig
+from dev8.agent.state import HOME_STATE
 
 log = logging.getLogger("dev8.agent")
 HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
 
 
-def prepare(config: AgentConfig) -> list[str]:
-    """Everything the services need; returns warnings worth showing to the user."""
-    warnings = []
+def prepare(config: AgentConfig) -> None:
+    """Everything the services need."""
     _make_runtime_dirs(config)
     for path in config.volumes.values():
         fix_ownership(path, config.uid, config.gid)
     copy_missing_skeleton(config.skeleton, config.home, config.uid, config.gid)
-    if not os.path.ismount(config.state_dir):
-        warnings.append(
-            f"{config.state_dir} is not a volume: the SSH host keys (and package records) "
-            "will not survive a rebuild"
-        )
     ensure_host_keys(config.state_dir / "ssh")
     write_authorized_keys(config)
     write_git_identity(config)
     write_secrets(config)
-    return warnings
 
 
 def _make_runtime_dirs(config: AgentConfig) -> None:
@@ -61,6 +55,8 @@ def fix_ownership(root: Path, uid: int, gid: int) -> bool:
     log.info("%s is not owned by UID %d; fixing ownership", root, uid)
     os.lchown(root, uid, gid)
     for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath == str(root) and HOME_STATE in dirnames:
+            dirnames.remove(HOME_STATE)  # the system state kept in the home stays root's
         for name in dirnames + filenames:
             os.lchown(os.path.join(dirpath, name), uid, gid)
     return True
