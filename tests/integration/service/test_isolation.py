@@ -158,6 +158,18 @@ def test_a_workspace_is_confined_but_keeps_what_it_needs(service, ssh_key):
         user="root",
     )
     assert pids_max.output.split() == [b"4096"]
+    memory = service.provider.exec(
+        ws.id,
+        [
+            "sh",
+            "-c",
+            "cd /sys/fs/cgroup/memory 2>/dev/null && cat memory.limit_in_bytes "
+            "memory.memsw.limit_in_bytes || cat /sys/fs/cgroup/memory.swap.max",
+        ],
+        user="root",
+    )
+    limits = memory.output.split()
+    assert limits == [b"0"] or (len(limits) == 2 and limits[0] == limits[1]), limits
 
     # sshd's privilege separation and sudo still work with the smaller set.
     assert ssh(ws.ports["ssh"], ssh_key, "sudo -n id -u").stdout.strip() == b"0"

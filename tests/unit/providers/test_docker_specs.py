@@ -46,6 +46,7 @@ def test_the_container_is_confined():
     assert {"SETUID", "SETGID", "CHOWN", "SYS_CHROOT", "AUDIT_WRITE"} <= set(spec["cap_add"])
     assert "security_opt" not in spec, "no-new-privileges would break sudo"
     assert spec["pids_limit"] == 4096
+    assert spec["memswap_limit"] == spec["mem_limit"], "no swap beyond the preset's memory"
     assert spec["log_config"] == {
         "type": "json-file",
         "config": {"max-size": "10m", "max-file": "3"},

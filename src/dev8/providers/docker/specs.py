@@ -110,6 +110,8 @@ def container_spec(spec: WorkspaceSpec) -> dict[str, Any]:
         "restart_policy": RESTART_WHILE_STOPPED,  # created stopped; start sets it running
         "nano_cpus": int(spec.resources.cpus * 1e9),
         "mem_limit": f"{spec.resources.memory_mb}m",
+        # Memory and swap together within the preset: no swap beyond it on a host that has any.
+        "memswap_limit": f"{spec.resources.memory_mb}m",
         "cap_drop": ["ALL"],
         "cap_add": list(CAPABILITIES),
         "pids_limit": PIDS_LIMIT,
