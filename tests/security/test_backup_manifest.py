@@ -136,8 +136,8 @@ def test_a_real_backup_of_thousands_of_sockets_keeps_its_manifest(
     tmp_path,
     archive_format,
 ):
-    """3000 sockets and 3000 FIFOs with names of 100 and 200 characters (1 MB of names): the zstd archive
-    lost its manifest, the gzip backup failed with a ValueError."""
+    """3000 sockets and 3000 FIFOs with names of 100 and 200 characters (1 MB of names):
+    the zstd archive lost its manifest, the gzip backup failed with a ValueError."""
     workspace = make_workspace("many-sockets")
     volume = volume_name(workspace.id, "workspace")
     client.containers.run(
