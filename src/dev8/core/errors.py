@@ -108,10 +108,22 @@ class Busy(Dev8Error):
 
 
 class TooManyRequests(Dev8Error):
-    """More at once than one user may have (e.g. open progress streams)."""
+    """More at once than one user may have (e.g. open progress streams), or more failed
+    sign-ins than the server allows; ``retry_after``: seconds to wait, when known."""
 
     code = "too_many_requests"
     http_status = 429
+
+    def __init__(self, message: str, retry_after: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PayloadTooLarge(Dev8Error):
+    """A request body beyond the server's limit (``DEV8_MAX_BODY_BYTES``)."""
+
+    code = "payload_too_large"
+    http_status = 413
 
 
 class OperationTimeout(Dev8Error):

@@ -6,11 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dev8 import __version__
 from dev8.providers.base import Provider
 from dev8.server import errors
+from dev8.server.bodylimit import BodyLimit
 from dev8.server.context import ServerContext
+from dev8.server.proxies import trusted_proxies
+from dev8.server.ratelimit import Limits, SignInThrottle
 from dev8.server.reconciler import Reconciler
 from dev8.server.recorder import RequestRecorder
 from dev8.server.routes import accounts, backups, operations, ports, system, tunnel, workspaces
@@ -67,7 +71,11 @@ def create_app(
     for module in (system, accounts, workspaces, ports, backups, operations, tunnel):
         app.include_router(module.router)
     app.include_router(sso_router)  # single sign-on: /login/{provider} and its callback
+    app.state.sign_ins = SignInThrottle(Limits.of(context.settings))  # password backoff
+    app.add_middleware(BodyLimit, limit=context.settings.max_body_bytes)  # in the recorder
     app.add_middleware(RequestRecorder, context=lambda: context)
     dashboard.install(app, context)  # the pages, their static files and errors
     door.install(app, context)  # last: app hosts are dispatched before anything else
+    if proxies := trusted_proxies(context.settings.trusted_proxies):  # around all of it
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     return app

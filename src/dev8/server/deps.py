@@ -31,6 +31,7 @@ from dev8.core.errors import Forbidden, NotFound, Unauthorized
 from dev8.core.users import ApiToken, User, require_enabled
 from dev8.core.workspace import Operation, Workspace
 from dev8.server.context import ServerContext
+from dev8.server.ratelimit import checked_password
 from dev8.server.schemas import UserUpdate
 from dev8.service.accounts import require_admin
 from dev8.service.requests import WorkspaceRequests
@@ -200,7 +201,7 @@ TokenOwner = Annotated[User, Depends(_token_owner)]
 
 
 def _user_change(
-    body: UserUpdate, _target: VisibleUser, user: CurrentUser, context: Context
+    body: UserUpdate, _target: VisibleUser, user: CurrentUser, context: Context, request: Request
 ) -> UserUpdate:
     """``body``, if the caller may make that change to the ``VisibleUser``."""
     if user.is_admin:
@@ -211,7 +212,7 @@ def _user_change(
         raise Forbidden("only an admin may disable or enable users")
     if body.password is not None:
         try:
-            context.accounts.authenticate(user.name, body.current_password or "")
+            checked_password(request, context.accounts, user.name, body.current_password or "")
         except Unauthorized:
             raise Forbidden("current_password is wrong or missing") from None
     return body

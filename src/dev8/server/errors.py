@@ -16,19 +16,33 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
-from dev8.core.errors import Dev8Error, InvalidInput, MethodNotAllowed, NotFound, Unauthorized
+from dev8.core.errors import (
+    Dev8Error,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 
 log = logging.getLogger("dev8.server")
 
 
 def error_response(request: Request, error: Dev8Error) -> JSONResponse:
     request.state.error = error
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else None
     return JSONResponse(
         {"error": error.code, "message": error.message},
         status_code=error.http_status,
-        headers=headers,
+        headers=error_headers(error),
     )
+
+
+def error_headers(error: Dev8Error) -> dict[str, str] | None:
+    if isinstance(error, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(error, TooManyRequests) and error.retry_after > 0:
+        return {"Retry-After": str(error.retry_after)}
+    return None
 
 
 def _one_line(message: str) -> str:
@@ -37,7 +51,8 @@ def _one_line(message: str) -> str:
 
 async def _dev8_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Dev8Error)
-    return error_response(request, type(exc)(_one_line(exc.message)))
+    exc.message = _one_line(exc.message)  # in place: a subclass may carry more (retry_after)
+    return error_response(request, exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

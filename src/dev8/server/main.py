@@ -30,9 +30,9 @@ def serve(settings: Settings) -> None:
         app,
         host=settings.host,
         port=settings.port,
-        # X-Forwarded-For/-Proto are believed from these addresses only (a reverse proxy).
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
+        # The app believes X-Forwarded-For/-Proto from DEV8_TRUSTED_PROXIES only
+        # (dev8.server.proxies); uvicorn's own default would believe 127.0.0.1.
+        proxy_headers=False,
         ssl_certfile=settings.tls_cert,
         ssl_keyfile=settings.tls_key,
         log_level="info",

@@ -40,7 +40,8 @@ class RequestRecorder:
         async def record_then_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 outcome["status"] = message["status"]
-                if audit:
+                # A sign-in refused by the backoff: counted, not audited (dev8.server.ratelimit).
+                if audit and not (scope.get("state") or {}).get("throttled"):
                     outcome["audited"] = True
                     await anyio.to_thread.run_sync(self._audit, scope, message["status"])
             await send(message)

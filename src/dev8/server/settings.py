@@ -28,6 +28,7 @@ from dev8.core.resources import parse_memory_mb
 from dev8.core.users import validate_password, validate_user_name
 from dev8.paths import data_dir
 from dev8.providers.kubernetes.settings import VARIABLES as KUBERNETES_VARIABLES
+from dev8.server.proxies import TrustedProxies
 from dev8.service.policy import Limits
 from dev8.store.db import sqlite_url
 from dev8.store.secretbox import SecretBox, new_key
@@ -114,9 +115,27 @@ class Settings(BaseSettings):
         description="Comma-separated images the dashboard's create form offers (the first is "
         "its default).",
     )
-    trusted_proxies: str = Field(
-        "127.0.0.1",
-        description="Comma-separated addresses whose X-Forwarded-* headers are believed.",
+    # Abuse limits (docs/security.md, "Anonymous clients"): the proxies believed, sign-in
+    # backoff (per server process), request bodies.
+    trusted_proxies: TrustedProxies = Field(
+        "",
+        description="Comma-separated addresses and networks (CIDR) of reverse proxies whose "
+        "X-Forwarded-For/-Proto are believed; empty: nobody's.",
+    )
+    login_failures_per_account: int = Field(
+        5, ge=1, le=1000, description="Failed sign-ins to one account that lock it."
+    )
+    login_failures_per_address: int = Field(
+        20, ge=1, le=10_000, description="Failed sign-ins from one client address that lock it."
+    )
+    login_window_s: int = Field(
+        300, ge=1, le=3600, description="Window of those failures; first lock's length."
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Largest request body (the IDE's relayed requests excepted); 413 beyond.",
     )
     # What a member may have (docs/security.md, "Limits between members"); 0: no limit.
     # Admins are bound by none of these; nobody pins the server's port or one below 1024.

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from dev8.core.errors import InvalidInput
 from dev8.server.settings import Settings
 from dev8.server.web.apps import hostname
-from dev8.server.web.sessions import SignInLimiter, cookie_values, safe_next
+from dev8.server.web.sessions import cookie_values, safe_next
 from dev8.server.web.tickets import AppClaim, AppCookies, Tickets, derive_key
 from dev8.store.secretbox import new_key
 
@@ -90,27 +90,6 @@ def test_the_cookie_key_is_not_the_secret_key():
     key = new_key()
     assert derive_key(key) != key.encode()
     assert derive_key(key) == derive_key(key)
-
-
-def test_failed_sign_ins_are_bounded_per_name_and_per_address():
-    limiter = SignInLimiter(per_name=3, per_address=5, window=60)
-    for _ in range(3):
-        assert not limiter.blocked("10.0.0.1", "alice")
-        limiter.failed("10.0.0.1", "alice")
-    assert limiter.blocked("10.0.0.1", "alice")
-    assert not limiter.blocked("10.0.0.2", "alice")  # another address
-    limiter.failed("10.0.0.1", "bob")
-    limiter.failed("10.0.0.1", "carol")
-    assert limiter.blocked("10.0.0.1", "dave")  # five from one address
-    assert not SignInLimiter(per_name=1, window=-1).blocked("a", "b")
-
-
-def test_failures_are_forgotten_after_the_window_and_memory_is_bounded():
-    limiter = SignInLimiter(per_name=1, window=-1.0, max_keys=4)
-    for n in range(10):
-        limiter.failed("10.0.0.1", f"user-{n}")
-    assert len(limiter._failures) <= 4
-    assert not limiter.blocked("10.0.0.1", "user-9")  # a window already over
 
 
 def test_every_value_of_a_repeated_cookie_is_read():

@@ -21,6 +21,7 @@ from dev8.server.deps import (
     UserChange,
     VisibleUser,
 )
+from dev8.server.ratelimit import checked_password
 from dev8.server.routes import ERRORS
 from dev8.server.schemas import (
     LoginRequest,
@@ -43,11 +44,12 @@ def _issue(context: ServerContext, user: User, name: str, days: int | None) -> T
 @router.post("/auth/login", status_code=201, response_model=TokenCreated, responses=ERRORS)
 def login(body: LoginRequest, request: Request, context: Context) -> TokenCreated:
     """Exchange a user name and password for a new API token (shown once); 403 when
-    password sign-in is turned off (``DEV8_PASSWORD_LOGIN=false``)."""
+    password sign-in is turned off (``DEV8_PASSWORD_LOGIN=false``), 429 with Retry-After
+    after too many failures for the account or from the client's address."""
     if not context.settings.password_login:
         raise Forbidden("signing in with a password is turned off here; sign in from a browser")
     request.state.claimed_user = body.username
-    user = context.accounts.authenticate(body.username, body.password)
+    user = checked_password(request, context.accounts, body.username, body.password)
     request.state.user = user
     return _issue(context, user, body.token_name, body.expires_in_days)
 

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from dev8.core.errors import Unauthorized
+from dev8.core.errors import TooManyRequests, Unauthorized
 from dev8.core.users import User
 from dev8.server.context import ServerContext
 from dev8.server.deps import Context
+from dev8.server.ratelimit import checked_password
 from dev8.server.web.pages import login_page
 from dev8.server.web.sessions import (
     SESSION_COOKIE,
@@ -29,7 +30,6 @@ from dev8.server.web.state import web_state
 router = APIRouter(include_in_schema=False)
 MAX_FORM_BYTES = 16 * 1024
 NOT_OUR_FORM = "this sign-in did not come from this site's form"
-TOO_MANY = "too many failed sign-ins; wait a few minutes and try again"
 PASSWORD_OFF = "signing in with a password is turned off here; use a button above"
 
 
@@ -63,15 +63,14 @@ async def login(request: Request, context: Context) -> Response:
         return sign_in_page(context, next_path, PASSWORD_OFF, status=403)
     if not same_origin(request):
         return sign_in_page(context, next_path, NOT_OUR_FORM, name, 403)
-    address = request.client.host if request.client else "unknown"
-    limiter = web_state(request).limiter
-    if limiter.blocked(address, name):
-        return sign_in_page(context, next_path, TOO_MANY, name, 429)
     request.state.claimed_user = name
     try:
-        user = await run_in_threadpool(context.accounts.authenticate, name, password)
+        user = await run_in_threadpool(checked_password, request, context.accounts, name, password)
+    except TooManyRequests as waiting:  # before any check (dev8.server.ratelimit)
+        page = sign_in_page(context, next_path, waiting.message, name, 429)
+        page.headers["Retry-After"] = str(waiting.retry_after)
+        return page
     except Unauthorized as refused:  # a wrong password, or the right one of a disabled user
-        limiter.failed(address, name)
         return sign_in_page(context, next_path, refused.message, name, 401)
     request.state.user = user
     return await start_session(context, user, next_path)

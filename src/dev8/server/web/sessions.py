@@ -7,9 +7,6 @@ browser act on the API.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict, deque
 from urllib.parse import quote, urlsplit
 
 from fastapi.responses import RedirectResponse, Response
@@ -114,49 +111,3 @@ def set_cookie(response: Response, name: str, value: str, seconds: int, dev: boo
 
 def clear_cookie(response: Response, name: str, dev: bool) -> None:
     response.delete_cookie(name, path="/", secure=not dev, httponly=True, samesite="lax")
-
-
-class SignInLimiter:
-    """Failed sign-ins bounded per client address and user name (``per_name``) and per
-    client address (``per_address``) within ``window`` seconds; memory bounded too."""
-
-    def __init__(
-        self,
-        per_name: int = 10,
-        per_address: int = 50,
-        window: float = 300.0,
-        max_keys: int = 10_000,
-    ) -> None:
-        self._limits = {"name": per_name, "address": per_address}
-        self._window = window
-        self._max_keys = max_keys
-        self._failures: OrderedDict[tuple[str, ...], deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _keys(self, address: str, name: str) -> dict[str, tuple[str, ...]]:
-        return {"name": ("name", address, name), "address": ("address", address)}
-
-    def blocked(self, address: str, name: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            return any(
-                len(self._recent(key, now, keep=False)) >= self._limits[kind]
-                for kind, key in self._keys(address, name).items()
-            )
-
-    def failed(self, address: str, name: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in self._keys(address, name).values():
-                self._recent(key, now).append(now)
-                self._failures.move_to_end(key)
-            while len(self._failures) > self._max_keys:
-                self._failures.popitem(last=False)
-
-    def _recent(self, key: tuple[str, ...], now: float, keep: bool = True) -> deque[float]:
-        times = self._failures.setdefault(key, deque()) if keep else self._failures.get(key)
-        if times is None:
-            return deque()
-        while times and now - times[0] > self._window:
-            times.popleft()
-        return times

@@ -1,5 +1,6 @@
-"""What the browser's door keeps in the server process: the sign-in limiter, outstanding
-tickets, the app-cookie signer and the sessions app hosts have checked lately."""
+"""What the browser's door keeps in the server process: outstanding tickets, the app-cookie
+signer and the sessions app hosts have checked lately (the sign-in backoff is
+``dev8.server.ratelimit``'s)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from dev8.core.errors import NotFound
 from dev8.core.users import User
 from dev8.server.context import ServerContext
 from dev8.server.settings import Settings, _development_key
-from dev8.server.web.sessions import SignInLimiter
 from dev8.server.web.tickets import AppCookies, Tickets, derive_key
 from dev8.service.accounts import TOKEN_CACHE_SECONDS
 
@@ -62,7 +62,6 @@ class SessionsById:
 @dataclass
 class WebState:
     context: ServerContext
-    limiter: SignInLimiter = field(default_factory=SignInLimiter)
     tickets: Tickets = field(default_factory=Tickets)
     app_cookies: AppCookies = field(init=False)
     sessions: SessionsById = field(init=False)

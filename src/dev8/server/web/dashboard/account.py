@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from dev8.core.errors import Dev8Error, Forbidden, InvalidInput, Unauthorized
 from dev8.server.context import ServerContext
 from dev8.server.deps import Context
+from dev8.server.ratelimit import checked_password
 from dev8.server.routes.accounts import follow_account_change
 from dev8.server.web.dashboard.render import failure, html, is_htmx, wants_html
 from dev8.server.web.dashboard.security import Viewer
@@ -111,16 +112,19 @@ async def save_dotfiles(request: Request, context: Context, signed_in: SignedIn)
     return _page(context, signed_in, message="Dotfiles repository saved.")
 
 
-def change_password(context: ServerContext, signed_in: Viewer, form: dict[str, str]) -> None:
-    """The API's rule: a member proves who they are with the current password; an admin,
-    who may reset anyone's, need not."""
+def change_password(
+    request: Request, context: ServerContext, signed_in: Viewer, form: dict[str, str]
+) -> None:
+    """The API's rule: a member proves who they are with the current password (behind the
+    sign-in backoff); an admin, who may reset anyone's, need not."""
     user = signed_in.user
     new = form.get("password", "")
     if new != form.get("password_again", ""):
         raise InvalidInput("the two new passwords differ; type the same one twice")
     if not user.is_admin:
+        current = form.get("current_password", "")
         try:
-            context.accounts.authenticate(user.name, form.get("current_password", ""))
+            checked_password(request, context.accounts, user.name, current)
         except Unauthorized:
             raise Forbidden(WRONG_PASSWORD) from None
     context.accounts.change(user, password=new, keep=signed_in.session)
@@ -130,7 +134,7 @@ def change_password(context: ServerContext, signed_in: Viewer, form: dict[str, s
 async def save_password(request: Request, context: Context, signed_in: SignedIn) -> Response:
     form = await _form(request)
     try:
-        await run_in_threadpool(change_password, context, signed_in, form)
+        await run_in_threadpool(change_password, request, context, signed_in, form)
     except Dev8Error as error:
         return refused(request, context, signed_in, error)
     message = "Password changed. Your other sessions and API tokens are revoked."
