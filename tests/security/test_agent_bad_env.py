@@ -86,7 +86,7 @@ def test_the_agent_entry_point_starts_with_bad_values_and_warns_once_each():
         "from dev8.agent import __main__ as entry\n"
         "config = entry.from_environment(os.environ)\n"
         "assert entry.dotfiles_setup(config).repo == ''\n"
-        "print(entry.RESTORE_WAIT_S, config.disk_interval, config.quotas['home'])\n"
+        "print(config.restore_timeout, config.disk_interval, config.quotas['home'])\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60

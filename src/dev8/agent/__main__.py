@@ -31,7 +31,6 @@ from dev8.core.errors import InvalidInput
 
 log = logging.getLogger("dev8.agent")
 STOP_GRACE_S = 5.0  # well within Docker's default 10 s stop timeout
-RESTORE_WAIT_S = float(os.environ.get("DEV8_RESTORE_TIMEOUT", "120"))
 
 
 def user_environment(config: AgentConfig) -> dict[str, str]:
@@ -170,9 +169,6 @@ class Agent:
         self.packages.release()
         return True
 
-    def credentials(self) -> dict:
-        return {"code_server_password": self.password}
-
     def set_ssh_keys(self, text: str) -> int:
         """The owner's keys as they are now (sshd reads the file at each login)."""
         keys = parse_public_keys(text)
@@ -196,7 +192,6 @@ class Agent:
             self.config.agent_token,
             self.health,
             self.status,
-            self.credentials,
             self.relays,
             self.set_ssh_keys,
         )
@@ -204,7 +199,7 @@ class Agent:
         log.info("dev8 agent %s answering on port %d", VERSION, self.config.agent_port)
         # Packages come back before anyone can log in, but never hold the start hostage.
         self.packages.start()
-        if self._wait_or_stop(stop, RESTORE_WAIT_S):
+        if self._wait_or_stop(stop, self.config.restore_timeout):
             self.supervisor = Supervisor(service_specs(self.config, self.password))
             self.supervisor.start()
             self.dotfiles.start()  # in the background: never delays the services

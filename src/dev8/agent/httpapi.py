@@ -83,7 +83,6 @@ class AgentHTTPServer(ThreadingHTTPServer):
         token: str,
         health: Callable[[], str | None],
         status: Callable[[], dict],
-        credentials: object = None,  # ignored: GET /credentials is gone (see the report)
         relays: Relays | None = None,
         ssh_keys: Callable[[str], int] | None = None,
         *,

@@ -165,7 +165,7 @@ def agent(loops: LoopThread) -> StandInAgent:
 @pytest.fixture(scope="module")
 def real_agent() -> Iterator[str]:
     """dev8's agent HTTP server, on a free port; its address."""
-    server = AgentHTTPServer(0, TOKEN, health=lambda: None, status=dict, credentials=dict)
+    server = AgentHTTPServer(0, TOKEN, health=lambda: None, status=dict)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

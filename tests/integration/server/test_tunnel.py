@@ -219,7 +219,7 @@ def test_tunnels_are_audited(tunnels: Tunnels) -> None:
 
 def test_through_dev8s_agent(make_api, loops: LoopThread) -> None:
     """The same tunnel through dev8's real agent HTTP server instead of the stand-in."""
-    agent = AgentHTTPServer(0, "", health=lambda: None, status=dict, credentials=dict)
+    agent = AgentHTTPServer(0, "", health=lambda: None, status=dict)
     threading.Thread(target=agent.serve_forever, daemon=True).start()
     try:
         provider = FakeProvider()
