@@ -1,7 +1,9 @@
 """Per-volume size limits: defaults, parsing, and how full is too full. Pure; the agent uses it.
 
-The limits are the seed's "max recommended" sizes. The local Docker engine cannot enforce them
-(its volume driver has no size option on ext4 or overlay2), so dev8 measures and warns.
+The limits are the seed's "max recommended" sizes. The local Docker engine's volume driver has
+no size option; dev8 enforces them with a file system of the quota's size in a sparse image
+file where the host allows it and ``DEV8_QUOTA_ENFORCE`` asks for it
+(``providers/docker/loopquota``), and always measures and warns.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ CRITICAL_AT = 0.95
 MIN_QUOTA = 1024**2  # 1 MiB: anything smaller is a typo, not a limit
 MAX_QUOTA = 2**63 - 1  # what an engine's int64 takes
 ENFORCEMENT_NOTE = (
-    "the local Docker volume driver cannot enforce a size limit; dev8 measures usage and warns "
-    "at 80% and 95%, but a volume can still grow until the host disk is full"
+    "the local Docker volume driver cannot enforce a size limit by itself; dev8 measures usage "
+    "and warns at 80% and 95%, and unless it enforces quotas (DEV8_QUOTA_ENFORCE, see "
+    "`dev8 doctor`) a volume can still grow until the host disk is full"
 )
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)

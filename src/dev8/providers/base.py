@@ -33,6 +33,8 @@ class WorkspaceSpec:
     host_ports: Mapping[str, int] = field(default_factory=dict)
     # The roles of ``PORTS`` to publish on the host (a relayed workspace: its agent only).
     published: tuple[str, ...] = tuple(PORTS)
+    # Bytes by volume role (home, workspace): backends that can enforce a size do.
+    quotas: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -207,6 +209,19 @@ class VolumeAccess(Protocol):
 
     def inspect_volume(self, name: str) -> VolumeInfo:
         """One volume by name; ``NotFound`` if there is none."""
+
+
+@runtime_checkable
+class VolumeQuotas(Protocol):
+    """Optional: backends that enforce ``WorkspaceSpec.quotas`` on some hosts. ``create``
+    makes new volumes of that size and grows existing ones to it."""
+
+    def quota_enforcement(self) -> str:
+        """One line: "enforced (...)" or "warn only: <why>"."""
+
+    def check_quotas(self, workspace_id: str, quotas: Mapping[str, int]) -> None:
+        """``InvalidInput`` if an enforced volume cannot take its new quota (a shrink),
+        before anything changes."""
 
 
 @runtime_checkable

@@ -14,7 +14,7 @@ from dev8.core.images import helper_image, short_image_id, workspace_image
 from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.quotas import ENFORCEMENT_NOTE, QUOTA_ROLES, QuotaUse, effective_quotas, format_bytes
 from dev8.core.workspace import Workspace
-from dev8.providers.base import HelperResult
+from dev8.providers.base import HelperResult, VolumeQuotas
 from dev8.service.agent_client import AgentClient
 from dev8.service.volume_jobs import role_mounts
 from dev8.service.volumes import VolumeService
@@ -47,7 +47,7 @@ class Doctor:
             self._image("helper image", helper_image()),
             self._image("workspace image", workspace_image()),
         ]
-        checks.append(Check("quota enforcement", INFO, ENFORCEMENT_NOTE))
+        checks.append(self._quota_enforcement())
         if name is None:
             checks.append(self._orphans())
             return checks
@@ -64,6 +64,16 @@ class Doctor:
                 "engine", FAIL, exc.message, "`dev8 engine ensure` (as root) or start Docker"
             )
         return Check("engine", OK, "the Docker engine answers")
+
+    def _quota_enforcement(self) -> Check:
+        if not isinstance(self.provider, VolumeQuotas):
+            return Check("quota enforcement", INFO, ENFORCEMENT_NOTE)
+        try:
+            return Check("quota enforcement", INFO, self.provider.quota_enforcement())
+        except Dev8Error as exc:  # a bad DEV8_QUOTA_ENFORCE
+            return Check(
+                "quota enforcement", FAIL, exc.message, "DEV8_QUOTA_ENFORCE=off, loop or auto"
+            )
 
     def _image(self, label: str, reference: str) -> Check:
         try:

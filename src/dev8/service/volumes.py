@@ -12,7 +12,7 @@ from dev8.core.naming import LABEL_OWNER, VOLUME_MOUNTS, VOLUME_ROLES, volume_na
 from dev8.core.quotas import QUOTA_ROLES, QuotaUse, effective_quotas
 from dev8.core.states import ContainerState
 from dev8.core.workspace import Workspace
-from dev8.providers.base import HelperMount, VolumeAccess, VolumeInfo
+from dev8.providers.base import HelperMount, VolumeAccess, VolumeInfo, VolumeQuotas
 from dev8.service.volume_jobs import VolumeJobs, role_mounts
 from dev8.service.workspaces import Progress, WorkspaceService
 
@@ -158,7 +158,8 @@ class VolumeService:
         self, name: str, limits: dict[str, int], progress: Progress | None = None
     ) -> Workspace:
         """Change limits; the container is made again (same image, same volumes) so the
-        agent gets them, and started again if it ran."""
+        agent gets them, and started again if it ran. A backend that enforces quotas grows
+        the volumes then (while no container mounts them) and refuses a shrink first."""
         unknown = set(limits) - set(QUOTA_ROLES)
         if unknown:
             raise InvalidInput(
@@ -166,6 +167,11 @@ class VolumeService:
             )
         workspace = self.workspaces.find(name)
         with self.workspaces.operation(workspace, "quota"):
+            provider = self.workspaces.provider
+            if isinstance(provider, VolumeQuotas):
+                provider.check_quotas(
+                    workspace.id, effective_quotas({**workspace.quotas, **limits})
+                )
             workspace.quotas = {**workspace.quotas, **limits}
             self.workspaces.store.save(workspace)
             if self.workspaces.provider.status(workspace.id).state is not ContainerState.MISSING:

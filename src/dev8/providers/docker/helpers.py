@@ -34,6 +34,9 @@ class DockerHelperJobs:
     def image_id(self, reference: str) -> str:
         raise NotImplementedError
 
+    def _attach_volume(self, info: VolumeInfo) -> None:
+        raise NotImplementedError
+
     @engine_errors
     def run_helper(
         self, job: HelperJob, on_stderr: Callable[[str], None] | None = None
@@ -41,7 +44,9 @@ class DockerHelperJobs:
         self.image_id(job.image)
         for mount in job.mounts:
             if mount.volume:
-                self.inspect_volume(mount.volume)  # never let the engine make an unlabelled one
+                # Never let the engine make an unlabelled one; an enforced one needs its
+                # loop device.
+                self._attach_volume(self.inspect_volume(mount.volume))
         spec = helper_container_spec(job, client_label(socket.gethostname(), os.getpid()))
         container = self.client.containers.create(**spec)
         try:
@@ -85,8 +90,7 @@ class DockerHelperJobs:
         return removed
 
     def host_paths_visible(self) -> bool:
-        # A remote engine (tcp://, ssh://) would mount its own machine's paths.
-        return os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
+        return engine_is_local()
 
     @engine_errors
     def container_mounts(self, workspace_id: str) -> list[MountInfo]:
@@ -111,6 +115,12 @@ class DockerHelperJobs:
             return volume_info(self.client.volumes.get(name).attrs)
         except DockerNotFound as exc:
             raise NotFound(f"no volume named {name}") from exc
+
+
+def engine_is_local() -> bool:
+    """Whether the engine runs on this machine: a remote one (tcp://, ssh://) would mount
+    its own machine's paths."""
+    return os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
 
 
 def volume_info(attrs: dict[str, Any]) -> VolumeInfo:

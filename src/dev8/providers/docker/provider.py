@@ -2,8 +2,9 @@
 one container.
 
 This module is the lifecycle and observation; helper jobs on volumes are in ``helpers``,
-the workspace networks in ``networks``, the mapping of engine errors in ``errors`` and of
-engine states in ``status``.
+the volumes themselves (and their enforced quotas) in ``volumes``, the workspace networks
+in ``networks``, the mapping of engine errors in ``errors`` and of engine states in
+``status``.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ from dev8.core.errors import Conflict, EngineUnavailable, ImageNotFound, NotFoun
 from dev8.core.naming import (
     LABEL_ROLE,
     LABEL_WORKSPACE_ID,
-    VOLUME_ROLES,
     container_name,
-    volume_name,
 )
 from dev8.core.states import ACTIVE_CONTAINER, ContainerState
 from dev8.providers.base import PORTS, ExecResult, RuntimeStatus, VolumeInfo, WorkspaceSpec
@@ -41,9 +40,9 @@ from dev8.providers.docker.specs import (
     RESTART_WHILE_RUNNING,
     RESTART_WHILE_STOPPED,
     container_spec,
-    volume_specs,
 )
 from dev8.providers.docker.status import inspected_status, listed_status
+from dev8.providers.docker.volumes import DockerVolumes
 
 
 def free_host_ports(fixed: Mapping[str, int], roles: Iterable[str] = PORTS) -> dict[str, int]:
@@ -63,7 +62,7 @@ def free_host_ports(fixed: Mapping[str, int], roles: Iterable[str] = PORTS) -> d
     return chosen
 
 
-class DockerProvider(DockerHelperJobs, WorkspaceNetworks):
+class DockerProvider(DockerVolumes, DockerHelperJobs, WorkspaceNetworks):
     name = "docker"
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
@@ -131,38 +130,12 @@ class DockerProvider(DockerHelperJobs, WorkspaceNetworks):
             raise
         return _status_of(container, reload=True)
 
-    def _ensure_volumes(self, spec: WorkspaceSpec) -> list[str]:
-        """Create missing volumes; return the names of those this call created."""
-        created = []
-        try:
-            for volume in volume_specs(spec):
-                try:
-                    found = self.client.volumes.get(volume["name"])
-                except DockerNotFound:
-                    self.client.volumes.create(**volume)
-                    created.append(volume["name"])
-                    continue
-                owner_id = (found.attrs.get("Labels") or {}).get(LABEL_WORKSPACE_ID)
-                if owner_id != spec.workspace_id:
-                    raise Conflict(
-                        f"volume {volume['name']} exists but is not labelled as "
-                        f"belonging to workspace {spec.workspace_id}"
-                    )
-        except BaseException:
-            self._remove_volume_names(created)
-            raise
-        return created
-
-    def _remove_volume_names(self, names: Sequence[str]) -> None:
-        for name in names:
-            with suppress(DockerException):
-                self.client.volumes.get(name).remove(force=True)
-
     @engine_errors
     def start(self, workspace_id: str) -> RuntimeStatus:
         container = self._require(workspace_id)
         container.update(restart_policy=RESTART_WHILE_RUNNING)
         if container.status != "running":
+            self._attach_volumes(workspace_id)
             try:
                 container.start()
             except APIError as exc:
@@ -186,6 +159,7 @@ class DockerProvider(DockerHelperJobs, WorkspaceNetworks):
     def restart(self, workspace_id: str, timeout: int = 10) -> RuntimeStatus:
         container = self._require(workspace_id)
         container.update(restart_policy=RESTART_WHILE_RUNNING)
+        self._attach_volumes(workspace_id)
         container.restart(timeout=timeout)
         return _status_of(container, reload=True)
 
@@ -196,18 +170,6 @@ class DockerProvider(DockerHelperJobs, WorkspaceNetworks):
             with suppress(DockerNotFound):
                 container.remove(force=True)
         self._remove_network(workspace_id)
-
-    @engine_errors
-    def remove_volumes(self, workspace_id: str) -> list[str]:
-        removed = []
-        for role in VOLUME_ROLES:
-            name = volume_name(workspace_id, role)
-            try:
-                self.client.volumes.get(name).remove(force=True)
-                removed.append(name)
-            except DockerNotFound:
-                continue
-        return removed
 
     # Observation -----------------------------------------------------------------------
     @engine_errors

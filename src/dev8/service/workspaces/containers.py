@@ -9,7 +9,7 @@ from dev8.core.dotfiles import DOTFILES_REPO
 from dev8.core.environment import LOOPBACK_ONLY
 from dev8.core.errors import Conflict, Dev8Error, ImageNotFound, SecretsUnreadable
 from dev8.core.images import short_image_id
-from dev8.core.quotas import quota_environment
+from dev8.core.quotas import effective_quotas, quota_environment
 from dev8.core.states import ACTIVE_CONTAINER, ContainerState, ObservedState
 from dev8.core.workspace import Workspace
 from dev8.providers.base import PORTS, WorkspaceSpec
@@ -47,6 +47,7 @@ class Containers(Observing):
             env=env,
             host_ports=workspace.host_ports,
             published=("agent",) if self.relay else tuple(PORTS),
+            quotas=effective_quotas(workspace.quotas),
         )
 
     def _dotfiles_repo(self, workspace: Workspace) -> str:

@@ -1,0 +1,164 @@
+"""A workspace's volumes on the Docker engine: made (with an enforced size where the host
+allows it, see ``loopquota``), grown, re-attached before anything mounts them, removed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import DockerException
+from docker.errors import NotFound as DockerNotFound
+from docker.models.volumes import Volume
+
+from dev8.core.errors import Conflict
+from dev8.core.naming import LABEL_ROLE, LABEL_WORKSPACE_ID, VOLUME_ROLES, volume_name
+from dev8.core.quotas import QUOTA_ROLES
+from dev8.paths import data_dir
+from dev8.providers.base import VolumeInfo, WorkspaceSpec
+from dev8.providers.docker.errors import engine_errors
+from dev8.providers.docker.helpers import engine_is_local
+from dev8.providers.docker.loopquota import (
+    ENFORCED_BY,
+    LABEL_ENFORCED,
+    Enforcement,
+    LoopVolumes,
+    check_growth,
+    decide,
+    host_facts,
+    image_of_link,
+    is_enforced,
+    setting_mode,
+)
+from dev8.providers.docker.specs import volume_specs
+
+
+class DockerVolumes:
+    """Mixed into ``DockerProvider``: everything here works through ``self.client``."""
+
+    client: docker.DockerClient
+
+    @cached_property
+    def loops(self) -> LoopVolumes:
+        return LoopVolumes(data_dir() / "quota")
+
+    @cached_property
+    def enforcement(self) -> Enforcement:
+        """Decided once per provider, from ``DEV8_QUOTA_ENFORCE`` and what the host has."""
+        return decide(setting_mode(os.environ), host_facts(engine_is_local()))
+
+    # The VolumeQuotas capability ---------------------------------------------------------
+    def quota_enforcement(self) -> str:
+        return self.enforcement.describe()
+
+    @engine_errors
+    def check_quotas(self, workspace_id: str, quotas: Mapping[str, int]) -> None:
+        for volume in self._enforced(workspace_id):
+            role = (volume.attrs.get("Labels") or {}).get(LABEL_ROLE, "")
+            if role in quotas:
+                current = self.loops.size(_image(volume))
+                check_growth(volume.name, current, int(quotas[role]))
+
+    # Making and growing ------------------------------------------------------------------
+    def _ensure_volumes(self, spec: WorkspaceSpec) -> list[str]:
+        """Create missing volumes, grow enforced ones to ``spec.quotas``; return the names
+        of those this call created."""
+        created: list[str] = []
+        try:
+            for wanted in volume_specs(spec):
+                try:
+                    found = self.client.volumes.get(wanted["name"])
+                except DockerNotFound:
+                    self._create_volume(wanted, spec.quotas.get(_role(wanted)))
+                    created.append(wanted["name"])
+                    continue
+                owner_id = (found.attrs.get("Labels") or {}).get(LABEL_WORKSPACE_ID)
+                if owner_id != spec.workspace_id:
+                    raise Conflict(
+                        f"volume {wanted['name']} exists but is not labelled as "
+                        f"belonging to workspace {spec.workspace_id}"
+                    )
+                quota = spec.quotas.get(_role(wanted))
+                if quota and _volume_enforced(found):
+                    self.loops.grow(_image(found), int(quota))
+        except BaseException:
+            self._remove_volume_names(created)
+            raise
+        return created
+
+    def _create_volume(self, wanted: dict[str, Any], quota: int | None) -> None:
+        if not (quota and _role(wanted) in QUOTA_ROLES and self.enforcement.enforced):
+            self.client.volumes.create(**wanted)
+            return
+        options = self.loops.create(wanted["name"], int(quota))
+        try:
+            labelled = {**wanted["labels"], LABEL_ENFORCED: ENFORCED_BY}
+            self.client.volumes.create(**{**wanted, "driver_opts": options, "labels": labelled})
+        except BaseException:
+            self.loops.remove(image_of_link(options["device"]))
+            raise
+
+    # Before anything mounts them ---------------------------------------------------------
+    def _attach_volumes(self, workspace_id: str) -> None:
+        """Put every enforced volume of the workspace back on a loop device (after a reboot
+        the devices are gone and the engine could not mount the volumes)."""
+        for volume in self._enforced(workspace_id):
+            self.loops.attach(_image(volume))
+
+    def _attach_volume(self, info: VolumeInfo) -> None:
+        if is_enforced(info.options, info.labels):
+            self.loops.attach(image_of_link(info.options["device"]))
+
+    @engine_errors
+    def attach_all(self) -> list[str]:
+        """Re-attach every enforced dev8 volume (when the engine or server starts); their
+        names."""
+        found = self.client.volumes.list(filters={"label": f"{LABEL_ENFORCED}={ENFORCED_BY}"})
+        for volume in found:
+            self.loops.attach(_image(volume))
+        return sorted(volume.name for volume in found)
+
+    def _enforced(self, workspace_id: str) -> list[Volume]:
+        found = self.client.volumes.list(filters={"label": f"{LABEL_WORKSPACE_ID}={workspace_id}"})
+        return [volume for volume in found if _volume_enforced(volume)]
+
+    # Removing ----------------------------------------------------------------------------
+    @engine_errors
+    def remove_volumes(self, workspace_id: str) -> list[str]:
+        removed = []
+        for role in VOLUME_ROLES:
+            name = volume_name(workspace_id, role)
+            try:
+                self._remove_volume(self.client.volumes.get(name))
+                removed.append(name)
+            except DockerNotFound:
+                continue
+        return removed
+
+    def _remove_volume_names(self, names: Sequence[str]) -> None:
+        for name in names:
+            with suppress(DockerException):
+                self._remove_volume(self.client.volumes.get(name))
+
+    def _remove_volume(self, volume: Volume) -> None:
+        """The engine's volume, then its image file and loop device if it has them."""
+        enforced = _volume_enforced(volume)
+        volume.remove(force=True)
+        if enforced:
+            self.loops.remove(_image(volume))
+
+
+def _role(wanted: Mapping[str, Any]) -> str:
+    return str(wanted["labels"][LABEL_ROLE])
+
+
+def _volume_enforced(volume: Volume) -> bool:
+    return is_enforced(volume.attrs.get("Options") or {}, volume.attrs.get("Labels") or {})
+
+
+def _image(volume: Volume) -> Path:
+    return image_of_link(volume.attrs["Options"]["device"])
