@@ -148,7 +148,7 @@ def pod_manifest(spec: WorkspaceSpec, options: ClusterOptions) -> dict[str, Any]
         "metadata": _metadata(name, spec, CONTAINER_ROLE, options),
         "spec": {
             "hostname": spec.name,
-            "restartPolicy": "Always",  # Docker's unless-stopped: stopping deletes the Pod
+            "restartPolicy": "Always",  # Docker's "always" while running: a stop deletes the Pod
             # A member is root in the workspace: no token for the cluster's API, and no
             # variables naming the namespace's Services.
             "automountServiceAccountToken": False,
