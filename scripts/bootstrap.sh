@@ -4,8 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
-if ! "$python" -c 'import sys; assert sys.version_info >= (3, 10)' 2>/dev/null; then
-    echo "error: dev8 needs Python 3.10 or newer as '$python' (set PYTHON=...)" >&2
+if ! "$python" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+    echo "error: dev8's locked dependencies need Python 3.11 or newer as '$python' (set PYTHON=...)" >&2
     exit 1
 fi
 if [ ! -x .venv/bin/python ]; then
@@ -19,9 +19,14 @@ if [ ! -x .venv/bin/python ]; then
         fi
     fi
 fi
+# Exactly the locked set (requirements/lock-test.txt, written by scripts/lock.sh): every
+# package, transitive ones included, at its pinned version and checked against its sha256;
+# then dev8 itself, which brings nothing more (its build backend is in the lock too). On an
+# existing virtualenv this brings each package to the lock and leaves the rest alone.
+lock=requirements/lock-test.txt
 stamp=.venv/.dev8-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[test]'
+if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --require-hashes -r "$lock"
+    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
     touch "$stamp"
 fi
