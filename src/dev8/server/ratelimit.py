@@ -77,6 +77,8 @@ class Limits:
 
 
 class SignInThrottle:
+    """The failures and locks of one server process, safe to use from worker threads."""
+
     def __init__(
         self, limits: Limits | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -209,17 +211,12 @@ def client_address(connection: HTTPConnection) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
-def sign_in_throttle(connection: HTTPConnection) -> SignInThrottle:
-    throttle: SignInThrottle = connection.app.state.sign_ins
-    return throttle
-
-
 def checked_password(
     connection: HTTPConnection, accounts: Accounts, name: str, password: str
 ) -> User:
     """``accounts.authenticate`` behind this process's backoff (call it in a worker
     thread): ``TooManyRequests`` without a check while ``name`` or the client is locked."""
-    throttle = sign_in_throttle(connection)
+    throttle: SignInThrottle = connection.app.state.sign_ins  # one per app (dev8.server.app)
     try:
         with throttle.attempt(name, client_address(connection)):
             return accounts.authenticate(name, password)
