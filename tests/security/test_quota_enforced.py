@@ -30,6 +30,7 @@ from dev8.providers.docker.loopquota import (
 )
 from dev8.providers.docker.provider import DockerProvider
 from dev8.providers.docker.volumes import DockerVolumes
+from dev8.service.doctor import Doctor
 from dev8.service.volumes import VolumeService
 from dev8.service.workspaces import CreateRequest, WorkspaceService
 from dev8.store.store import Store
@@ -51,6 +52,16 @@ def enforcing(tmp_path, monkeypatch, client, workspace_image):  # noqa: F811
     if reason:
         pytest.skip(f"quotas cannot be enforced here: {reason}")
     monkeypatch.setenv("DEV8_QUOTA_ENFORCE", "loop")
+    yield from _service(tmp_path, monkeypatch, client)
+
+
+@pytest.fixture
+def plain(tmp_path, monkeypatch, client, workspace_image):  # noqa: F811
+    monkeypatch.delenv("DEV8_QUOTA_ENFORCE", raising=False)
+    yield from _service(tmp_path, monkeypatch, client)
+
+
+def _service(tmp_path, monkeypatch, client):  # noqa: F811
     monkeypatch.setenv("DEV8_HOME", str(tmp_path / "data"))
     provider = DockerProvider(client)
     service = WorkspaceService(
@@ -124,6 +135,20 @@ def test_the_quota_grows_never_shrinks_and_goes_with_the_purge(enforcing, tmp_pa
     service.remove("grows", purge=True)
     assert not home.exists() and not home.with_suffix(".dev").exists()
     assert _loop_devices(home) == []
+
+
+def test_doctor_polices_the_writable_layer(plain, monkeypatch):
+    """No quota bounds the container's own layer on overlay2 over ext4 (``storage_opt``
+    size needs xfs with pquota): doctor measures it and warns beyond a bound (lowered here
+    to 16 MiB); the default, warn-only, says so."""
+    plain.up(CreateRequest(name="layer"))
+    code, out = _sh(plain, "layer", "dd if=/dev/zero of=/tmp/fill bs=1M count=32 2>&1")
+    assert code == 0, out
+    monkeypatch.setattr("dev8.service.doctor.WRITABLE_LAYER_WARN", 16 * MIB)
+    checks = {c.name: c for c in Doctor(plain).run("layer")}
+    assert checks["writable layer"].verdict == "warn"
+    assert "32." in checks["writable layer"].message or "MiB" in checks["writable layer"].message
+    assert checks["quota enforcement"].message.startswith("warn only (DEV8_QUOTA_ENFORCE is off")
 
 
 class _Volumes:

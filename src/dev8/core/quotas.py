@@ -19,6 +19,9 @@ DEFAULT_QUOTAS: dict[str, int] = {"home": 20 * GIB, "workspace": 100 * GIB}
 QUOTA_ROLES = tuple(DEFAULT_QUOTAS)
 WARN_AT = 0.80
 CRITICAL_AT = 0.95
+# The container's own writable layer (apt installs, /tmp) has no size limit on overlay2 over
+# ext4; doctor warns beyond this.
+WRITABLE_LAYER_WARN = 10 * GIB
 MIN_QUOTA = 1024**2  # 1 MiB: anything smaller is a typo, not a limit
 MAX_QUOTA = 2**63 - 1  # what an engine's int64 takes
 ENFORCEMENT_NOTE = (

@@ -223,6 +223,10 @@ class VolumeQuotas(Protocol):
         """``InvalidInput`` if an enforced volume cannot take its new quota (a shrink),
         before anything changes."""
 
+    def writable_layer_bytes(self, workspace_id: str) -> int | None:
+        """What the container wrote outside its volumes (apt installs, /tmp); None when
+        it has no container. Slow on a big layer: for checks, not for every pass."""
+
 
 @runtime_checkable
 class BulkStatus(Protocol):

@@ -12,7 +12,14 @@ from dev8.backup import scripts
 from dev8.core.errors import Dev8Error, ImageNotFound
 from dev8.core.images import helper_image, short_image_id, workspace_image
 from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
-from dev8.core.quotas import ENFORCEMENT_NOTE, QUOTA_ROLES, QuotaUse, effective_quotas, format_bytes
+from dev8.core.quotas import (
+    ENFORCEMENT_NOTE,
+    QUOTA_ROLES,
+    WRITABLE_LAYER_WARN,
+    QuotaUse,
+    effective_quotas,
+    format_bytes,
+)
 from dev8.core.workspace import Workspace
 from dev8.providers.base import HelperResult, VolumeQuotas
 from dev8.service.agent_client import AgentClient
@@ -99,6 +106,7 @@ class Doctor:
         checks = [self._workspace_image(workspace), *self._mounts(workspace)]
         checks.append(self._ownership(workspace, fix))
         checks += self._quotas(workspace)
+        checks += self._writable_layer(workspace)
         checks.append(self._restore_leftovers(workspace, fix))
         checks += self._ports(workspace)
         return checks
@@ -245,6 +253,22 @@ class Doctor:
                 )
             )
         return checks
+
+    def _writable_layer(self, workspace: Workspace) -> list[Check]:
+        """The container's own layer: no quota bounds it (apt installs and /tmp land there)."""
+        if not isinstance(self.provider, VolumeQuotas):
+            return []
+        size = self.provider.writable_layer_bytes(workspace.id)
+        if size is None:
+            return []
+        message = f"{format_bytes(size)} written outside the volumes (apt, /tmp)"
+        if size <= WRITABLE_LAYER_WARN:
+            return [Check("writable layer", OK, message)]
+        fix = (
+            f"over {format_bytes(WRITABLE_LAYER_WARN)}: `dev8 rebuild {workspace.name}` "
+            "makes a new container (recorded apt packages come back; /tmp does not)"
+        )
+        return [Check("writable layer", WARN, message, fix)]
 
     def _restore_leftovers(self, workspace: Workspace, fix: bool) -> Check:
         roots = [VOLUME_MOUNTS[r] for r in VOLUME_ROLES]

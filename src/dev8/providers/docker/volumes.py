@@ -16,10 +16,16 @@ from docker.errors import NotFound as DockerNotFound
 from docker.models.volumes import Volume
 
 from dev8.core.errors import Conflict
-from dev8.core.naming import LABEL_ROLE, LABEL_WORKSPACE_ID, VOLUME_ROLES, volume_name
+from dev8.core.naming import (
+    LABEL_ROLE,
+    LABEL_WORKSPACE_ID,
+    VOLUME_ROLES,
+    volume_name,
+)
 from dev8.core.quotas import QUOTA_ROLES
 from dev8.paths import data_dir
 from dev8.providers.base import VolumeInfo, WorkspaceSpec
+from dev8.providers.container import CONTAINER_ROLE
 from dev8.providers.docker.errors import engine_errors
 from dev8.providers.docker.helpers import engine_is_local
 from dev8.providers.docker.loopquota import (
@@ -62,6 +68,13 @@ class DockerVolumes:
             if role in quotas:
                 current = self.loops.size(_image(volume))
                 check_growth(volume.name, current, int(quotas[role]))
+
+    @engine_errors
+    def writable_layer_bytes(self, workspace_id: str) -> int | None:
+        # The list, not inspect: docker-py's inspect has no size parameter.
+        wanted = [f"{LABEL_WORKSPACE_ID}={workspace_id}", f"{LABEL_ROLE}={CONTAINER_ROLE}"]
+        found = self.client.api.containers(all=True, size=True, filters={"label": wanted})
+        return int(found[0].get("SizeRw") or 0) if found else None
 
     # Making and growing ------------------------------------------------------------------
     def _ensure_volumes(self, spec: WorkspaceSpec) -> list[str]:
