@@ -8,7 +8,17 @@ apt-get install -y --no-install-recommends \
 
 # Native modules build against Node 20's own headers (shipped in /opt/node), never downloaded.
 export npm_config_nodedir=/opt/node npm_config_yes=true npm_config_update_notifier=false
-npm install -g --prefix /opt/code-server --ignore-scripts "code-server@${CODE_SERVER_VERSION}"
+# The tarball must be the one pinned in the Dockerfile (the same check as the languages
+# layer's install-node.sh); the shrinkwraps inside it pin and hash everything npm adds.
+cd /tmp
+npm pack "code-server@${CODE_SERVER_VERSION}" >/dev/null
+tarball="code-server-${CODE_SERVER_VERSION}.tgz"
+actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w 0)"
+if [ "$actual" != "$CODE_SERVER_INTEGRITY" ]; then
+    echo "error: $tarball from the registry has $actual, pinned $CODE_SERVER_INTEGRITY" >&2
+    exit 1
+fi
+npm install -g --prefix /opt/code-server --ignore-scripts "./$tarball"
 
 app=/opt/code-server/lib/node_modules/code-server
 cd "$app/lib/vscode"

@@ -34,7 +34,7 @@ ln -sfn "$go_root" /usr/local/go
 for tool in node npm npx corepack; do
     [ -e "/opt/node/bin/$tool" ] && ln -sf "/opt/node/bin/$tool" "/usr/local/bin/$tool"
 done
-# npm's builtin config (written by Debian's npm when it installed npm 10) says /usr/local;
+# npm's builtin config (written when install-node.sh installed npm) says /usr/local;
 # replace it, so the default holds for every user and /etc/npmrc can still override it.
 echo 'prefix=${HOME}/.local' > /opt/node/lib/node_modules/npm/npmrc
 
