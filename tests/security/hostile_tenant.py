@@ -44,6 +44,7 @@ import httpx
 from dev8.client import Client
 from dev8.client.models import Workspace
 from dev8.providers.base import PORTS
+from dev8.providers.docker.specs import PIDS_LIMIT
 from tests.integration.helpers import forwarded, ssh
 from tests.integration.server.process import ServerProcess
 
@@ -232,8 +233,10 @@ class Hostility:
 
     container: docker.models.containers.Container
     seconds: float
+    peaks: list[int] = field(default_factory=list)  # tasks in A's container, once at the limit
 
     def arm(self, with_planter: bool = True) -> Hostility:
+        """Returns once the hostile agent serves and the fork loop is at the pids limit."""
         self.container.reload()
         with contextlib.suppress(docker.errors.APIError):
             self.container.exec_run(["rm", "-f", STOP_FILE, FORKS_REPORT], user="root")
@@ -241,6 +244,7 @@ class Hostility:
         if with_planter:  # before the fork loop: at the pids limit no exec starts
             start_detached(self.container, PLANTER, self.seconds)
         start_detached(self.container, FORK_LOOP, self.seconds)
+        self.peaks.append(at_the_limit(self.container))
         return self
 
     def fork_report(self, timeout: float = 60.0) -> dict[str, int]:
@@ -266,6 +270,17 @@ def pids_now(container: docker.models.containers.Container) -> int | None:
     with contextlib.suppress(OSError, ValueError):
         return int(path.read_text())
     return None
+
+
+def at_the_limit(container: docker.models.containers.Container, timeout: float = 180.0) -> int:
+    """Tasks in A's container once its fork loop has reached the pids limit (the fork loop
+    may stop short of it only by refusing: ``PIDS_LIMIT`` less what exits meanwhile)."""
+
+    def found() -> int | None:
+        now = pids_now(container)
+        return now if now is not None and now >= PIDS_LIMIT - 2 else None
+
+    return wait_for(found, timeout, "A's fork loop at its pids limit")
 
 
 def race_restore(a: Client, name: str, backup_id: str) -> Any:
