@@ -3,7 +3,10 @@
 restic (Debian's package, in the base image) does the deduplication, encryption, checksums
 and retention. It runs in helper containers that mount the workspace's volumes read-only at
 the paths the workspace sees, so a snapshot lists ``/home/dev8/...`` and an unchanged file
-is recognised by its metadata without being read again.
+is recognised by its metadata without being read again. restic never writes into a
+workspace's volume: a restore fetches the snapshot into a scratch directory of dev8's own
+(``fetch_args``), with the repository read-only, and another helper, without the repository,
+its secrets or a network, copies it into the stopped workspace's volume.
 
 The repository password never goes into a volume, an environment variable of a container,
 or an argument list: dev8 keeps it in its data directory (mode 0600) unless
@@ -22,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dev8.backup.scripts import FETCHED
 from dev8.core.errors import InvalidInput
 from dev8.core.naming import RESTORE_DIR, VOLUME_MOUNTS
 
@@ -134,17 +138,15 @@ def host_tag(workspace_id: str) -> str:
     return f"dev8-{workspace_id}"
 
 
-def restic_argv(
-    repository: Repository, args: list[str], live_output: bool = False, pre: str = ""
-) -> list[str]:
-    """A bash command reading the secrets from stdin, running ``pre`` then restic.
-    ``live_output`` sends restic's stdout (JSON progress) to stderr, which dev8 reads line
-    by line while the helper runs."""
+def restic_argv(repository: Repository, args: list[str], live_output: bool = False) -> list[str]:
+    """A bash command reading the secrets from stdin, then replaced by restic (``exec``):
+    nothing runs after restic in a helper that holds the secrets. ``live_output`` sends
+    restic's stdout (JSON progress) to stderr, which dev8 reads line by line while the
+    helper runs."""
     cache = ["--cache-dir", CACHE_MOUNT] if repository.remote else ["--no-cache"]
     command = shlex.join(["restic", "-r", repository.argument, *cache, *args])
     redirect = " 1>&2" if live_output else ""
-    script = f"set -u -o pipefail\n{PROLOGUE}{pre}{command}{redirect} || exit $?\n"
-    return ["bash", "-c", script]
+    return ["bash", "-c", f"set -u -o pipefail\n{PROLOGUE}exec {command}{redirect}\n"]
 
 
 def backup_args(workspace_id: str, name: str, roles: list[str]) -> list[str]:
@@ -181,19 +183,9 @@ def retention_args(
     return args
 
 
-def restore_script(snapshot: str, role: str, token: str, repository: Repository) -> list[str]:
-    """Restore one volume's path of ``snapshot`` into the volume's staging area (/target)."""
-    path = VOLUME_MOUNTS[role]
-    area = f"/target/{RESTORE_DIR}"
-    pre = (
-        f'python3 -c "$DEV8_SWAP_PY" prepare {shlex.quote(token)} /target >&2 || exit 1\n'
-        f"rmdir {area}/incoming && mkdir {area}/tree || exit 1\n"
-    )
-    args = ["restore", snapshot, "--target", f"{area}/tree", "--include", path]
-    argv = restic_argv(repository, args, live_output=True, pre=pre)
-    argv[2] += (
-        f"[ -d {area}/tree{path} ] || {{ echo 'the snapshot has no {path}' >&2; exit 1; }}\n"
-        f"mv {area}/tree{path} {area}/incoming && rm -rf {area}/tree || exit 1\n"
-        f'echo "dev8-result entries=$(find {area}/incoming -printf x | wc -c)" >&2\n'
-    )
-    return argv
+def fetch_args(snapshot: str, roles: list[str]) -> list[str]:
+    """restic's arguments to restore ``roles`` of ``snapshot`` into the scratch directory
+    (``FETCHED/home/dev8``...). ``--no-lock``: the repository is mounted read-only, and
+    restoring needs no lock (a concurrent prune may fail it, never corrupt it)."""
+    includes = [arg for role in roles for arg in ("--include", VOLUME_MOUNTS[role])]
+    return ["--no-lock", "restore", snapshot, "--target", FETCHED, *includes]

@@ -4,6 +4,9 @@ Helpers run the image's own tools (GNU tar, zstd, pigz, find, du) as root, with 
 mounted where the job needs it and archives mounted from the host. They talk back through
 stderr lines that start with ``dev8-`` (``parse_line`` reads them); anything else on stderr
 is the tools' own messages, kept for error reports.
+
+A helper that writes into a workspace's volume does so while the workspace is stopped, into
+a staging area it has just made: nothing the member planted is followed (``_STAGING``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from typing import Any
 from dev8.backup.manifest import NAME_KEPT, SKIPPED_KEPT
 from dev8.core.naming import RESTORE_DIR
 
-SOURCE, TARGET, ARCHIVE = "/source", "/target", "/archive"
+SOURCE, TARGET, ARCHIVE, SCRATCH = "/source", "/target", "/archive", "/scratch"
+# A snapshot restore's scratch directory (dev8's own, never a volume) holds the fetched
+# volumes here, at the paths the workspace sees them: FETCHED/home/dev8...
+FETCHED = f"{SCRATCH}/tree"
 INCOMING = f"{TARGET}/{RESTORE_DIR}/incoming"
 CHECKPOINT_RECORDS = 1000  # tar reports progress every 1000 records of 10 KiB
 COMPRESSORS = {"zstd": "zstd -T0 -3 -q -c", "gzip": "pigz -c"}
@@ -58,6 +64,15 @@ print(json.dumps({"count": len(found), "examples": examples}))
 """
 
 
+# Makes the volume's staging area for restore "$2": the member can leave anything at
+# .dev8-restore while the workspace runs; a symbolic link (or any non-directory) there is
+# removed, never followed, and volume_swap's prepare makes the area afresh with mkdir.
+_STAGING = f"""area={TARGET}/{RESTORE_DIR}
+if [ -L "$area" ] || {{ [ -e "$area" ] && [ ! -d "$area" ]; }}; then rm -f -- "$area" || exit 1; fi
+python3 -c "$DEV8_SWAP_PY" prepare "$2" {TARGET} >&2 || exit 1
+"""
+
+
 def _bash(script: str, *args: str) -> list[str]:
     return ["bash", "-c", script, "dev8-helper", *args]
 
@@ -93,8 +108,7 @@ def extract_argv(compression: str, data_size: int, token: str) -> list[str]:
     """Extract the first ``data_size`` bytes of /archive into the volume's staging area,
     hashing exactly the bytes extracted (the host compares them with what it checked)."""
     script = f"""set -u -o pipefail
-python3 -c "$DEV8_SWAP_PY" prepare "$2" {TARGET} >&2 || exit 1
-mkfifo /tmp/hash
+{_STAGING}mkfifo /tmp/hash
 sha256sum < /tmp/hash > /tmp/sum &
 head -c "$1" {ARCHIVE} | tee /tmp/hash | {DECOMPRESSORS[compression]} \\
     | {TAR_EXTRACT} {PROGRESS} -C {INCOMING}
@@ -106,6 +120,25 @@ echo "dev8-exit read=${{codes[0]}} decompress=${{codes[2]}} tar=${{codes[3]}}" >
 [ "${{codes[0]}}" -eq 0 ] && [ "${{codes[2]}}" -eq 0 ] && [ "${{codes[3]}}" -eq 0 ]
 """
     return _bash(script, str(data_size), token)
+
+
+def place_argv(fetched: str, token: str) -> list[str]:
+    """Copy the directory ``fetched`` (a snapshot's volume path, in a restore's scratch
+    directory mounted read-only) into the volume's staging area, as it is: owners, modes,
+    times, links, hard links, extended attributes."""
+    script = f"""set -u -o pipefail
+{_STAGING}[ -d "$1" ] || {{ echo "the snapshot has no ${{1#{FETCHED}}}" >&2; exit 1; }}
+cp -a --no-target-directory -- "$1" {INCOMING} || exit 1
+echo "dev8-result entries=$(find {INCOMING} -printf x | wc -c)" >&2
+"""
+    return _bash(script, fetched, token)
+
+
+def clear_scratch_argv(names: list[str]) -> list[str]:
+    """Delete restores' scratch directories (``names`` under /scratch): what they hold is
+    root's and the member's, which dev8's own user may not be able to remove."""
+    paths = [f"{SCRATCH}/{name}" for name in names]
+    return ["rm", "-rf", "--one-file-system", "--", *paths]
 
 
 def swap_argv(action: str, token: str, roots: list[str]) -> list[str]:

@@ -3,11 +3,11 @@
 Whatever the source, a restore first settles what an earlier one left (every volume
 given, so that its commit decision is seen) and, when the size of the data is known up
 front (archives), refuses data beyond a volume's quota or the space free to stage it. It
-fills each volume's staging area and checks what it got; only then is the workspace
-stopped for the few renames that swap the staged data in, all volumes committed at one
-point (``dev8.agent.volume_swap``). A failure before that point leaves every volume as it
-was. A restore into a workspace that does not exist (or ``--as``) creates it, and removes it
-again if the restore fails.
+stops the workspace (so that nothing in its volumes changes under the helpers), fills each
+volume's staging area and checks what it got, then swaps the staged data in with a few
+renames, all volumes committed at one point (``dev8.agent.volume_swap``). A failure before
+that point leaves every volume as it was. A restore into a workspace that does not exist
+(or ``--as``) creates it, and removes it again if the restore fails.
 """
 
 from __future__ import annotations
@@ -180,20 +180,21 @@ class Restores:
     def stage_and_install(
         self, workspace: Workspace, roles: list[str], stage: Stage, progress: TransferProgress
     ) -> bool:
-        """Fill each volume's staging area with ``stage(role, token)``, then swap them all in
-        with the workspace stopped; returns whether it was running (and started again).
-        Any failure before the swap leaves every volume as it was."""
+        """With the workspace stopped, fill each volume's staging area with ``stage(role,
+        token)``, then swap them all in; returns whether it was running (and started again).
+        Any failure before the swap leaves every volume as it was. Stopped first: a running
+        workspace could swap a symbolic link into a staging area while a helper writes it."""
         token = secrets.token_hex(6)
-        try:
-            for role in roles:
-                stage(role, token)
-        except BaseException:
-            self._abort(workspace, token, roles, progress)
-            raise
         running = self.workspaces.stop_for(
-            workspace, "to swap in the restored data", progress.message
+            workspace, "to stage and swap in the restored data", progress.message
         )
         try:
+            try:
+                for role in roles:
+                    stage(role, token)
+            except BaseException:
+                self._abort(workspace, token, roles, progress)
+                raise
             progress.message(f"swapping in the restored {', '.join(roles)} data")
             self._swap(workspace, "install", token, roles)
         finally:

@@ -4,8 +4,10 @@ restic repository (a local directory by default, or S3 / Azure Blob)."""
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
-from collections.abc import Mapping
+import secrets
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,11 +83,12 @@ class SnapshotService:
         argv: list[str],
         mounts: tuple[HelperMount, ...] = (),
         on_line: LineHandler | None = None,
-        extra_env: Mapping[str, str] | None = None,
         create_password: bool = False,
+        writes_repository: bool = True,
     ) -> HelperResult:
-        """Run ``argv`` (a restic script) in a helper with the repository, the secrets on
-        stdin, and ``mounts`` (the workspace's volumes)."""
+        """Run ``argv`` (a restic script) in a helper with the repository (read-only unless
+        ``writes_repository``), the secrets on stdin, and ``mounts``: the workspace's
+        volumes read-only, or a restore's scratch directory."""
         repository = self.repository
         secret = restic.password(self.home, self.env, create=create_password)
         if secret is None:
@@ -95,13 +98,13 @@ class SnapshotService:
         else:
             repository.local_path.mkdir(parents=True, exist_ok=True, mode=0o700)
             path = str(repository.local_path)
-            store = HelperMount(restic.REPO_MOUNT, host_path=path, read_only=False)
+            store = HelperMount(restic.REPO_MOUNT, host_path=path, read_only=not writes_repository)
         job = self.jobs.job(
             workspace or "repository",
             "snapshot",
             argv,
             (*mounts, store),
-            env={"RESTIC_PROGRESS_FPS": "4", **(extra_env or {})},
+            env={"RESTIC_PROGRESS_FPS": "4"},
             network=repository.remote,
             stdin=restic.stdin_secrets(self.env, secret),
         )
@@ -276,7 +279,12 @@ class SnapshotService:
         progress: TransferProgress | None = None,
     ) -> tuple[Workspace, builtins.list[str]]:
         """Put a snapshot's volumes back, with the same staging and swap as a restore from an
-        archive: the previous data stays in place until every volume was restored."""
+        archive: the previous data stays in place until every volume was restored.
+
+        restic never sees a workspace's volume: it fetches the snapshot into a scratch
+        directory first (the workspace still runs), with the repository read-only; then,
+        with the workspace stopped, a helper without the repository, its secrets or a
+        network copies each volume's tree into its staging area."""
         progress = progress or TransferProgress()
         found = self.find(name, snapshot)
         roles = [role for role in roles_for(volume) if VOLUME_MOUNTS[role] in found.paths]
@@ -284,35 +292,102 @@ class SnapshotService:
             raise NotFound(f"snapshot {found.short_id} holds no {volume} volume")
         source = self.workspaces.find(name)
         target = self.restores.live_target(name, as_name)
-        self.jobs.check_ready()
-        if target is None:
-            target = self.restores.new_target(as_name or name, source, progress)
+        self.jobs.check_ready(host_paths=True)
+        with self._fetched(source, found, roles, progress) as scratch:
+            if target is None:
+                target = self.restores.new_target(as_name or name, source, progress)
+            workspace = target.workspace
 
-        def stage(role: str, token: str) -> None:
-            self._stage(target.workspace, found, role, token, progress)
+            def stage(role: str, token: str) -> None:
+                self._place(workspace, scratch, role, token, progress)
 
-        self.restores.run(target, "snapshot-restore", roles, stage, progress)
+            self.restores.run(target, "snapshot-restore", roles, stage, progress)
         return target.workspace, roles
 
-    def _stage(
+    @contextlib.contextmanager
+    def _fetched(
         self,
-        workspace: Workspace,
+        source: Workspace,
         snapshot: Snapshot,
-        role: str,
-        token: str,
+        roles: builtins.list[str],
         progress: TransferProgress,
-    ) -> None:
-        progress.start(f"restoring {role:<9}", None)
-        argv = restic.restore_script(snapshot.id, role, token, self.repository)
-        staging = HelperMount(STAGING, volume=volume_name(workspace.id, role), read_only=False)
+    ) -> Iterator[Path]:
+        """A scratch directory of dev8's holding ``roles`` of ``snapshot``, deleted after."""
+        self._clear_scratch(stale_only=True)
+        scratch = self._scratch_home() / f"{os.getpid()}-{secrets.token_hex(6)}"
+        scratch.mkdir(mode=0o700)
         try:
-            result = self._run(
-                workspace, argv, (staging,), extra_env={"DEV8_SWAP_PY": scripts.swap_program()}
-            )
+            progress.start(f"fetching snapshot {snapshot.short_id}", None)
+            try:
+                self._restic(
+                    restic.fetch_args(snapshot.id, roles),
+                    source,
+                    mounts=(HelperMount(scripts.SCRATCH, host_path=str(scratch), read_only=False),),
+                    writes_repository=False,
+                )
+            finally:
+                progress.finish()
+            yield scratch
+        finally:
+            self._clear_scratch(names=[scratch.name])
+
+    def _place(
+        self, workspace: Workspace, scratch: Path, role: str, token: str, progress: TransferProgress
+    ) -> None:
+        """Copy the fetched tree of ``role`` into the (stopped) workspace's staging area."""
+        progress.start(f"restoring {role:<9}", None)
+        job = self.jobs.job(
+            workspace,
+            "restore",
+            scripts.place_argv(f"{scripts.FETCHED}{VOLUME_MOUNTS[role]}", token),
+            [
+                HelperMount(STAGING, volume=volume_name(workspace.id, role), read_only=False),
+                HelperMount(scripts.SCRATCH, host_path=str(scratch)),
+            ],
+            env={"DEV8_SWAP_PY": scripts.swap_program()},
+        )
+        try:
+            self.jobs.run_checked(job, f"restoring the {role} volume failed")
         finally:
             progress.finish()
-        if result.exit_code != 0:
-            raise ProviderError(f"restoring the {role} volume failed: {_restic_error(result)}")
+
+    def _scratch_home(self) -> Path:
+        path = self.home / "restores"
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
+
+    def _clear_scratch(
+        self, names: builtins.list[str] | None = None, stale_only: bool = False
+    ) -> None:
+        """Delete scratch directories: ``names``, or (``stale_only``) those of dev8
+        processes that are gone (a killed restore leaves its own)."""
+        home = self._scratch_home()
+        if stale_only:
+            names = [entry.name for entry in home.iterdir() if _stale(entry.name)]
+        if not names:
+            return
+        mount = HelperMount(scripts.SCRATCH, host_path=str(home), read_only=False)
+        job = self.jobs.job("repository", "scratch", scripts.clear_scratch_argv(names), [mount])
+        self.jobs.run_checked(job, "removing a restore's scratch directory failed")
+        for name in names:
+            with contextlib.suppress(OSError):
+                (home / name).rmdir()  # the helper removes it; left only if it could not
+
+
+def _stale(name: str) -> bool:
+    """Whether the scratch directory ``PID-TOKEN`` belongs to a process that is gone."""
+    pid = name.partition("-")[0]
+    if not pid.isdigit():
+        return True
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _made_result(summary: dict) -> SnapshotResult:

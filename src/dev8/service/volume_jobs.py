@@ -43,6 +43,18 @@ def role_mounts(
     )
 
 
+def _check_confined(
+    purpose: str, mounts: tuple[HelperMount, ...], network: bool, stdin: bytes | None
+) -> None:
+    """A helper that can write a workspace's volume gets no secrets (``stdin``), no network
+    and no writable host directory: what the member planted in the volume can then reach
+    nothing but the volume itself."""
+    writes_volume = any(mount.volume and not mount.read_only for mount in mounts)
+    writes_host = any(mount.host_path and not mount.read_only for mount in mounts)
+    if writes_volume and (network or stdin is not None or writes_host):
+        raise ValueError(f"the {purpose} helper would write a volume with more than it needs")
+
+
 class VolumeJobs:
     """Helper containers of one owner: the job built once, run, and checked.
 
@@ -79,6 +91,8 @@ class VolumeJobs:
     ) -> HelperJob:
         """A job for ``scope``: a workspace, or the id of helpers that serve several
         (``volumes``, ``repository``)."""
+        mounts = tuple(mounts)
+        _check_confined(purpose, mounts, network, stdin)
         if isinstance(scope, Workspace):
             workspace_id, owner = scope.id, scope.owner
         else:
@@ -89,7 +103,7 @@ class VolumeJobs:
             purpose=purpose,
             image=self.image,
             argv=list(argv),
-            mounts=tuple(mounts),
+            mounts=mounts,
             env=dict(env or {}),
             network=network,
             stdin=stdin,

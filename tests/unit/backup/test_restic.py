@@ -63,7 +63,14 @@ def test_retention():
         restic.retention_args(0, None, None)
 
 
-def test_restore_script_moves_the_volume_path_into_the_staging_area():
-    script = restic.restore_script("f00d", "home", "tok", restic.Repository("/r"))[2]
-    assert "restore f00d --target /target/.dev8-restore/tree --include /home/dev8" in script
-    assert "mv /target/.dev8-restore/tree/home/dev8 /target/.dev8-restore/incoming" in script
+def test_restic_replaces_the_shell_that_read_the_secrets():
+    script = restic.restic_argv(restic.Repository("/r"), ["snapshots"], live_output=True)[2]
+    assert script.rstrip().splitlines()[-1] == "exec restic -r /repo --no-cache snapshots 1>&2"
+
+
+def test_a_restore_fetches_into_the_scratch_directory_without_a_lock():
+    args = restic.fetch_args("f00d", ["home", "workspace"])
+    assert args == [
+        "--no-lock", "restore", "f00d", "--target", "/scratch/tree",
+        "--include", "/home/dev8", "--include", "/workspace",
+    ]  # fmt: skip

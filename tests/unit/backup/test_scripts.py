@@ -24,6 +24,7 @@ def test_every_program_is_valid_bash(compression):
     for argv in (
         scripts.backup_argv(compression),
         scripts.extract_argv(compression, 1234, "tok"),
+        scripts.place_argv("/scratch/tree/home/dev8", "tok"),
         scripts.clean_argv(),
         scripts.du_argv(["/a", "/b c"], 2),
         scripts.ownership_argv(["/home/dev8"], 1000),
@@ -36,6 +37,21 @@ def test_extract_reads_exactly_the_data_before_the_manifest():
     assert argv[-2:] == ["4096", "tok"]
     assert 'head -c "$1" /archive' in argv[2] and "sha256sum" in argv[2]
     assert "--numeric-owner" in argv[2] and "/target/.dev8-restore/incoming" in argv[2]
+
+
+def test_staging_removes_a_planted_link_before_making_the_area():
+    for script in (scripts.extract_argv("zstd", 1, "tok")[2], scripts.place_argv("/x", "t")[2]):
+        removal = script.index('rm -f -- "$area"')
+        assert '[ -L "$area" ]' in script and removal < script.index("prepare")
+
+
+def test_placing_copies_the_fetched_tree_as_it_is():
+    argv = scripts.place_argv("/scratch/tree/workspace", "tok")
+    assert argv[-2:] == ["/scratch/tree/workspace", "tok"]
+    assert 'cp -a --no-target-directory -- "$1" /target/.dev8-restore/incoming' in argv[2]
+    assert scripts.clear_scratch_argv(["1-ab"]) == [
+        "rm", "-rf", "--one-file-system", "--", "/scratch/1-ab",
+    ]  # fmt: skip
 
 
 def test_swap_program_is_the_agents_module():
