@@ -3,6 +3,8 @@
 - The helper's stderr splitter joined each new chunk onto the unfinished line, so one long
   line cost time quadratic in its length (a 32 MiB line: 17 s of CPU) and memory equal to
   it. Now each byte is looked at once and a line keeps its first ``LINE_KEPT`` bytes.
+- Helper jobs had neither a deadline nor a cap on their stdout: now the container is killed
+  at either, with one ``ProviderError`` line.
 - ``docker exec`` (the package recorder runs one in the member's container during every
   rebuild) had no deadline and kept all output. Now it stops waiting after its deadline and
   stops reading past its cap, with one ``ProviderError`` line.
@@ -21,9 +23,10 @@ import pytest
 from dev8.core.errors import ProviderError
 from dev8.core.images import helper_image
 from dev8.core.naming import LABEL_OWNER
-from dev8.providers.base import ExecResult
+from dev8.providers.base import ExecResult, HelperJob
 from dev8.providers.docker.execs import run_exec
-from dev8.providers.docker.helpers import LINE_KEPT, STDERR_KEPT, _LineSplitter
+from dev8.providers.docker.helpers import LINE_KEPT, STDERR_KEPT, STDOUT_MAX, _LineSplitter
+from dev8.providers.docker.provider import DockerProvider
 from tests.integration.conftest import OWNER, client  # noqa: F401 (the engine fixture)
 
 LONG_LINE = 32 * 1024 * 1024
@@ -94,3 +97,32 @@ def test_a_normal_exec_still_answers(client, running):  # noqa: F811
     result = _exec(client, running, "echo out; echo err >&2; exit 3")
     assert result.exit_code == 3
     assert sorted(result.output.split()) == [b"err", b"out"]
+
+
+def _helper(purpose: str, script: str, deadline_s: float = 3600.0) -> HelperJob:
+    return HelperJob(
+        workspace_id="0123456789ab",
+        owner=OWNER,
+        purpose=purpose,
+        image=helper_image(),
+        argv=["sh", "-c", script],
+        deadline_s=deadline_s,
+    )
+
+
+def test_a_helper_job_is_stopped_at_its_deadline(client):  # noqa: F811
+    """A helper job had no deadline: one that never ended held its caller forever."""
+    provider = DockerProvider(client)
+    with pytest.raises(ProviderError, match=r"did not finish within 2 s"):
+        provider.run_helper(_helper("deadline", "sleep 600", deadline_s=2.0))
+    assert not client.containers.list(all=True, filters={"name": "dev8-0123456789ab-deadline"})
+
+
+def test_a_helper_jobs_stdout_is_capped(client):  # noqa: F811
+    """A helper job's stdout was kept whole in the server's memory."""
+    provider = DockerProvider(client)
+    over = STDOUT_MAX // 2**20 + 8
+    with pytest.raises(ProviderError, match=r"printed more than 64 MiB"):
+        provider.run_helper(_helper("flood", f"head -c {over}M /dev/zero; sleep 600"))
+    ordinary = provider.run_helper(_helper("ordinary", "echo '{\"ok\": 1}'"))
+    assert (ordinary.exit_code, ordinary.stdout) == (0, b'{"ok": 1}\n')

@@ -158,6 +158,8 @@ class HelperJob:
     env: Mapping[str, str] = field(default_factory=dict)
     network: bool = False  # no network unless the job talks to a remote repository
     stdin: bytes | None = None
+    # Killed beyond it: room for a backup of the largest default quotas at a slow disk's pace.
+    deadline_s: float = 6 * 3600.0
 
 
 @dataclass(frozen=True)

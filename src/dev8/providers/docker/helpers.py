@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
@@ -23,6 +24,7 @@ from dev8.providers.docker.specs import LABEL_CLIENT, client_label, helper_conta
 from dev8.providers.docker.streams import pump, raw_socket
 
 STDERR_KEPT = 64 * 1024  # the end of stderr, for error messages
+STDOUT_MAX = 64 * 1024 * 1024  # jobs print JSON reports; archives go through host paths
 LINE_KEPT = 64 * 1024  # the start of each stderr line, for the job's callback
 
 
@@ -60,21 +62,32 @@ class DockerHelperJobs:
     ) -> HelperResult:
         params = {"stdout": 1, "stderr": 1, "stream": 1, "stdin": int(job.stdin is not None)}
         sock = raw_socket(self.client.api.attach_socket(container.id, params=params))
-        stdout, stderr = bytearray(), _LineSplitter(on_stderr)
+        stdout, stderr = _CappedOutput(container), _LineSplitter(on_stderr)
+        deadline = _Deadline(job.deadline_s, container)
         try:
             container.start()
+            deadline.start()
             writer_error = pump(
-                sock, stdout.extend, stderr.feed, None if job.stdin is None else [job.stdin]
+                sock, stdout.feed, stderr.feed, None if job.stdin is None else [job.stdin]
             )
         finally:
+            deadline.cancel()
             sock.close()
         stderr.flush()
         exit_code = container.wait()["StatusCode"]
+        if deadline.expired.is_set():
+            raise ProviderError(
+                f"the {job.purpose} job did not finish within {job.deadline_s:.0f} s; stopped"
+            )
+        if stdout.overflowed:
+            raise ProviderError(
+                f"the {job.purpose} job printed more than {STDOUT_MAX // 2**20} MiB; stopped"
+            )
         if writer_error is not None and exit_code != 0:
             raise ProviderError(
                 f"could not give the {job.purpose} job its input: {writer_error}"
             ) from writer_error
-        return HelperResult(exit_code, bytes(stdout), bytes(stderr.kept))
+        return HelperResult(exit_code, bytes(stdout.data), bytes(stderr.kept))
 
     @engine_errors
     def remove_stale_helpers(self, workspace_id: str) -> list[str]:
@@ -152,6 +165,49 @@ def _client_alive(client: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _kill_quietly(container: Container) -> None:
+    with suppress(DockerException):
+        container.kill()
+
+
+class _Deadline:
+    """Kills the container at the deadline: that ends its stream, and the pump with it."""
+
+    def __init__(self, seconds: float, container: Container) -> None:
+        self.container = container
+        self.expired = threading.Event()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired.set()
+        _kill_quietly(self.container)
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+class _CappedOutput:
+    """The job's stdout up to ``STDOUT_MAX``; beyond it the container is killed."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self.data = bytearray()
+        self.overflowed = False
+
+    def feed(self, data: bytes) -> None:
+        if self.overflowed:
+            return
+        if len(self.data) + len(data) > STDOUT_MAX:
+            self.overflowed = True
+            _kill_quietly(self.container)
+            return
+        self.data += data
 
 
 class _LineSplitter:
