@@ -231,6 +231,17 @@ class VolumeQuotas(Protocol):
 
 
 @runtime_checkable
+class Freezable(Protocol):
+    """Optional: backends that can freeze a running workspace's processes (and thaw them),
+    so that a helper reads its volumes while nothing in it can change them."""
+
+    def freeze(self, workspace_id: str) -> bool:
+        """Freeze it if it runs; whether it was frozen (and needs ``thaw``)."""
+
+    def thaw(self, workspace_id: str) -> None: ...
+
+
+@runtime_checkable
 class BulkStatus(Protocol):
     """Optional: the state of every workspace container in one call, so that a server can
     watch thousands of workspaces without asking about each one."""

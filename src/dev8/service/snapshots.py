@@ -19,7 +19,7 @@ from dev8.core.errors import InvalidInput, NotFound, ProviderError
 from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.workspace import Workspace
 from dev8.paths import data_dir
-from dev8.providers.base import HelperMount, HelperResult
+from dev8.providers.base import Freezable, HelperMount, HelperResult
 from dev8.service.restores import STAGING, Restores
 from dev8.service.volume_jobs import LineHandler, VolumeJobs, role_mounts
 from dev8.service.workspaces import WorkspaceService
@@ -167,7 +167,8 @@ class SnapshotService:
         )
         reading = SnapshotOutput(progress)
         try:
-            result = self._run(workspace, argv, role_mounts(workspace.id, roles), reading.line)
+            with self._frozen_for_remote(workspace):
+                result = self._run(workspace, argv, role_mounts(workspace.id, roles), reading.line)
         finally:
             reading.finish()
         if result.exit_code == 0 and reading.unchanged and last is not None:
@@ -188,6 +189,23 @@ class SnapshotService:
         else:
             unchanged.forget(self.home, workspace.id)
         return made
+
+    @contextlib.contextmanager
+    def _frozen_for_remote(self, workspace: Workspace) -> Iterator[None]:
+        """A remote repository's credentials are in restic's environment while it reads the
+        volumes. A member who swaps a directory for a link to ``/proc/self`` between restic
+        listing a file and opening it would have restic archive its own environment: the
+        workspace is frozen while restic reads, so nothing in it can swap anything."""
+        provider = self.workspaces.provider
+        if not (self.repository.remote and isinstance(provider, Freezable)):
+            yield
+            return
+        frozen = provider.freeze(workspace.id)
+        try:
+            yield
+        finally:
+            if frozen:
+                provider.thaw(workspace.id)
 
     def list(self, name: str) -> list[Snapshot]:
         workspace = self.workspaces.find(name)

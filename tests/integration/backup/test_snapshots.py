@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from dev8.core.errors import InvalidInput, NotFound
-from dev8.core.naming import volume_name
+from dev8.core.naming import container_name, volume_name
 from dev8.service.snapshots import SnapshotService
 from tests.integration.backup.helpers import generate, listing, shell
 
@@ -106,3 +108,44 @@ def test_snapshots_in_azure_blob_storage(service, make_workspace, client, tmp_pa
 
 def _dense(entries: dict) -> dict:
     return {path: {k: v for k, v in e.items() if k != "sparse"} for path, e in entries.items()}
+
+
+def test_a_running_workspace_is_frozen_while_a_remote_snapshot_reads_it(
+    service, make_workspace, client, tmp_path, azurite
+):
+    """With a remote repository restic holds the cloud credentials in its environment while
+    it reads the volumes: the workspace is paused meanwhile (no swap of a directory for a link
+    to /proc/self can race it) and runs again after; a local repository does not pause it."""
+    remote = SnapshotService(
+        service,
+        env={**azurite, "DEV8_SNAPSHOT_REPOSITORY": "azure:dev8test:/frozen"},
+        home=tmp_path / "remote-data",
+    )
+    local = SnapshotService(service, env={}, home=tmp_path / "local-data")
+    ws = make_workspace("frozen")
+    service.start("frozen")
+    container = client.containers.get(container_name(ws.id))
+    since = int(time.time()) - 1
+    remote.create("frozen")
+    middle = int(time.time()) + 1
+    local.create("frozen")
+    until = int(time.time()) + 1
+    assert _pauses(client, container.id, since, middle) == ["pause", "unpause"]
+    assert _pauses(client, container.id, middle, until) == []
+    container.reload()
+    assert container.status == "running"
+    # A dev8 killed during the snapshot leaves it frozen: starting it thaws it.
+    container.pause()
+    service.start("frozen")
+    container.reload()
+    assert container.status == "running"
+
+
+def _pauses(client, container_id: str, since: int, until: int) -> list[str]:
+    events = client.events(
+        since=since,
+        until=until,
+        filters={"container": container_id, "event": ["pause", "unpause"]},
+        decode=True,
+    )
+    return [event["Action"] for event in events]

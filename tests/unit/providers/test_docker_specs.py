@@ -123,6 +123,8 @@ def test_helper_container_spec_is_isolated_and_labelled():
     assert spec["labels"]["dev.dev8.role"] == "helper"
     assert spec["labels"][LABEL_CLIENT] == "host:42"
     assert spec["network_mode"] == "none" and spec["user"] == "root"
+    assert spec["pids_limit"] == 1024 and spec["mem_limit"] == spec["memswap_limit"] == "4g"
+    assert spec["cpu_shares"] == 512  # below a workspace's default 1024 under contention
     source, archive = spec["mounts"]
     assert source == {
         "Target": "/source",

@@ -134,7 +134,9 @@ class DockerProvider(DockerVolumes, DockerHelperJobs, WorkspaceNetworks):
     def start(self, workspace_id: str) -> RuntimeStatus:
         container = self._require(workspace_id)
         container.update(restart_policy=RESTART_WHILE_RUNNING)
-        if container.status != "running":
+        if container.status == "paused":  # frozen for a snapshot by a dev8 that then died
+            container.unpause()
+        elif container.status != "running":
             self._attach_volumes(workspace_id)
             try:
                 container.start()
@@ -162,6 +164,20 @@ class DockerProvider(DockerVolumes, DockerHelperJobs, WorkspaceNetworks):
         self._attach_volumes(workspace_id)
         container.restart(timeout=timeout)
         return _status_of(container, reload=True)
+
+    @engine_errors
+    def freeze(self, workspace_id: str) -> bool:
+        container = self._container(workspace_id)
+        if container is None or container.status != "running":
+            return False
+        container.pause()
+        return True
+
+    @engine_errors
+    def thaw(self, workspace_id: str) -> None:
+        container = self._container(workspace_id)
+        if container is not None and container.status == "paused":
+            container.unpause()
 
     @engine_errors
     def remove(self, workspace_id: str) -> None:

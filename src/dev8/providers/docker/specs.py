@@ -31,6 +31,9 @@ LABEL_CLIENT = f"{LABEL_PREFIX}.client"
 RUN_TMPFS = f"rw,nosuid,nodev,mode=0755,size={RUN_SIZE_MIB}m"
 PIDS_LIMIT = 4096  # a fork bomb stops here instead of exhausting the host's PIDs
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}}
+HELPER_PIDS_LIMIT = 1024
+HELPER_MEMORY = "4g"  # restic's index for a large repository fits; tar and zstd need little
+HELPER_CPU_SHARES = 512  # half a workspace's weight when the CPUs are contended, none otherwise
 # The engine's record of a workspace's desired state, set at every start and stop: a running
 # one comes back whenever the engine starts again, a stopped one stays stopped. Not
 # "unless-stopped": an engine that crashed stops the containers it finds still running as it
@@ -157,6 +160,13 @@ def helper_container_spec(job: HelperJob, client: str) -> dict[str, Any]:
         "mounts": mounts,
         "user": "root",
         "network_mode": "host" if job.network else "none",
+        # A helper works for a member who may have filled its volume with anything: bounded
+        # so that it cannot take the host's processes or memory, and below workspaces for CPU.
+        "pids_limit": HELPER_PIDS_LIMIT,
+        "mem_limit": HELPER_MEMORY,
+        "memswap_limit": HELPER_MEMORY,
+        "cpu_shares": HELPER_CPU_SHARES,
+        "log_config": LOG_CONFIG,
         "detach": True,
     }
     if job.stdin is not None:
