@@ -7,8 +7,8 @@ size and the limit, and nothing is created, staged or stopped.
 
 The same at a small scale (a 4 MiB archive, a 1 MiB quota; 1 MiB free) on the fake
 provider, whose helpers only record their jobs: the refusal comes before any helper that
-writes. A snapshot restore has no size up front (restic 0.14 gives none per volume path)
-and is not checked; docs/security.md says so.
+writes. A snapshot restore is measured once fetched and checked the same way (an engine test
+in tests/integration/backup/test_snapshots.py).
 """
 
 from __future__ import annotations

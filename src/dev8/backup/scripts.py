@@ -134,6 +134,29 @@ echo "dev8-result entries=$(find {INCOMING} -printf x | wc -c)" >&2
     return _bash(script, fetched, token)
 
 
+# The regular files' bytes and the entries under each path argument, as JSON by path; links
+# are counted, never followed.
+_MEASURE = r"""
+import json, os, stat, sys
+found = {}
+for root in sys.argv[1:]:
+    size = entries = 0
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            info = os.lstat(os.path.join(directory, name))
+            entries += 1
+            if stat.S_ISREG(info.st_mode):
+                size += info.st_size
+    found[root] = {"bytes": size, "entries": entries}
+print(json.dumps(found))
+"""
+
+
+def measure_argv(paths: list[str]) -> list[str]:
+    """What restoring each of ``paths`` (fetched trees, mounted read-only) writes."""
+    return ["python3", "-c", _MEASURE, *paths]
+
+
 def clear_scratch_argv(names: list[str]) -> list[str]:
     """Delete restores' scratch directories (``names`` under /scratch): what they hold is
     root's and the member's, which dev8's own user may not be able to remove."""

@@ -20,7 +20,7 @@ from dev8.core.naming import VOLUME_MOUNTS, VOLUME_ROLES, volume_name
 from dev8.core.workspace import Workspace
 from dev8.paths import data_dir
 from dev8.providers.base import Freezable, HelperMount, HelperResult
-from dev8.service.restores import STAGING, Restores
+from dev8.service.restores import STAGING, Restores, RestoreSize, check_quotas
 from dev8.service.volume_jobs import LineHandler, VolumeJobs, role_mounts
 from dev8.service.workspaces import WorkspaceService
 
@@ -312,6 +312,9 @@ class SnapshotService:
         target = self.restores.live_target(name, as_name)
         self.jobs.check_ready(host_paths=True)
         with self._fetched(source, found, roles, progress) as scratch:
+            sizes = self._measure(source, scratch, roles)
+            like = target.workspace if target else source
+            check_quotas(like.quotas, sizes, as_name or name)
             if target is None:
                 target = self.restores.new_target(as_name or name, source, progress)
             workspace = target.workspace
@@ -319,8 +322,29 @@ class SnapshotService:
             def stage(role: str, token: str) -> None:
                 self._place(workspace, scratch, role, token, progress)
 
-            self.restores.run(target, "snapshot-restore", roles, stage, progress)
+            self.restores.run(target, "snapshot-restore", roles, stage, progress, sizes)
         return target.workspace, roles
+
+    def _measure(
+        self, source: Workspace, scratch: Path, roles: builtins.list[str]
+    ) -> dict[str, RestoreSize]:
+        """Each fetched volume's size, checked against the quota and the free space before
+        anything is created, stopped or staged (as an archive's scan is)."""
+        paths = {role: f"{scripts.FETCHED}{VOLUME_MOUNTS[role]}" for role in roles}
+        job = self.jobs.job(
+            source,
+            "measure",
+            scripts.measure_argv(list(paths.values())),
+            [HelperMount(scripts.SCRATCH, host_path=str(scratch))],
+        )
+        found = json_output(self.jobs.run_checked(job, "measuring the snapshot failed").stdout, {})
+        try:
+            return {
+                role: RestoreSize(int(found[path]["bytes"]), int(found[path]["entries"]))
+                for role, path in paths.items()
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderError(f"measuring the snapshot answered {found!r:.200}") from exc
 
     @contextlib.contextmanager
     def _fetched(

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from dev8.core.errors import InvalidInput, NotFound
+from dev8.core.errors import Conflict, InvalidInput, NotFound
 from dev8.core.naming import container_name, volume_name
+from dev8.core.quotas import MIN_QUOTA
 from dev8.service.snapshots import SnapshotService
 from tests.integration.backup.helpers import generate, listing, shell
 
@@ -149,3 +150,22 @@ def _pauses(client, container_id: str, since: int, until: int) -> list[str]:
         decode=True,
     )
     return [event["Action"] for event in events]
+
+
+def test_a_snapshot_over_the_quota_is_refused_before_the_workspace_stops(
+    snapshots, make_workspace, client, service
+):
+    """Issue 16, item 15 for snapshots: the fetched trees are measured before anything is
+    stopped or staged; over the quota is one 409 line and the volume is as it was."""
+    ws = make_workspace("oversnap")
+    home = volume_name(ws.id, "home")
+    shell(client, home, "head -c 4194304 /dev/urandom > /v/big.bin")
+    made = snapshots.create("oversnap")
+    shell(client, home, "echo newer > /v/newer.txt")
+    before = listing(client, home)
+    workspace = service.store.find(ws.owner, "oversnap")
+    workspace.quotas = {"home": MIN_QUOTA}
+    service.store.save(workspace)
+    with pytest.raises(Conflict, match=r"home data to restore is .*, over the .* quota"):
+        snapshots.restore("oversnap", made.snapshot_id[:8], volume="home")
+    assert listing(client, home) == before
