@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from dev8.core.errors import TooManyRequests, Unauthorized
+from dev8.core.errors import PayloadTooLarge, TooManyRequests, Unauthorized
 from dev8.core.users import User
 from dev8.server.context import ServerContext
 from dev8.server.deps import Context
@@ -105,12 +105,13 @@ async def logout(request: Request, context: Context) -> Response:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    """A URL-encoded form of at most ``MAX_FORM_BYTES``; the first value of each field."""
+    """A URL-encoded form of at most ``MAX_FORM_BYTES`` (beyond: 413, the rest unread, as
+    for any body over the server's limit); the first value of each field."""
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
-            return {}
+            raise PayloadTooLarge(f"a sign-in form is at most {MAX_FORM_BYTES // 1024} KiB")
     try:
         fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
     except ValueError:  # more fields than a sign-in has
