@@ -22,21 +22,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from argon2 import PasswordHasher
 
-from dev8.service import accounts
 from tests.integration.server.live import ADMIN_PASSWORD, Api, serving
 from tests.integration.server.signed_in import sign_in
 
 LIMIT = 64 * 1024
 HUGE = 150 * 1024 * 1024
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(accounts, "_hasher", cheap)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not anyone's password"))
 
 
 @pytest.fixture

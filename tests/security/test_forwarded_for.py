@@ -22,25 +22,16 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 from dev8.core.errors import InvalidInput
 from dev8.server import main
 from dev8.server.app import create_app
 from dev8.server.settings import load_settings
-from dev8.service import accounts
 from tests.fakes import FakeAgent, FakeProvider
 from tests.integration.server.live import ADMIN_PASSWORD, settings_for, wait_for
 
 SPOOFED = "203.0.113.66"
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(accounts, "_hasher", cheap)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not anyone's password"))
 
 
 def dev8_server_options(monkeypatch: pytest.MonkeyPatch, settings: Any) -> tuple[Any, dict]:

@@ -17,10 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 
 from dev8.core.errors import ProviderError
-from dev8.service import accounts
 from dev8.service.agent_client import AgentClient
 from tests.databases import sqlite_url
 from tests.fakes import FakeAgent, FakeProvider
@@ -54,17 +52,6 @@ class MalloryRoutedAgent(FakeAgent):
         if agent_url in self.real:
             raise ProviderError("the stand-in takes no keys")
         return super().put_ssh_keys(agent_url, token, keys)
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashes() -> Iterator[None]:
-    """Argon2id at its lowest cost, as in ``tests/integration/server``: these tests create
-    users; hashing and checking are the same code."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts, "_hasher", cheap)
-        patch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not anyone's password"))
-        yield
 
 
 @pytest.fixture

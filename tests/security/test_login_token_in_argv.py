@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 
-from dev8.service import accounts
 from dev8.store.db import sqlite_url
 from tests.integration.server.live import serving
 
@@ -50,13 +48,6 @@ class Member:
 
     def saved_token(self) -> str:
         return json.loads((self.home / "dev8" / "server.json").read_text())["token"]
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(accounts, "_hasher", cheap)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not anyone's password"))
 
 
 @pytest.fixture

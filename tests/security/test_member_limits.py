@@ -23,24 +23,12 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 
-from dev8.service import accounts, kept_backups
+from dev8.service import kept_backups
 from tests.databases import sqlite_url
 from tests.integration.server.live import IMAGE, Api, create, serving, wait_for
 
 OTHER_IMAGE = "dev8/workspace:next"  # on the engine (the fake's), not offered to members
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashes() -> Iterator[None]:
-    """Argon2id at its lowest cost, as in ``tests/integration/server``: these tests create
-    users; hashing and checking are the same code."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts, "_hasher", cheap)
-        patch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not anyone's password"))
-        yield
 
 
 @pytest.fixture

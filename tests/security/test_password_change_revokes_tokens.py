@@ -13,22 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 
-from dev8.service import accounts
 from tests.integration.server.live import Api, serving
 from tests.integration.server.signed_in import HTML, Browser, sign_in
 
 OLD, NEW = "alice-password-1234", "alice-new-password-5678"
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2id at its lowest cost (as the server tests do): only the stored parameters of
-    the hashes differ, hashing and checking are the same code."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(accounts, "_hasher", cheap)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not anyone's password"))
 
 
 @pytest.fixture

@@ -23,14 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 
 from dev8.cli.output import TerminalConsole, visible_controls
 from dev8.cli.render import history_table, workspace_table
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState, ObservedState
 from dev8.core.workspace import Operation, Workspace
-from dev8.service import accounts
 from dev8.store.db import sqlite_url
 from tests.integration.server.live import Api, create, serving, wait_for
 
@@ -99,11 +97,6 @@ def test_text_that_was_never_a_string_is_escaped_too():
 
 
 # As a user runs it ------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(accounts, "_hasher", cheap)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not anyone's password"))
 
 
 @pytest.fixture
