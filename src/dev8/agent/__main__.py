@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from dev8.agent import VERSION, home, state, volume_swap
+from dev8.agent import VERSION, fsinfo, home, state, volume_swap
 from dev8.agent.activity import Activity
 from dev8.agent.config import AgentConfig, from_environment, parse_public_keys
 from dev8.agent.disk import DiskUsage, motd_text
@@ -26,6 +26,7 @@ from dev8.agent.packages.phase import PackageRestore
 from dev8.agent.probes import http_ok, ssh_banner
 from dev8.agent.relay import Relays
 from dev8.agent.supervisor import ServiceSpec, Supervisor
+from dev8.agent.sync import start_sync
 from dev8.core.dotfiles import DOTFILES_REPO, validate_dotfiles_repo
 from dev8.core.errors import InvalidInput
 
@@ -129,9 +130,10 @@ class Agent:
         self.relays = Relays()
         self.dotfiles = Dotfiles(dotfiles_setup(config))
         self._keys_lock = threading.Lock()
+        self.sync = start_sync(config, lambda text: self.motd.set("sync", text))
 
     def health(self) -> str | None:
-        restoring = self.packages.progress()
+        restoring = (self.sync and self.sync.restoring) or self.packages.progress()
         if restoring:
             return restoring
         return self.supervisor.health() if self.supervisor else "starting"
@@ -158,7 +160,16 @@ class Agent:
             "loopback_only": self.config.loopback_only,
             "relays_open": self.relays.open,
             "dotfiles": self.dotfiles.status(),
+            "filesystems": fsinfo.filesystem_types(self.watched_paths()),
+            "sync": self.sync.snapshot() if self.sync else None,
         }
+
+    def watched_paths(self) -> dict[str, Path]:
+        """The trees whose filesystem matters: the home, /workspace and their shares."""
+        paths = list(self.config.volumes.values())
+        if self.sync:
+            paths += [self.sync.settings.root / name for name in self.sync.settings.trees]
+        return {str(path): path for path in paths}
 
     def _wait_or_stop(self, stop: threading.Event, limit: float) -> bool:
         """Wait for the restore (at most ``limit`` s); False if asked to stop meanwhile."""
@@ -180,13 +191,6 @@ class Agent:
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        # A restore interrupted in the volumes is settled before the state is placed: the
-        # home may bring back a state kept there (a seed workspace's, restored into dev8's).
-        self.warnings = recover_restores(self.config)
-        self.warnings += place_state(self.config)
-        home.prepare(self.config)
-        for warning in self.warnings:
-            log.warning("%s", warning)
         http = AgentHTTPServer(
             self.config.agent_port,
             self.config.agent_token,
@@ -197,6 +201,16 @@ class Agent:
         )
         threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
         log.info("dev8 agent %s answering on port %d", VERSION, self.config.agent_port)
+        # A synced home comes back from its share first: it holds the state placed next.
+        self.warnings = self.sync.restore_all() if self.sync else []
+        # A restore interrupted in the volumes is settled before the state is placed: the
+        # home may bring back a state kept there (a seed workspace's, restored into dev8's).
+        self.warnings += recover_restores(self.config)
+        self.warnings += place_state(self.config, home_synced=self.sync is not None)
+        home.prepare(self.config)
+        self.warnings += self.filesystem_warnings()
+        for warning in self.warnings:
+            log.warning("%s", warning)
         # Packages come back before anyone can log in, but never hold the start hostage.
         self.packages.start()
         if self._wait_or_stop(stop, self.config.restore_timeout):
@@ -204,14 +218,24 @@ class Agent:
             self.supervisor.start()
             self.dotfiles.start()  # in the background: never delays the services
             threading.Thread(target=self.disk.run, args=(stop,), name="disk", daemon=True).start()
+            if self.sync:
+                self.sync.start(stop)
             while not stop.wait(10.0):
                 self.activity.sample()
             log.info("stopping services")
             self.dotfiles.stop()
             self.supervisor.stop(grace=STOP_GRACE_S)
+            if self.sync:
+                self.sync.final()
         http.shutdown()
         log.info("stopped")
         return 0
+
+    def filesystem_warnings(self) -> list[str]:
+        home_type = fsinfo.filesystem_types({"home": self.config.home})["home"]
+        warning = fsinfo.smb_home_warning(self.config.home, home_type)
+        self.motd.set("filesystem", warning)
+        return [warning] if warning else []
 
 
 def dotfiles_setup(config: AgentConfig) -> Setup:
@@ -231,9 +255,9 @@ def dotfiles_setup(config: AgentConfig) -> Setup:
     )
 
 
-def place_state(config: AgentConfig) -> list[str]:
+def place_state(config: AgentConfig, home_synced: bool) -> list[str]:
     try:
-        return state.place_state(config.state_dir, config.home)
+        return state.place_state(config.state_dir, config.home, home_synced)
     except (OSError, subprocess.CalledProcessError) as exc:
         return [f"cannot place the system state {config.state_dir}: {exc}"]
 

@@ -18,7 +18,13 @@ from dev8.core.quotas import DEFAULT_QUOTAS, quotas_from_environment
 
 log = logging.getLogger("dev8.agent")
 # Secrets the agent consumes and keeps out of the environment of everything it starts.
-SECRET_VARIABLES = ("DEV8_AGENT_TOKEN", "CODE_SERVER_PASSWORD", "GITHUB_TOKEN", "SSH_PUBLIC_KEY")
+SECRET_VARIABLES = (
+    "DEV8_AGENT_TOKEN",
+    "CODE_SERVER_PASSWORD",
+    "GITHUB_TOKEN",
+    "SSH_PUBLIC_KEY",
+    "DEV8_SYNC_PASSWORD",
+)
 _KEY_LINE = re.compile(r"^(ssh-|ecdsa-|sk-)[A-Za-z0-9@._-]+ [A-Za-z0-9+/=]+( .*)?$")
 
 
@@ -51,6 +57,12 @@ class AgentConfig:
     # Server mode: the IDE and sshd listen on the container's loopback only (reached through
     # the agent's relay), the IDE without a password of its own.
     loopback_only: bool = False
+    # ACI: the home and /workspace are on the container's disk and synced with restic to the
+    # shares under this root (``dev8.agent.sync``); None elsewhere.
+    sync_root: Path | None = None
+    sync_password: str = ""
+    sync_interval: float = 300.0  # seconds between syncs
+    sync_final_limit: float = 20.0  # seconds the final sync at a stop may take
 
     @property
     def volumes(self) -> dict[str, Path]:
@@ -77,7 +89,19 @@ def from_environment(env: Mapping[str, str]) -> AgentConfig:
         disk_interval=_seconds(env, "DEV8_DISK_INTERVAL", 60.0, 1.0, 86400.0),
         restore_timeout=_seconds(env, "DEV8_RESTORE_TIMEOUT", 120.0, 0.0, 3600.0),
         loopback_only=_flag(env.get(LOOPBACK_ONLY, "")),
+        sync_root=_absolute_path(env, "DEV8_SYNC_ROOT"),
+        sync_password=env.get("DEV8_SYNC_PASSWORD", ""),
+        sync_interval=_seconds(env, "DEV8_SYNC_INTERVAL_S", 300.0, 10.0, 86400.0),
+        sync_final_limit=_seconds(env, "DEV8_SYNC_FINAL_S", 20.0, 0.0, 3600.0),
     )
+
+
+def _absolute_path(env: Mapping[str, str], name: str) -> Path | None:
+    text = env.get(name, "").strip()
+    if text and not text.startswith("/"):
+        _warn(f"{name}={text[:80]!r} is not an absolute path; ignored")
+        return None
+    return Path(text) if text else None
 
 
 def _flag(text: str) -> bool:

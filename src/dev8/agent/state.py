@@ -22,15 +22,15 @@ log = logging.getLogger("dev8.agent")
 HOME_STATE = ".dev8-system"  # in the home volume, when the state has no volume of its own
 
 
-def place_state(state_dir: Path, home: Path) -> list[str]:
-    """Make ``state_dir`` persistent wherever the container's volumes allow; returns
-    warnings worth showing to the user."""
+def place_state(state_dir: Path, home: Path, home_synced: bool = False) -> list[str]:
+    """Make ``state_dir`` persistent wherever the container's volumes allow (a home synced to
+    a share counts as one: ``dev8.agent.sync``); returns warnings worth showing to the user."""
     in_home = home / HOME_STATE
     if os.path.ismount(state_dir):
         if in_home.is_dir() and not in_home.is_symlink():
             _move_into_volume(in_home, state_dir)
         return []
-    if not os.path.ismount(home):
+    if not (home_synced or os.path.ismount(home)):
         return [
             f"neither {state_dir} nor {home} is a volume: the SSH host keys and package "
             "records will not survive a rebuild"
