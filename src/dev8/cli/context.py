@@ -9,7 +9,8 @@ Each is built on first use, so a command imports only the mode it runs in; `--he
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from dev8.cli.login import Login, saved_login
 from dev8.core.errors import InvalidInput
@@ -23,9 +24,13 @@ if TYPE_CHECKING:
     )
     from dev8.cli.remote import RemoteWorkspaces
     from dev8.cli.remote_backups import RemoteBackups
+    from dev8.providers.base import Provider
     from dev8.service.backups import BackupService
     from dev8.service.snapshots import SnapshotService
     from dev8.service.workspaces import WorkspaceService
+    from dev8.store.store import Store
+
+Seen = TypeVar("Seen")
 
 
 def in_server_mode() -> bool:
@@ -36,6 +41,24 @@ def in_server_mode() -> bool:
 def workspaces() -> WorkspaceBackend:
     login = saved_login()
     return _local() if login is None else remote(login)
+
+
+def looked(look: Callable[[WorkspaceBackend], Seen]) -> Seen:
+    """What ``look`` sees of the workspaces. In local mode on Docker, first through
+    read-only views of the database and the engine, which import neither SQLAlchemy nor
+    the docker SDK; when those cannot answer, or when what is observed must be recorded
+    (a state that changed), they write nothing and ``look`` runs again on ``workspaces()``."""
+    from dev8.providers.registry import provider_name
+
+    if saved_login() is None and provider_name() == "docker":
+        from dev8.providers.docker.reads import NotReadable
+        from dev8.store.readonly import WriteNeeded
+
+        try:
+            return look(_read_only())
+        except (WriteNeeded, NotReadable):
+            pass
+    return look(workspaces())
 
 
 def access() -> AccessBackend:
@@ -117,6 +140,23 @@ def _local() -> WorkspaceService:
         provider=make_provider(),
         owner=getpass.getuser(),
         authorized_keys=authorized_keys,
+    )
+
+
+def _read_only() -> WorkspaceService:
+    """The local service over stand-ins that read (``ReadOnlyStore``, ``EngineReader``) and
+    raise rather than write or do anything else, for ``looked``."""
+    import getpass
+
+    from dev8.paths import data_dir
+    from dev8.providers.docker.reads import EngineReader
+    from dev8.service.workspaces import WorkspaceService
+    from dev8.store.readonly import ReadOnlyStore
+
+    return WorkspaceService(
+        store=cast("Store", ReadOnlyStore(data_dir() / "dev8.db")),
+        provider=cast("Provider", EngineReader()),
+        owner=getpass.getuser(),
     )
 
 

@@ -166,6 +166,8 @@ def _dispatch(argv: list[str]) -> None:
         return
     if len(argv) == 2 and argv[0] == "ssh-proxy" and _relayed_quickly(argv[1]):
         return
+    if argv and argv[0] in ("ls", "status") and _looked_quickly(argv[0], argv[1:]):
+        return
     complete = "_DEV8_COMPLETE" in os.environ or "--install-completion" in argv
     build_app(None if complete else _command_of(argv))()
 
@@ -176,6 +178,23 @@ def _relayed_quickly(name: str) -> bool:
     from dev8.cli.ssh_proxy import relay_if_pinned
 
     return relay_if_pinned(name)
+
+
+def _looked_quickly(command: str, args: list[str]) -> bool:
+    """`dev8 ls` and `dev8 status NAME`, each with or without ``--json``, without Typer
+    (which, with the pydantic it coerces parameters with, costs more than the command);
+    any other form of them (``--help``, an unknown option) is Typer's."""
+    from dev8.cli.looking import show_list, show_status
+
+    words = [arg for arg in args if arg != "--json"]
+    as_json = len(words) < len(args)
+    if command == "ls" and not words:
+        show_list(as_json)
+    elif command == "status" and len(words) == 1 and not words[0].startswith("-"):
+        show_status(words[0], as_json)
+    else:
+        return False
+    return True
 
 
 def run() -> None:

@@ -12,9 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from dev8.core.errors import DatabaseUnavailable, InvalidInput
-
-# The newest migration in ``migrations/versions``; a test checks it against Alembic's head.
-SCHEMA_HEAD = "0008"
+from dev8.store.schema import SCHEMA_HEAD
 
 
 def sqlite_url(path: Path) -> str:

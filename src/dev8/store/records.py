@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dev8.core.clock import utcnow
 from dev8.core.errors import SecretsUnreadable
 from dev8.core.resources import Resources
 from dev8.core.states import DesiredState, ObservedState
 from dev8.core.workspace import PENDING, Operation, OperationEvent, Workspace
-from dev8.store.models import OperationEventRow, OperationRow, WorkspaceRow
 from dev8.store.secretbox import SecretBox, open_without_key, secret_names
+
+if TYPE_CHECKING:  # reading a record needs no SQLAlchemy (``dev8.store.readonly``)
+    from dev8.store.models import OperationEventRow, OperationRow, WorkspaceRow
 
 _DESIRED = {state.value: state for state in DesiredState}
 _OBSERVED = {state.value: state for state in ObservedState}
@@ -131,6 +133,8 @@ def to_operation(row: OperationRow) -> Operation:
 
 
 def operation_row(operation: Operation) -> OperationRow:
+    from dev8.store.models import OperationRow
+
     return OperationRow(
         id=operation.id,
         workspace_id=operation.workspace_id,

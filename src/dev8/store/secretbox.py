@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any, TypeGuard
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-
 from dev8.core.errors import InvalidInput, SecretsUnreadable
 
 SEALED = "$sealed"
@@ -22,6 +20,8 @@ NAMES = "$names"
 
 
 def new_key() -> str:
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key().decode()
 
 
@@ -37,7 +37,10 @@ def secret_names(stored: dict[str, Any] | None) -> list[str]:
 
 
 class SecretBox:
+    # cryptography is imported where it is used: local mode's secrets are not sealed.
     def __init__(self, keys: str) -> None:
+        from cryptography.fernet import Fernet, MultiFernet
+
         try:
             self._fernet = MultiFernet(
                 [Fernet(key.strip().encode()) for key in keys.split(",") if key.strip()]
@@ -52,6 +55,8 @@ class SecretBox:
         return {SEALED: token, NAMES: sorted(secrets)}
 
     def open(self, stored: dict[str, Any] | None) -> dict[str, str]:
+        from cryptography.fernet import InvalidToken
+
         if not is_sealed(stored):
             return dict(stored or {})
         try:

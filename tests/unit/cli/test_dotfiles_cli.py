@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dev8.cli.inspect import dotfiles_line
+from dev8.cli.looking import dotfiles_line
 from dev8.cli.options import CreateOptions
 from dev8.core.errors import InvalidInput
 

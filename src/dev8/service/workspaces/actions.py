@@ -20,10 +20,10 @@ from dev8.providers.base import Provider
 from dev8.service.agent_client import AgentClient
 from dev8.service.workspaces.base import Progress, quiet
 from dev8.service.workspaces.lifecycle import Lifecycle
-from dev8.store.store import Store
 
 if TYPE_CHECKING:
     from dev8.service.workspaces import WorkspaceService
+    from dev8.store.store import Store
 
 # A queued action's work: (service, workspace, the operation's params, progress) -> outcome.
 ActionHandler = Callable[["WorkspaceService", Workspace, dict, Progress], "dict | None"]

@@ -4,6 +4,7 @@ finding a workspace by name."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from dev8.core.addresses import Addresses
 from dev8.core.errors import NotFound
@@ -12,7 +13,9 @@ from dev8.core.states import DesiredState
 from dev8.core.workspace import Operation, Workspace
 from dev8.providers.base import Provider
 from dev8.service.agent_client import AgentClient
-from dev8.store.store import Store
+
+if TYPE_CHECKING:  # the CLI's read-only commands run the service without SQLAlchemy
+    from dev8.store.store import Store
 
 Progress = Callable[[str], None]
 HEALTHY_TIMEOUT_S = 120.0
