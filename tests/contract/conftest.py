@@ -1,7 +1,9 @@
 """The providers the contract suite runs against: the in-memory fake (tests/fakes.py), the
 real Docker provider on the real engine with the workspace image (marked ``engine``), and the
 Kubernetes provider over real HTTP against a Kubernetes API mock server with a stand-in
-kubelet (``tests.integration.kubernetes.apimock``; API mock: no real cluster). A new backend
+kubelet (``tests.integration.kubernetes.apimock``; API mock: no real cluster), and the ACI
+provider over real HTTPS against an Azure Resource Manager stand-in
+(``tests.integration.aci.armstandin``; no ARM emulator exists: not Azure). A new backend
 joins by adding a parameter here."""
 
 from __future__ import annotations
@@ -92,11 +94,28 @@ def _kubernetes() -> Iterator[Backend]:
             cluster.provider.remove_volumes(workspace_id)
 
 
+def _aci() -> Iterator[Backend]:
+    from tests.integration.aci.standin import aci_standin
+
+    with aci_standin() as azure:
+        backend = Backend(
+            azure.provider,
+            "dev8registry.azurecr.io/dev8-workspace:contract",
+            azure.leftovers,
+            resolves_images=False,
+        )
+        yield backend
+        for workspace_id in backend.made:
+            azure.provider.remove(workspace_id)
+            azure.provider.remove_volumes(workspace_id)
+
+
 @pytest.fixture(
     params=[
         pytest.param(_fake, id="fake"),
         pytest.param(_docker, id="docker", marks=pytest.mark.engine),
         pytest.param(_kubernetes, id="kubernetes"),
+        pytest.param(_aci, id="aci"),
     ]
 )
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:

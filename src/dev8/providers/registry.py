@@ -13,6 +13,7 @@ from dev8.providers.base import Provider
 BACKENDS = {
     "docker": "dev8.providers.docker.provider:DockerProvider",
     "kubernetes": "dev8.providers.kubernetes.provider:KubernetesProvider",
+    "aci": "dev8.providers.aci.provider:AciProvider",
 }
 
 

@@ -1,0 +1,1 @@
+"""The Azure Container Instances backend (``DEV8_PROVIDER=aci``, the ``azure`` extra)."""
