@@ -181,7 +181,10 @@ def container_group(
         restart_policy="Always",
         containers=[container],
         ip_address=aci.IpAddress(
-            type="Private", ports=[aci.Port(port=port, protocol="TCP") for port in ports]
+            type="Private",
+            ports=[aci.Port(port=port, protocol="TCP") for port in ports],
+            # The SDK's default, for a public DNS label a private address cannot have.
+            auto_generated_domain_name_label_scope=None,  # type: ignore[arg-type]
         ),
         subnet_ids=[aci.ContainerGroupSubnetId(id=options.subnet_id)],
         volumes=[_volume(spec.workspace_id, role, options, account_key) for role in VOLUME_ROLES],
