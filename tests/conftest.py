@@ -1,10 +1,15 @@
-"""Shared test configuration: every test gets its own dev8 data directory, and is marked by
-what it needs (``tests.marks``)."""
+"""Shared test configuration: every test gets its own dev8 data directory, passwords are
+hashed at Argon2id's lowest cost, and every test is marked by what it needs
+(``tests.marks``)."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
 
+import pytest
+from argon2 import PasswordHasher
+
+from dev8.service import accounts
 from tests.marks import mark_items
 
 # Fixtures every folder shares, as plugins rather than imports of another folder's conftest.
@@ -20,3 +25,16 @@ def dev8_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     home = tmp_path_factory.mktemp("dev8-home")
     monkeypatch.setenv("DEV8_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Argon2id at its lowest cost, in this process: nearly every server test creates a
+    user, and the default cost (tuned to slow down an attacker) was a fifth of their run
+    time. Hashing and checking are the same code; only the hash's stored parameters differ.
+    A ``dev8`` or ``dev8 server`` a test starts as a subprocess keeps the default cost."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "_hasher", cheap)
+        patch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not anyone's password"))
+        yield

@@ -8,28 +8,13 @@ such test says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 
-from dev8.service import accounts
 from tests.integration.server.live import IMAGE, Api, serving
 from tests.integration.server.signed_in import Browser, sign_in
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cheap_password_hashes() -> Iterator[None]:
-    """Argon2id at its lowest cost: these tests create a user for nearly every case, and
-    the default cost (tuned to slow down an attacker) was a fifth of their run time.
-    Hashing and checking are the same code; only the hash's stored parameters differ."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts, "_hasher", cheap)
-        patch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not anyone's password"))
-        yield
 
 
 @pytest.fixture
