@@ -6,6 +6,7 @@ the Rich table at the end, so the layout can be tested at any width."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,7 @@ class Column:
         return not any(cell_width(cell) for cell in self.cells)
 
 
+@functools.cache  # parsing markup is the slow part of a table; cells repeat ("-", states)
 def cell_width(markup: str) -> int:
     """The terminal cells ``markup`` takes once its [style] tags are rendered (and its
     control characters written out, as ``dev8.cli.output`` prints them)."""

@@ -80,3 +80,11 @@ def test_a_read_only_command_does_no_migration_work_once_the_schema_is_current()
     loaded = imports_of("ls")
     assert "alembic" not in loaded
     assert not {"httpx", "dev8.client", "dev8.cli.remote"} & loaded  # local mode: no server
+
+
+@pytest.mark.engine
+def test_looking_loads_neither_typer_nor_the_database_or_engine_libraries():
+    imports_of("ls")  # the first command creates the database
+    for argv in (["ls"], ["status", "nosuch"]):
+        loaded = imports_of(*argv)
+        assert not {"typer", "pydantic", "sqlalchemy", "docker", "cryptography"} & loaded, argv
