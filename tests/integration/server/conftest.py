@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+# The root conftest's, named here for the modules that still import it from this one.
+from tests.conftest import cheap_password_hashes  # noqa: F401
 from tests.integration.server.live import IMAGE, Api, serving
 from tests.integration.server.signed_in import Browser, sign_in
 
