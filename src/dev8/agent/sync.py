@@ -8,13 +8,13 @@ a restic repository on its share (plain files, which SMB handles), ``$DEV8_SYNC_
 - at start, before anything reads the home, each repository is created if absent and its
   latest snapshot restored (owners, modes, symlinks and hard links as snapshotted);
 - every ``DEV8_SYNC_INTERVAL_S`` each tree is backed up, one at a time, under ``nice`` and
-  ``ionice -c 3`` and within ``SYNC_LIMIT_S``; every ``PRUNE_EVERY`` syncs the older
+  ``ionice -c 2 -n 7`` and within ``SYNC_LIMIT_S``; every ``PRUNE_EVERY`` syncs the older
   snapshots are forgotten (``--keep-last KEEP_LAST``) and pruned;
 - at a stop, once the services are down, a final sync within ``DEV8_SYNC_FINAL_S``.
 
 The restore marker: a tree is backed up only after this container restored it completely
 (or found nothing to restore), which a file outside the synced trees, on the container's
-own disk (``MARKER_DIR``), records. A restore is fetched into ``<tree>/.dev8-restore`` and
+own disk (``MARKER_DIR``), records. A restore is fetched into ``<tree>/.dev8-sync-restore`` and
 only then swapped in, entry by entry (renames on one filesystem, so a tree that is a mount
 point works too); the marker is written after the swap. A restore cut short leaves no
 marker: nothing is synced over the good snapshot, and the next start in the same container
@@ -46,14 +46,16 @@ from dev8.agent.supervisor import signal_group
 log = logging.getLogger("dev8.agent")
 HOST = "dev8-sync"  # restic's --host: constant, so each sync finds its parent snapshot
 TAG = "dev8-sync"
-STAGING = ".dev8-restore"  # in each tree: where a restore is fetched before the swap
+# In each tree: where a restore is fetched before the swap (not volume_swap's .dev8-restore).
+STAGING = ".dev8-sync-restore"
 MARKER_DIR = Path("/var/lib/dev8-sync")  # the container's own disk, never synced
 CACHE_DIR = Path("/var/cache/dev8-sync")
 SYNC_LIMIT_S = 1800.0  # one periodic backup at most
 RESTORE_LIMIT_S = 3600.0
 KEEP_LAST = 24
 PRUNE_EVERY = 12  # syncs between two prunes (an hour at the default interval)
-LOW_PRIORITY = ["nice", "-n", "19", "ionice", "-c", "3"]
+# Best effort at its lowest, not idle: a busy build must not starve a sync for good.
+LOW_PRIORITY = ["nice", "-n", "19", "ionice", "-c", "2", "-n", "7"]
 
 
 @dataclass(frozen=True)
@@ -301,6 +303,7 @@ class Sync:
             )
             if not fetched.ok:
                 status.restore_error = fetched.error
+                shutil.rmtree(staging, ignore_errors=True)
                 return
             swap_in(staging / tree.relative_to("/"), tree, staging)
         status.restored = self.markers.write(name, snapshot)

@@ -233,6 +233,6 @@ def test_a_restore_cut_short_is_done_again_and_never_synced_over_the_snapshot(
     port = agent_port(second)
     wait_healthy(port, timeout=180)
     assert as_dev8(second, "cd ~ && sha256sum -c big.sum").strip().endswith("OK")
-    assert as_dev8(second, "ls -A ~").split().count(".dev8-restore") == 0
+    assert ".dev8-sync-restore" not in as_dev8(second, "ls -A ~").split()
     home = status(port)["sync"]["trees"]["home"]
     assert home["restore_error"] is None and home["restored"]["snapshot"]

@@ -161,7 +161,8 @@ def test_a_failed_restore_leaves_the_tree_alone_and_is_never_synced_over_the_sna
     warnings = again.restore_all()
     assert len(warnings) == 1 and "connection to the share lost" in warnings[0]
     assert "not synced" in warnings[0] or "not restored" in warnings[0]
-    assert not (trees["home"] / "work").exists()  # the half fetch stayed in staging
+    assert not (trees["home"] / "work").exists()  # the half fetch never reached the tree
+    assert not (trees["home"] / STAGING).exists()
     again.sync("home", limit=60, low_priority=True)
     assert restic.commands().count("backup") == 1  # only the first container's
     assert "connection to the share lost" in again.problems[-1]  # type: ignore[attr-defined]
