@@ -26,6 +26,7 @@ the container waiting with ``ErrImagePull``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import queue
@@ -44,11 +45,12 @@ import kmock
 import yaml
 from kubernetes import config as kube_config
 
-from dev8.core.naming import LABEL_WORKSPACE_ID
+from dev8.core.naming import HELPER_ROLE, LABEL_ROLE, LABEL_WORKSPACE_ID
 from dev8.providers.kubernetes.client import KubeApi
 from dev8.providers.kubernetes.provider import KubernetesProvider
 from dev8.providers.kubernetes.settings import KubernetesSettings
 from dev8.providers.kubernetes.specs import ClusterOptions
+from tests.integration.kubernetes.helpernode import HelperNode, exit_status
 
 # Requests with this User-Agent are the test's own (the kubelet's, a check behind the
 # provider's back) and are not counted as the provider's.
@@ -90,6 +92,7 @@ class ClusterMock(kmock.KubernetesEmulator):
         # A command's last word -> (exit code, stdout, stderr); others print their argv.
         self.exec_answers: dict[str, tuple[int, bytes, bytes]] = {}
         self.executed: list[list[str]] = []
+        self.helper_node: HelperNode | None = None  # runs helper Pods (``helpernode``)
         self._versions = itertools.count(1)
         for resource in RESOURCES.values():
             self.resources[resource] = kmock.ResourceInfo(namespaced=True)
@@ -102,13 +105,21 @@ class ClusterMock(kmock.KubernetesEmulator):
         del self._requests[:-1]
         if request.headers.get("User-Agent") != TEST_AGENT:
             self.calls.append((str(request.method.value), request.url.path))
+        if request.subresource in ("exec", "attach") and self.helper_node is not None:
+            pod = await super()._serve_fetch(request)  # 404 when there is no Pod
+            if (pod["metadata"].get("labels") or {}).get(LABEL_ROLE) == HELPER_ROLE:
+                assert request._raw_request is not None
+                serve = getattr(self.helper_node, request.subresource)
+                return await serve(request._raw_request, pod)
         if request.subresource == "exec":
             return await self._exec(request)
+        is_pod = request.resource is not None and request.resource.plural == "pods"
+        if is_pod and request.action == kmock.action.DELETE and self.helper_node is not None:
+            await self.helper_node.deleted(request.name or "")
         created = request.action == kmock.action.CREATE and isinstance(request.data, dict)
         if created:
             self._stamp(request.data, request.namespace)
         response = await super()._handle(request)
-        is_pod = request.resource is not None and request.resource.plural == "pods"
         if created and is_pod and response.status in (200, 201):
             self.new_pods.put((request.namespace or "", request.data))
         return response
@@ -271,6 +282,11 @@ class Kubelet:
 
     def status(self, pod: dict[str, Any]) -> dict[str, Any]:
         container = pod["spec"]["containers"][0]
+        node = self.cluster.mock.helper_node
+        if pod["metadata"]["labels"].get(LABEL_ROLE) == HELPER_ROLE and node is not None:
+            if container["image"] in self.unpullable:
+                return {"status": pending_status(container, "ErrImagePull")}
+            return {"status": node.running(pod)}
         if container["image"] in self.unpullable:
             return {"status": pending_status(container, "ErrImagePull")}
         return {"status": running_status(container, next(self._addresses))}
@@ -316,19 +332,6 @@ def pending_status(container: dict[str, Any], reason: str) -> dict[str, Any]:
     }
 
 
-def exit_status(code: int) -> dict[str, Any]:
-    """The ``Status`` the API sends on the error channel when an exec'd command ends."""
-    if code == 0:
-        return {"metadata": {}, "status": "Success"}
-    return {
-        "metadata": {},
-        "status": "Failure",
-        "reason": "NonZeroExitCode",
-        "message": f"command terminated with non-zero exit code: exit status {code}",
-        "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
-    }
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -366,5 +369,9 @@ def mock_cluster(options: ClusterOptions | None = None) -> Iterator[Cluster]:
             server.api(kubeconfig, options.namespace), KubernetesSettings(options)
         )
         api = server.api(kubeconfig, options.namespace, test_side=True)
-        with Kubelet(server, server.api(kubeconfig, options.namespace, test_side=True)) as node:
+        server.mock.helper_node = HelperNode(server.api(kubeconfig, options.namespace, True))
+        with (
+            contextlib.closing(server.mock.helper_node),
+            Kubelet(server, server.api(kubeconfig, options.namespace, test_side=True)) as node,
+        ):
             yield Cluster(server, provider, api, node, kubeconfig)

@@ -353,12 +353,14 @@ def test_the_ingress_covers_the_main_and_the_wildcard_host(
 
 # exec is a WebSocket (an HTTP GET): ``get``, and from Kubernetes 1.35 ``create`` too.
 EXEC = {("", "pods/exec"): {"create", "get"}}
+ATTACH = {("", "pods/attach"): {"create", "get"}}  # the same for attach
 # What the provider calls (docs/kubernetes.md, "RBAC"), for a tree without its I/O module.
 DOCUMENTED = {
     ("", "pods"): {"create", "delete", "get", "list"},
     ("", "pods/log"): {"get"},
     **EXEC,
-    ("", "persistentvolumeclaims"): {"create", "delete", "get", "list"},
+    **ATTACH,
+    ("", "persistentvolumeclaims"): {"create", "delete", "get", "list", "patch"},
     ("", "secrets"): {"create", "delete", "get", "list"},
     ("networking.k8s.io", "networkpolicies"): {"create", "delete", "get"},
 }
@@ -376,9 +378,10 @@ def provider_permissions() -> dict[tuple[str, str], set[str]]:
     found: dict[tuple[str, str], set[str]] = {}
     for source in sorted(PROVIDER.glob("*.py")):
         text = source.read_text()
-        if "connect_get_namespaced_pod_exec" in text:
-            for key, names in EXEC.items():
-                found.setdefault(key, set()).update(names)
+        for websocket, granted in (("exec", EXEC), ("attach", ATTACH)):
+            if f"connect_get_namespaced_pod_{websocket}" in text:
+                for key, names in granted.items():
+                    found.setdefault(key, set()).update(names)
         for call in ast.walk(ast.parse(text)):
             if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
                 continue

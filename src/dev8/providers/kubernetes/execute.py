@@ -1,12 +1,15 @@
-"""Running a command in a workspace's Pod: the API's ``exec`` over a WebSocket (the client's
-``stream``), with no user or working directory of its own, so both go into the command."""
+"""Running a command in a Pod: the API's ``exec`` (and ``attach``) over a WebSocket (the
+client's ``stream``), with no user or working directory of its own, so both go into the
+command."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from kubernetes import client as kube
-from kubernetes.stream import stream
+from kubernetes.stream import stream, ws_client
 
 from dev8.providers.base import ExecResult
 from dev8.providers.kubernetes.client import KubeApi
@@ -50,3 +53,48 @@ def run(api: KubeApi, pod: str, command: list[str]) -> ExecResult:
         return ExecResult(int(code or 0), bytes(session.read_all()))
     finally:
         session.close()
+
+
+def open_session(
+    api: KubeApi, pod: str, container: str, command: list[str] | None, *, stdin: bool
+) -> Any:
+    """A WebSocket to the container (``kube.stream.ws_client.WSClient``): ``command`` run by
+    ``exec``, or, for None, ``attach`` to its main process. Binary channels, read by the
+    caller as they come: the client's copy of everything received is turned off (it would
+    hold a whole archive in memory)."""
+    core = kube.CoreV1Api(api.api_client)
+    method: Any = core.connect_get_namespaced_pod_attach
+    extra: dict[str, Any] = {}
+    if command is not None:
+        method, extra = core.connect_get_namespaced_pod_exec, {"command": command}
+    session = stream(
+        method,
+        pod,
+        api.namespace,
+        container=container,
+        stdin=stdin,
+        stdout=True,
+        stderr=True,
+        tty=False,
+        binary=True,
+        _preload_content=False,
+        **extra,
+    )
+    session._all = ws_client._IgnoredIO()
+    return session
+
+
+def exit_code(session: Any) -> int | None:
+    """An ended exec session's exit code; None if the API sent no status (lost)."""
+    status = session.read_channel(ws_client.ERROR_CHANNEL)
+    try:
+        parsed = json.loads(status) if status else None
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    if parsed.get("status") == "Success":
+        return 0
+    causes = (parsed.get("details") or {}).get("causes") or [{}]
+    message = str(causes[0].get("message", ""))
+    return int(message) if message.isdigit() else None

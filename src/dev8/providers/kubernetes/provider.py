@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -21,27 +22,33 @@ from kubernetes.client.exceptions import ApiException
 from dev8.core.errors import (
     Conflict,
     ImageNotFound,
+    InvalidInput,
     NotFound,
     OperationTimeout,
     ProviderError,
     WorkspaceCrashed,
 )
 from dev8.core.naming import LABEL_ROLE, LABEL_WORKSPACE_ID, VOLUME_ROLES, volume_name
+from dev8.core.quotas import format_bytes
 from dev8.core.states import ContainerState
 from dev8.providers.base import ExecResult, RuntimeStatus, VolumeInfo, WorkspaceSpec
 from dev8.providers.container import CONTAINER_ROLE
 from dev8.providers.kubernetes import execute
 from dev8.providers.kubernetes.client import KubeApi, connect
-from dev8.providers.kubernetes.errors import api_errors
+from dev8.providers.kubernetes.errors import ClaimNotExpandable, api_errors, explain
+from dev8.providers.kubernetes.helpers import KubernetesHelperJobs, claim_info
 from dev8.providers.kubernetes.settings import KubernetesSettings, kubernetes_settings
 from dev8.providers.kubernetes.specs import (
+    CONTAINER,
     ENVIRONMENT_ROLE,
     ClusterOptions,
+    claim_bytes,
     claim_manifests,
     environment_secret,
     network_policy,
     object_name,
     pod_manifest,
+    storage_quantity,
 )
 from dev8.providers.kubernetes.status import (
     IMAGE_ERRORS,
@@ -62,7 +69,7 @@ GONE_MARGIN_S = 30  # beyond the grace period, for the kubelet to report the Pod
 ENDED = (ContainerState.EXITED, ContainerState.UNKNOWN)
 
 
-class KubernetesProvider:
+class KubernetesProvider(KubernetesHelperJobs):
     name = "kubernetes"
 
     def __init__(
@@ -143,6 +150,43 @@ class KubernetesProvider:
             raise Conflict(
                 f"{kind} {name} exists but is not labelled as belonging to workspace {workspace_id}"
             )
+        if kind == "PersistentVolumeClaim":
+            self._expand(found, claim_bytes(manifest))
+
+    # Quotas: a claim's size (``VolumeQuotas``) ---------------------------------------------
+    def quota_enforcement(self) -> str:
+        return "enforced (each volume is a claim of its quota's size, held by the storage)"
+
+    @api_errors
+    def check_quotas(self, workspace_id: str, quotas: Mapping[str, int]) -> None:
+        """A claim cannot shrink: a quota below a claim's size is refused, nothing changed."""
+        for role, size in sorted(quotas.items()):
+            claim = self.api.get("PersistentVolumeClaim", volume_name(workspace_id, role))
+            if claim is not None and size < claim_bytes(claim):
+                raise InvalidInput(
+                    f"the {role} volume is a claim of {format_bytes(claim_bytes(claim))}, and "
+                    f"Kubernetes cannot shrink a claim: choose at least that much (or back up, "
+                    "remove with --purge and restore into a smaller one)"
+                )
+
+    def writable_layer_bytes(self, workspace_id: str) -> int | None:
+        return None  # the kubelet's summary of a container is not on the namespace's API
+
+    def _expand(self, claim: dict[str, Any], size: int) -> None:
+        """Grow ``claim`` to ``size`` bytes (never shrink it): a patch of its request."""
+        if size <= claim_bytes(claim):
+            return
+        name = claim["metadata"]["name"]
+        patch = {"spec": {"resources": {"requests": {"storage": storage_quantity(size)}}}}
+        try:
+            self.api.patch("PersistentVolumeClaim", name, patch)
+        except ApiException as exc:
+            if exc.status in (403, 422) and "resize" in explain(exc).lower():
+                raise ClaimNotExpandable(
+                    f"the claim {name} cannot grow: its storage class does not allow volume "
+                    "expansion (allowVolumeExpansion); see docs/kubernetes.md"
+                ) from exc
+            raise
 
     @api_errors
     def start(self, workspace_id: str) -> RuntimeStatus:
@@ -287,6 +331,31 @@ class KubernetesProvider:
         command = execute.as_user(argv, user, workdir)
         return execute.run(self.api, pod["metadata"]["name"], command)
 
+    @api_errors
+    def exec_argv(
+        self, workspace_id: str, argv: Sequence[str], *, user: str, workdir: str, tty: bool
+    ) -> list[str]:
+        """``kubectl exec`` with this process's kubeconfig (``KUBECONFIG``, the context of
+        the settings): it already does what a terminal needs (raw mode, window resizes on
+        their channel, stdin's end), which the client's WebSocket would have to be taught."""
+        pod = self._running_pod(workspace_id)
+        kubectl = shutil.which("kubectl")
+        if kubectl is None:
+            raise ProviderError("`dev8 exec` on Kubernetes needs the kubectl command on PATH")
+        context = [f"--context={self.settings.context}"] if self.settings.context else []
+        flags = ["-i", "-t"] if tty else ["-i"]
+        return [
+            kubectl,
+            *context,
+            f"--namespace={self.api.namespace}",
+            "exec",
+            *flags,
+            pod["metadata"]["name"],
+            f"--container={CONTAINER}",
+            "--",
+            *execute.as_user(argv, user, workdir),
+        ]
+
     def logs(
         self, workspace_id: str, follow: bool = False, tail: int | None = None
     ) -> Iterator[bytes]:
@@ -322,22 +391,6 @@ def stored_pod(record: dict[str, Any]) -> dict[str, Any]:
         raise ProviderError(f"the Secret {name} has no {POD_ANNOTATION} annotation; recreate it")
     pod: dict[str, Any] = json.loads(text)
     return pod
-
-
-def claim_info(claim: dict[str, Any]) -> VolumeInfo:
-    meta = claim.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    spec = claim.get("spec") or {}
-    requests = (spec.get("resources") or {}).get("requests") or {}
-    return VolumeInfo(
-        name=meta.get("name", ""),
-        role=labels.get(LABEL_ROLE, "?"),
-        workspace_id=labels.get(LABEL_WORKSPACE_ID, ""),
-        created_at=meta.get("creationTimestamp"),
-        driver=spec.get("storageClassName") or "default",
-        labels=dict(labels),
-        options={"storage": str(requests.get("storage", ""))},
-    )
 
 
 def _workspace_of(obj: dict[str, Any]) -> str | None:

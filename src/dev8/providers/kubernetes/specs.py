@@ -12,6 +12,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from kubernetes.utils.quantity import parse_quantity
+
 from dev8.core.naming import (
     LABEL_ROLE,
     LABEL_WORKSPACE_ID,
@@ -233,7 +235,7 @@ def network_policy(spec: WorkspaceSpec, options: ClusterOptions) -> dict[str, An
                     "ports": [{"protocol": "TCP", "port": PORTS["agent"]}],
                 }
             ],
-            "egress": [_dns_rule(), {"to": internet_peers(options.blocked_egress)}],
+            "egress": [dns_rule(), {"to": internet_peers(options.blocked_egress)}],
         },
     }
 
@@ -247,7 +249,7 @@ def _server_peer(options: ClusterOptions) -> dict[str, Any]:
     return peer
 
 
-def _dns_rule() -> dict[str, Any]:
+def dns_rule() -> dict[str, Any]:
     return {
         "to": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: DNS_NAMESPACE}}}],
         "ports": [{"protocol": protocol, "port": 53} for protocol in ("UDP", "TCP")],
@@ -267,6 +269,12 @@ def internet_peers(blocked: tuple[str, ...]) -> list[dict[str, Any]]:
         }
         for version, everything in ((4, "0.0.0.0/0"), (6, "::/0"))
     ]
+
+
+def claim_bytes(claim: dict[str, Any]) -> int:
+    """The bytes a claim asks for (its ``storage`` request, a quantity)."""
+    requests = ((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}
+    return int(parse_quantity(requests.get("storage", "0")))
 
 
 def storage_quantity(size: int) -> str:
