@@ -27,6 +27,7 @@ from dev8.core.quotas import parse_size
 from dev8.core.resources import parse_memory_mb
 from dev8.core.users import validate_password, validate_user_name
 from dev8.paths import data_dir
+from dev8.providers.aci.settings import VARIABLES as ACI_VARIABLES
 from dev8.providers.kubernetes.settings import VARIABLES as KUBERNETES_VARIABLES
 from dev8.server.proxies import TrustedProxies
 from dev8.service.policy import Limits
@@ -61,6 +62,7 @@ ELSEWHERE = frozenset(
         "DEV8_RESTORING",
         "DEV8_SWAP_PY",
         *KUBERNETES_VARIABLES,
+        *ACI_VARIABLES,
     }
 )
 

@@ -31,7 +31,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -95,6 +95,92 @@ class MemoryRunner:
         pass
 
 
+class DockerRunner:
+    """Runs each group's container on the local Docker engine: the group's image (never
+    pulled: it must be on the engine), its environment (plain and secure values alike, as
+    ACI gives them to the container), a Docker volume per share at the group's mount paths.
+    A delete stops the container (SIGTERM, then up to ``STOP_S``: the agent's last sync)
+    and removes it; a share's delete removes its volume. Everything is labelled ``LABEL``.
+
+    Not ACI: the container runs on Docker's default bridge (its address stands for the
+    group's private IP), with Docker's default capabilities and no SMB (a share is a plain
+    local volume here; the agent's SMB detection is tested on its own)."""
+
+    LABEL = "dev.dev8.arm-standin"
+    STOP_S = 60
+
+    def __init__(self) -> None:
+        import docker
+
+        self.client = docker.from_env()
+
+    def container_name(self, name: str) -> str:
+        return f"arm-standin-{name}"
+
+    def volume_name(self, share: str) -> str:
+        return f"arm-standin-{share}"
+
+    def run(self, name: str, group: dict[str, Any]) -> str:
+        import docker.errors
+
+        properties = group["properties"]
+        container = properties["containers"][0]["properties"]
+        try:
+            image = self.client.images.get(container["image"])
+        except docker.errors.ImageNotFound:
+            raise LookupError(f"image {container['image']} is not on the engine") from None
+        shares = {v["name"]: v["azureFile"]["shareName"] for v in properties.get("volumes") or []}
+        mounts = {}
+        for mount in container.get("volumeMounts") or []:
+            volume = self.volume_name(shares[mount["name"]])
+            self.client.volumes.create(volume, labels={self.LABEL: shares[mount["name"]]})
+            mounts[volume] = {"bind": mount["mountPath"], "mode": "rw"}
+        environment = {
+            v["name"]: v["value"] if "value" in v else v.get("secureValue", "")
+            for v in container.get("environmentVariables") or []
+        }
+        started = self.client.containers.run(
+            image.id,
+            detach=True,
+            name=self.container_name(name),
+            environment=environment,
+            volumes=mounts,
+            labels={self.LABEL: name},
+            restart_policy={"Name": "always"},
+        )
+        started.reload()
+        return str(started.attrs["NetworkSettings"]["IPAddress"])
+
+    def remove(self, name: str) -> None:
+        import docker.errors
+
+        try:
+            container = self.client.containers.get(self.container_name(name))
+        except docker.errors.NotFound:
+            return
+        container.stop(timeout=self.STOP_S)
+        container.remove(force=True)
+
+    def logs(self, name: str, tail: int | None) -> str:
+        container = self.client.containers.get(self.container_name(name))
+        output: bytes = container.logs(tail=tail if tail is not None else "all")
+        return output.decode(errors="replace")
+
+    def remove_share(self, share: str) -> None:
+        import docker.errors
+
+        with suppress(docker.errors.NotFound):
+            self.client.volumes.get(self.volume_name(share)).remove(force=True)
+
+    def clean(self) -> None:
+        """Remove whatever a failed test left (containers, then volumes) by label."""
+        label = {"label": self.LABEL}
+        for container in self.client.containers.list(all=True, filters=label):
+            container.remove(force=True)
+        for volume in self.client.volumes.list(filters=label):
+            volume.remove(force=True)
+
+
 @dataclass
 class Operation:
     done: threading.Event = field(default_factory=threading.Event)
@@ -153,7 +239,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             return self._error(401, "AuthenticationFailed", "no valid bearer token")
         if (match := OPERATION.match(url.path)) is not None:
-            return self._operation(match["id"])
+            return self._operation(match["id"], query.get("kind") == "location")
         if "api-version" not in query:
             return self._error(400, "MissingApiVersionParameter", "api-version is required")
         if (match := GROUPS.match(url.path)) is not None:
@@ -180,7 +266,10 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
     # Long-running operations ----------------------------------------------------------
-    def _start_operation(self, work: Any) -> str:
+    def _start_operation(self, work: Any, location: bool = False) -> str:
+        """Run ``work`` in the background; the URL to poll it at: ARM's Azure-AsyncOperation
+        kind (a status document) or, with ``location``, the Location kind (202 while it runs,
+        200 once done, the error's status code if it failed)."""
         operation_id = str(uuid.uuid4())
         operation = Operation()
         self.state.operations[operation_id] = operation
@@ -195,15 +284,25 @@ class Handler(BaseHTTPRequestHandler):
             operation.done.set()
 
         threading.Thread(target=run, daemon=True).start()
-        return f"{self.server.base_url}/standin/operations/{operation_id}"
+        kind = "?kind=location" if location else ""
+        return f"{self.server.base_url}/standin/operations/{operation_id}{kind}"
 
-    def _operation(self, operation_id: str) -> None:
+    def _operation(self, operation_id: str, location: bool) -> None:
         operation = self.state.operations.get(operation_id)
         if operation is None:
             return self._error(404, "OperationNotFound", operation_id)
         operation.polls += 1
         retry = {"Retry-After": "0"}
-        if operation.polls == 1 or not operation.done.is_set():
+        running = operation.polls == 1 or not operation.done.is_set()
+        if location:
+            if running:
+                return self._reply(
+                    202, None, {**retry, "Location": self.server.base_url + self.path}
+                )
+            if operation.error:
+                return self._reply(500, {"error": operation.error})
+            return self._reply(200)
+        if running:
             return self._reply(200, {"status": "InProgress"}, retry)
         if operation.error:
             return self._reply(200, {"status": "Failed", "error": operation.error}, retry)
@@ -294,7 +393,7 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.state.groups.pop(name, None)
 
-        operation = self._start_operation(delete)
+        operation = self._start_operation(delete, location=True)
         # ARM's Location polling: 202 while it runs, 200 once done.
         self._reply(202, None, {"Location": operation, "Retry-After": "0"})
 

@@ -18,11 +18,10 @@ from azure.mgmt.containerinstance import models as aci
 from dev8.core.errors import InvalidInput
 from dev8.core.quotas import GIB, quota_environment
 from dev8.core.resources import PRESETS, Resources
-from dev8.providers.aci.keys import check_key, record_key, sync_password
-from dev8.providers.aci.settings import aci_settings
+from dev8.providers.aci.keys import record_key, sync_password
+from dev8.providers.aci.settings import AzureOptions, aci_settings, check_key
 from dev8.providers.aci.specs import (
     SYNC_ROOT,
-    AzureOptions,
     container_group,
     file_shares,
     group_resources,
@@ -119,7 +118,8 @@ def test_the_deliberate_differences_from_the_seed_group():
     - the shares are mounted under /mnt/dev8-store, not as /home/dev8 and /workspace: SMB
       has no links, modes or owners, so the home lives on the group's own disk and each
       share holds the agent's restic repository of its volume;
-    - a third share (the system volume: dev8's package records), as on every backend;
+    - a third share (the system volume every backend has) is made but not mounted: the
+      agent keeps the system state in the home, synced with it;
     - share names from the workspace's immutable id (``dev8-<id>-<role>``), not the user's;
     - the storage account key, which ACI needs to mount a share, and the sync settings."""
     properties = _group()["properties"]
@@ -131,7 +131,8 @@ def test_the_deliberate_differences_from_the_seed_group():
     container = properties["containers"][0]["properties"]
     assert [p["port"] for p in container["ports"]] == [9000]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    assert mounts == {role: f"{SYNC_ROOT}/{role}" for role in ("home", "workspace", "system")}
+    assert mounts == {role: f"{SYNC_ROOT}/{role}" for role in ("home", "workspace")}
+    assert [v["name"] for v in properties["volumes"]] == ["home", "workspace"]  # as the seed
     assert not any(path in ("/home/dev8", "/workspace") for path in mounts.values())
     variables = {v["name"]: v for v in container["environmentVariables"]}
     assert variables["DEV8_SYNC_ROOT"]["value"] == SYNC_ROOT
@@ -236,3 +237,17 @@ def test_settings_name_every_missing_variable(tmp_path: Path):
     assert settings.options.sync_interval_s == 60
     with pytest.raises(InvalidInput, match="REGISTRY_SERVER needs"):
         aci_settings({**standin_environment(tmp_path), "DEV8_ACI_REGISTRY_SERVER": "r.io"})
+
+
+def test_the_settings_import_no_azure_sdk():
+    """The server names ``DEV8_ACI_*`` at every start (``server.settings``): that must not
+    load the Azure SDKs, which only ``DEV8_PROVIDER=aci`` imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dev8.server.settings, dev8.providers.registry; "
+        "print(sorted(m for m in sys.modules if m.startswith('azure')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -15,19 +15,7 @@ import base64
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from dev8.core.errors import InvalidInput
-
-MIN_KEY_LENGTH = 32
 SALT = b"dev8 aci"
-
-
-def check_key(key: str, variable: str) -> str:
-    if len(key.strip()) < MIN_KEY_LENGTH:
-        raise InvalidInput(
-            f"{variable} must be a secret of at least {MIN_KEY_LENGTH} characters; "
-            "generate one with `dev8 server keygen`"
-        )
-    return key.strip()
 
 
 def _derive(key: str, context: str) -> bytes:

@@ -1,5 +1,6 @@
 """The ACI backend's settings, from ``DEV8_ACI_*`` environment variables, read once when the
-provider is made. Azure credentials come from the standard places (azure-identity's
+provider is made; no Azure SDK is imported here (the server's settings name these variables
+at every start). Azure credentials come from the standard places (azure-identity's
 ``DefaultAzureCredential``: the server's managed identity on Azure, ``AZURE_CLIENT_ID``,
 ``AZURE_TENANT_ID`` and ``AZURE_CLIENT_SECRET`` elsewhere, or ``az login``)."""
 
@@ -11,17 +12,51 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dev8.core.errors import InvalidInput
-from dev8.core.quotas import parse_size
+from dev8.core.quotas import GIB, parse_size
 from dev8.paths import data_dir
-from dev8.providers.aci.keys import check_key
-from dev8.providers.aci.specs import DEFAULT_SYNC_INTERVAL_S, DEFAULT_SYSTEM_SHARE, AzureOptions
 
 PREFIX = "DEV8_ACI_"
 REQUIRED = ("SUBSCRIPTION_ID", "RESOURCE_GROUP", "LOCATION", "SUBNET_ID", "STORAGE_ACCOUNT", "KEY")
+OPTIONAL = (
+    "REGISTRY_SERVER",
+    "REGISTRY_USERNAME",
+    "REGISTRY_PASSWORD",
+    "IDENTITY_ID",
+    "SYNC_INTERVAL_S",
+    "SYSTEM_SHARE",
+    "MAX_CPUS",
+    "MAX_MEMORY_GB",
+    "RECORDS_DIR",
+    "ENDPOINT",
+    "START_TIMEOUT",
+)
+VARIABLES = tuple(PREFIX + name for name in REQUIRED + OPTIONAL)
+DEFAULT_SYNC_INTERVAL_S = 300
+DEFAULT_SYSTEM_SHARE = 10 * GIB  # as the Kubernetes system claim: .deb records, no quota
+MIN_KEY_LENGTH = 32
 ENDPOINT = "https://management.azure.com"  # Azure Resource Manager, the public cloud
 # A new group pulls a large image and mounts three shares: minutes, not seconds.
 DEFAULT_START_TIMEOUT_S = 900.0
 DEFAULT_POLL_S = 5.0  # between two looks at an operation when Azure gives no Retry-After
+
+
+@dataclass(frozen=True)
+class AzureOptions:
+    """Where and how a deployment puts workspaces; the same for every workspace."""
+
+    location: str
+    subnet_id: str  # delegated to Microsoft.ContainerInstance/containerGroups
+    storage_account: str
+    registry_server: str | None = None
+    registry_username: str | None = None
+    registry_password: str | None = None
+    # A user-assigned managed identity (its resource id) that may pull from the registry
+    # (AcrPull): no registry password anywhere.
+    identity_id: str | None = None
+    sync_interval_s: int = DEFAULT_SYNC_INTERVAL_S
+    system_share_bytes: int = DEFAULT_SYSTEM_SHARE
+    max_cpus: float = 4.0  # ACI's per-group limit in most regions (docs/azure.md)
+    max_memory_gb: float = 16.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +112,15 @@ def aci_settings(environ: Mapping[str, str] | None = None) -> AciSettings:
         endpoint=get("ENDPOINT") or ENDPOINT,
         start_timeout_s=_number(get("START_TIMEOUT"), DEFAULT_START_TIMEOUT_S, "START_TIMEOUT"),
     )
+
+
+def check_key(key: str, variable: str) -> str:
+    if len(key.strip()) < MIN_KEY_LENGTH:
+        raise InvalidInput(
+            f"{variable} must be a secret of at least {MIN_KEY_LENGTH} characters; "
+            "generate one with `dev8 server keygen`"
+        )
+    return key.strip()
 
 
 def _number(text: str | None, default: float, name: str) -> float:

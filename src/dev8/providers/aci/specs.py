@@ -9,7 +9,9 @@ What differs from the seed's "Production Deployment" group, on purpose:
   links, modes or owners: venvs, npm, git and sshd break on it): those are on the group's
   own disk, and each share, mounted under ``SYNC_ROOT``, holds the agent's restic
   repository of its volume, synced at intervals and at SIGTERM, restored at start;
-- a third share for the system volume (dev8's package records), as on every backend.
+- a third share, for the system volume every backend has, made and not mounted: without a
+  volume at ``/var/lib/dev8`` the agent keeps the system state (package records) in the
+  home, which is synced with it; the share is reserved for when it has its own repository.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from azure.mgmt.containerinstance import models as aci
 from azure.mgmt.storage import models as storage
@@ -26,6 +27,7 @@ from dev8.core.errors import InvalidInput
 from dev8.core.naming import VOLUME_ROLES, container_name, volume_name
 from dev8.core.quotas import GIB, QUOTA_ROLES, quota_env_name, quotas_from_environment
 from dev8.core.resources import Resources
+from dev8.providers.aci.settings import AzureOptions
 from dev8.providers.base import PORTS, WorkspaceSpec
 from dev8.providers.container import container_environment
 
@@ -35,8 +37,8 @@ SYNC_ROOT = "/mnt/dev8-store"
 SYNC_ROOT_ENV = "DEV8_SYNC_ROOT"
 SYNC_INTERVAL_ENV = "DEV8_SYNC_INTERVAL_S"
 SYNC_PASSWORD_ENV = "DEV8_SYNC_PASSWORD"
-DEFAULT_SYNC_INTERVAL_S = 300
-DEFAULT_SYSTEM_SHARE = 10 * GIB  # as the Kubernetes system claim: .deb records, no quota
+# The volumes the agent syncs (``dev8.agent.sync``: its trees), mounted as ``SYNC_ROOT/<role>``.
+SYNCED_ROLES = ("home", "workspace")
 # ACI opens at most 5 ports on a group's address.
 MAX_PORTS = 5
 # Variables dev8 sets that hold no secret: plain values, readable in the portal. Every other
@@ -50,25 +52,6 @@ PLAIN_VARIABLES = frozenset(
 SHARE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 # A share's metadata names must be C# identifiers: no dots, unlike dev8's labels.
 META_WORKSPACE, META_OWNER, META_ROLE = "dev8_workspace_id", "dev8_owner", "dev8_role"
-
-
-@dataclass(frozen=True)
-class AzureOptions:
-    """Where and how a deployment puts workspaces; the same for every workspace."""
-
-    location: str
-    subnet_id: str  # delegated to Microsoft.ContainerInstance/containerGroups
-    storage_account: str
-    registry_server: str | None = None
-    registry_username: str | None = None
-    registry_password: str | None = None
-    # A user-assigned managed identity (its resource id) that may pull from the registry
-    # (AcrPull): no registry password anywhere.
-    identity_id: str | None = None
-    sync_interval_s: int = DEFAULT_SYNC_INTERVAL_S
-    system_share_bytes: int = DEFAULT_SYSTEM_SHARE
-    max_cpus: float = 4.0  # ACI's per-group limit in most regions (docs/azure.md)
-    max_memory_gb: float = 16.0
 
 
 def group_name(workspace_id: str) -> str:
@@ -171,7 +154,7 @@ def container_group(
         ports=[aci.ContainerPort(port=port, protocol="TCP") for port in ports],
         environment_variables=environment(spec, options, sync_password),
         volume_mounts=[
-            aci.VolumeMount(name=role, mount_path=f"{SYNC_ROOT}/{role}") for role in VOLUME_ROLES
+            aci.VolumeMount(name=role, mount_path=f"{SYNC_ROOT}/{role}") for role in SYNCED_ROLES
         ],
     )
     return aci.ContainerGroup(
@@ -187,7 +170,7 @@ def container_group(
             auto_generated_domain_name_label_scope=None,  # type: ignore[arg-type]
         ),
         subnet_ids=[aci.ContainerGroupSubnetId(id=options.subnet_id)],
-        volumes=[_volume(spec.workspace_id, role, options, account_key) for role in VOLUME_ROLES],
+        volumes=[_volume(spec.workspace_id, role, options, account_key) for role in SYNCED_ROLES],
         image_registry_credentials=_registry_credentials(options),
         identity=_identity(options),
         tags=_tags(spec),
