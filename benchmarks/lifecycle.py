@@ -24,6 +24,7 @@ from dev8.core.images import workspace_image
 from dev8.core.naming import LABEL_OWNER
 from dev8.providers.docker.client import connect
 from dev8.providers.docker.provider import DockerProvider
+from dev8.providers.docker.volumes import remove_volume
 from dev8.service.workspaces import WorkspaceService
 from dev8.store.store import Store
 
@@ -103,7 +104,7 @@ def cleanup(client: DockerClient) -> None:
     for container in client.containers.list(all=True, filters=label):
         container.remove(force=True)
     for volume in client.volumes.list(filters=label):
-        volume.remove(force=True)
+        remove_volume(volume)  # its loop device and image too
     for network in client.networks.list(filters=label):
         network.remove()
 

@@ -17,6 +17,7 @@ import time
 
 from dev8.core.naming import LABEL_OWNER
 from dev8.providers.docker.client import connect
+from dev8.providers.docker.volumes import remove_volume
 
 PACKAGES = "openjdk-17-jdk maven"
 OWNER = f"bench-{secrets.token_hex(3)}"
@@ -58,7 +59,7 @@ def main() -> None:
         for container in client.containers.list(all=True, filters=label):
             container.remove(force=True)
         for volume in client.volumes.list(filters=label):
-            volume.remove(force=True)
+            remove_volume(volume)  # its loop device and image too
     restore = report["finished_at"] - report["started_at"]
     print(
         f"packages: {PACKAGES} ({len(report['offline'])} offline, "

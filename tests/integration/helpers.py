@@ -140,3 +140,13 @@ def interruptible() -> None:
     the background (``cmd &``) ignores SIGINT, its children inherit that, and Python then
     never turns SIGINT into KeyboardInterrupt."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def quota_enforcement_here() -> str:
+    """What the Docker provider says of quota enforcement on this host with this
+    environment: "enforced (loop ext4)..." where the host can, else "warn only (...)"."""
+    import os
+
+    from dev8.providers.docker.loopquota import decide, host_facts, setting_mode
+
+    return decide(setting_mode(os.environ), host_facts(local_engine=True)).describe()

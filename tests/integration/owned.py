@@ -8,6 +8,7 @@ import secrets
 import docker
 
 from dev8.core.naming import LABEL_OWNER
+from dev8.providers.docker.volumes import remove_volume
 
 OWNER = f"pytest-{secrets.token_hex(4)}"
 
@@ -17,7 +18,7 @@ def remove_owned(client: docker.DockerClient, owner: str) -> None:
     for container in client.containers.list(all=True, filters=label):
         container.remove(force=True)
     for volume in client.volumes.list(filters=label):
-        volume.remove(force=True)
+        remove_volume(volume)
     for network in client.networks.list(filters=label):
         network.remove()
     for image in client.images.list(filters=label):

@@ -37,6 +37,7 @@ class MalloryRoutedAgent(FakeAgent):
         super().__init__()
         self.client = AgentClient(timeout=DEADLINE_S)
         self.real: set[str] = set()
+        self.others_asked = 0  # status requests to every agent but the hostile ones
 
     def health(self, agent_url: str | None) -> str | None:
         if agent_url in self.real:
@@ -46,6 +47,7 @@ class MalloryRoutedAgent(FakeAgent):
     def status(self, agent_url: str | None, token: str) -> dict:
         if agent_url in self.real:
             return self.client.status(agent_url, token)
+        self.others_asked += 1
         return super().status(agent_url, token)
 
     def put_ssh_keys(self, agent_url: str | None, token: str, keys: str) -> int:
@@ -125,4 +127,26 @@ def test_a_trickling_agent_does_not_delay_others_operations(api: Api):
             ),  # type: ignore[union-attr]
             timeout=PROMPT_S + 2,
             message="Alice's other workspace observed",
+        )
+
+
+def test_a_stalling_agent_delays_only_its_own_observation(api: Api):
+    """Attack: Mallory's agent trickles every answer until the client's deadline. Before the
+    fix each observation pass waited for its slowest workspace, so Alice's workspace was
+    looked at once per Mallory deadline (her idle stop up to a deadline late); now a pass
+    hands out the workspaces whose last look has ended, and Alice's is observed at every
+    interval (0.2 s here) while Mallory's one observation is still under way."""
+    with HostileAgent(trickles(0.5)) as hostile:
+        give_mallory(api, hostile)
+        alice = api.member("alice")
+        api.settle(alice, create(alice, "watched"))
+        agent = api.agent
+        assert isinstance(agent, MalloryRoutedAgent)
+        wait_for(lambda: hostile.requests >= 1, timeout=PROMPT_S, message="the trickle")
+        asked_before = agent.others_asked
+        # Old behaviour: about one look at Alice per look at Mallory; now several.
+        wait_for(
+            lambda: agent.others_asked - asked_before >= 2 * hostile.requests + 2,
+            timeout=PROMPT_S * 2,
+            message="Alice observed more often than Mallory's stalled agent answers",
         )

@@ -1,7 +1,8 @@
 """Issue 16, item 16: a member could fill the host's disk; on the local engine a quota only
-warned. With ``DEV8_QUOTA_ENFORCE=loop`` each home and workspace volume is an ext4 file
-system in a sparse image file of the quota's size on a loop device: a write beyond it fails
-with ENOSPC inside the workspace, while the image costs the host only what was written.
+warned. By default (``DEV8_QUOTA_ENFORCE=auto``, where the host can) each home and workspace
+volume is an ext4 file system in a sparse image file of the quota's size on a loop device: a
+write beyond it fails with ENOSPC inside the workspace, while the image costs the host only
+what was written.
 
 The engine part runs the real service on the real engine (root and loop devices needed);
 the fallback and the decision are checked without one.
@@ -57,7 +58,7 @@ def enforcing(tmp_path, monkeypatch, client, workspace_image):  # noqa: F811
 
 @pytest.fixture
 def plain(tmp_path, monkeypatch, client, workspace_image):  # noqa: F811
-    monkeypatch.delenv("DEV8_QUOTA_ENFORCE", raising=False)
+    monkeypatch.setenv("DEV8_QUOTA_ENFORCE", "off")
     yield from _service(tmp_path, monkeypatch, client)
 
 
@@ -140,7 +141,7 @@ def test_the_quota_grows_never_shrinks_and_goes_with_the_purge(enforcing, tmp_pa
 def test_doctor_polices_the_writable_layer(plain, monkeypatch):
     """No quota bounds the container's own layer on overlay2 over ext4 (``storage_opt``
     size needs xfs with pquota): doctor measures it and warns beyond a bound (lowered here
-    to 16 MiB); the default, warn-only, says so."""
+    to 16 MiB); with enforcement off, doctor says quotas only warn."""
     plain.up(CreateRequest(name="layer"))
     code, out = _sh(plain, "layer", "dd if=/dev/zero of=/tmp/fill bs=1M count=32 2>&1")
     assert code == 0, out

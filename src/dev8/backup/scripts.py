@@ -134,6 +134,12 @@ echo "dev8-result entries=$(find {INCOMING} -printf x | wc -c)" >&2
     return _bash(script, fetched, token)
 
 
+def copy_volume_argv(source: str, target: str) -> list[str]:
+    """Copy the tree at ``source`` (mounted read-only) into the empty ``target`` as it is:
+    owners, modes, times, links (never followed), hard links, extended attributes."""
+    return ["cp", "-a", "--no-target-directory", "--", source, target]
+
+
 # The regular files' bytes and the entries under each path argument, as JSON by path; links
 # are counted, never followed.
 _MEASURE = r"""

@@ -31,5 +31,20 @@ def ensure() -> None:
         err_console.print(f"[yellow]warning:[/] {exc}", highlight=False, soft_wrap=True)
 
 
+@app.command("attach-quotas")
+def attach_quotas() -> None:
+    """Put every quota-enforced volume back on a loop device; needs no running engine.
+
+    A reboot forgets loop devices, and the engine cannot mount those volumes until they are
+    attached again. `dev8 engine ensure` and `dev8 server` do it when they start; where
+    systemd starts the engine at boot, run this first, e.g. in a drop-in for docker.service:
+    `ExecStartPre=-/path/to/dev8 engine attach-quotas` (with the same DEV8_HOME).
+    """
+    from dev8.providers.docker.loopquota import LoopVolumes, quota_directory
+
+    names = LoopVolumes(quota_directory()).attach_directory()
+    console.print(f"[green]✓[/] {len(names)} quota volume(s) attached", highlight=False)
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="engine")

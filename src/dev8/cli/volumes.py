@@ -150,13 +150,22 @@ def quota(
     workspace: str | None = typer.Option(
         None, "--workspace", help="New limit for /workspace, e.g. 200g."
     ),
+    bound: bool = typer.Option(
+        False,
+        "--bound",
+        help="Move volumes made before quotas were enforced onto bounded ones (data kept).",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Show a workspace's volume limits and use, or change them (--home, --workspace).
 
     Changing a limit makes the container again on the same volumes (a running workspace is
-    restarted) so its agent warns against the new one. The local Docker engine cannot
-    enforce a limit: dev8 warns at 80% and 95%.
+    restarted) so its agent warns against the new one. Where dev8 runs as root beside its
+    engine, a limit is enforced (`dev8 doctor` says whether): a volume is then a file system
+    of that size, which grows but never shrinks. Elsewhere dev8 warns at 80% and 95%.
+
+    Volumes made before enforcement was on stay unbounded until `--bound` copies them onto
+    bounded ones (the workspace restarts; refused if a volume holds more than its limit).
     """
     svc = volumes("quota")
     limits = {
@@ -164,9 +173,9 @@ def quota(
         for role, value in (("home", home), ("workspace", workspace))
         if value is not None
     }
-    if limits:
+    if limits or bound:
         with spinner(f"Changing the quotas of {name}") as progress:
-            svc.set_quotas(name, limits, progress)
+            svc.set_quotas(name, limits, progress, bound_existing=bound)
     ws = svc.workspaces.get(name)
     used = svc.used(ws)
     effective = effective_quotas(ws.quotas)
@@ -178,7 +187,7 @@ def quota(
             }
         )
         return
-    if limits:
+    if limits or bound:
         console.print(f"[green]✓[/] Quotas of {name} changed")
     for role in QUOTA_ROLES:
         default = "" if role in ws.quotas else " [dim](default)[/]"

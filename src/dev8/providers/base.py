@@ -231,6 +231,27 @@ class VolumeQuotas(Protocol):
 
 
 @runtime_checkable
+class QuotaVolumes(Protocol):
+    """Optional: backends that bound volumes with the host's help (Docker's enforced quotas
+    sit on loop devices): re-attached after a reboot, and existing unbounded volumes moved
+    onto bounded ones."""
+
+    def attach_all(self) -> list[str]:
+        """Make every volume this backend enforces mountable; their names."""
+
+    def volume_enforced(self, workspace_id: str, role: str) -> bool: ...
+
+    def prepare_enforced(self, workspace_id: str, role: str, size: int) -> str:
+        """A new, empty bounded volume of ``size`` bytes for ``role``, under a temporary
+        name (returned) for a helper to copy the old volume into. ``InvalidInput`` where
+        the host cannot bound volumes."""
+
+    def commit_enforced(self, workspace_id: str, role: str) -> None:
+        """Put the copy in the old volume's place (no container may mount it). Interrupted,
+        the next ``create`` adopts the copy."""
+
+
+@runtime_checkable
 class Freezable(Protocol):
     """Optional: backends that can freeze a running workspace's processes (and thaw them),
     so that a helper reads its volumes while nothing in it can change them."""

@@ -9,9 +9,10 @@ whose container is not what their desired state says (unless their last operatio
 failure waits for a person, it is not retried in a loop).
 
 An agent's answers are its member's to choose, so observation never holds up dispatch, asks
-``OBSERVERS`` workspaces at once (each agent request ends at the client's deadline, so a pass
-lasts about one deadline however many agents stall), and a workspace whose observation fails
-gets one log line while the pass goes on with the others.
+``OBSERVERS`` workspaces at once, and never waits for the slowest: a pass hands out the
+workspaces whose last observation has ended and returns, so an agent that stalls until the
+client's deadline delays only its own workspace's next look. A workspace whose observation
+fails gets one log line while the others go on.
 
 Workers are daemon threads: when the server stops, an operation in flight stops with it and
 is resumed by the next server (see ``dev8.service.operations``).
@@ -23,12 +24,12 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from dev8.core.errors import Conflict, Dev8Error
 from dev8.core.states import ACTIVE_CONTAINER, ContainerState, DesiredState, ObservedState
 from dev8.core.workspace import FAILED, Action, Workspace
-from dev8.providers.base import BulkStatus, RuntimeStatus
+from dev8.providers.base import BulkStatus, QuotaVolumes, RuntimeStatus
 from dev8.server.context import ServerContext
 from dev8.service.idle import describe_idle, effective_timeout_s, idle_deadline
 from dev8.service.operations import OperationRunner
@@ -55,9 +56,12 @@ class Reconciler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._observers = ThreadPoolExecutor(OBSERVERS, thread_name_prefix="observe")
+        self._observing: dict[str, Future[None]] = {}  # observations that have not ended
 
     # Life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
+        self._reattach_volumes()
         workers = self.context.settings.max_concurrent_operations
         self._threads = [
             threading.Thread(target=self._loop, name="reconciler", daemon=True),
@@ -81,6 +85,21 @@ class Reconciler:
             time.sleep(0.1)
         if self._busy:
             log.warning("leaving %d operation(s) in flight to the next start", len(self._busy))
+        self._observers.shutdown(wait=False, cancel_futures=True)
+
+    def _reattach_volumes(self) -> None:
+        """After a reboot the engine could not mount enforced volumes of the workspaces it
+        restarts; attached again, the first pass's starts succeed."""
+        provider = self.context.provider
+        if not isinstance(provider, QuotaVolumes):
+            return
+        try:
+            names = provider.attach_all()
+        except Dev8Error as exc:
+            log.warning("re-attaching quota volumes: %s", exc.message)
+            return
+        if names:
+            log.info("re-attached %d quota volume(s)", len(names))
 
     def _loop(self) -> None:
         interval = self.context.settings.reconcile_interval_s
@@ -99,7 +118,7 @@ class Reconciler:
         interval = self.context.settings.observe_interval_s
         while not self._stop.is_set():
             try:
-                self.observe_all()
+                self.observe_all(wait_for_all=False)
             except Exception:
                 log.exception("observing workspaces failed; retrying")
             self._stop.wait(interval)
@@ -130,15 +149,39 @@ class Reconciler:
                 self._wake.set()  # its next operation, if any, need not wait for a tick
 
     # Observation ------------------------------------------------------------------------
-    def observe_all(self) -> None:
+    def observe_all(self, wait_for_all: bool = True) -> list[Future[None]]:
+        """One pass: observe every workspace not already being observed. The loop does not
+        wait for the pass to end; a caller that reads the results does (the default), for
+        the observations it started and those already under way. The pass's observations."""
         provider = self.context.provider
         summaries = provider.statuses() if isinstance(provider, BulkStatus) else None
-        with ThreadPoolExecutor(OBSERVERS, thread_name_prefix="observe") as pool:
-            for workspace in self.store.list(with_secrets=False):
-                pool.submit(self._observe_one, workspace, summaries)
+        pending: list[Future[None]] = []
+        for workspace in self.store.list(with_secrets=False):
+            with self._busy_lock:
+                under_way = self._observing.get(workspace.id)
+                if under_way is None:
+                    try:
+                        under_way = self._observers.submit(self._observe_one, workspace, summaries)
+                    except RuntimeError:  # shut down: the reconciler is stopping
+                        return pending
+                    self._observing[workspace.id] = under_way
+            pending.append(under_way)
+        if wait_for_all:
+            wait(pending)
+        return pending
+
+    def _observed(self, workspace_id: str) -> None:
+        with self._busy_lock:
+            self._observing.pop(workspace_id, None)
 
     def _observe_one(self, workspace: Workspace, summaries: BulkSummaries) -> None:
         """Observe one workspace; whatever goes wrong is its own (one log line)."""
+        try:
+            self._observe_guarded(workspace, summaries)
+        finally:
+            self._observed(workspace.id)
+
+    def _observe_guarded(self, workspace: Workspace, summaries: BulkSummaries) -> None:
         if self._stop.is_set():
             return
         with self._busy_lock:

@@ -9,10 +9,16 @@ from dataclasses import dataclass, field
 from dev8.backup import scripts
 from dev8.core.errors import InvalidInput, NotFound, ProviderError
 from dev8.core.naming import LABEL_OWNER, VOLUME_MOUNTS, VOLUME_ROLES, volume_name
-from dev8.core.quotas import QUOTA_ROLES, QuotaUse, effective_quotas
+from dev8.core.quotas import QUOTA_ROLES, QuotaUse, effective_quotas, format_bytes
 from dev8.core.states import ContainerState
 from dev8.core.workspace import Workspace
-from dev8.providers.base import HelperMount, VolumeAccess, VolumeInfo, VolumeQuotas
+from dev8.providers.base import (
+    HelperMount,
+    QuotaVolumes,
+    VolumeAccess,
+    VolumeInfo,
+    VolumeQuotas,
+)
 from dev8.service.volume_jobs import VolumeJobs, role_mounts
 from dev8.service.workspaces import Progress, WorkspaceService
 
@@ -155,28 +161,71 @@ class VolumeService:
 
     # Quotas ----------------------------------------------------------------------------
     def set_quotas(
-        self, name: str, limits: dict[str, int], progress: Progress | None = None
+        self,
+        name: str,
+        limits: dict[str, int],
+        progress: Progress | None = None,
+        bound_existing: bool = False,
     ) -> Workspace:
         """Change limits; the container is made again (same image, same volumes) so the
         agent gets them, and started again if it ran. A backend that enforces quotas grows
-        the volumes then (while no container mounts them) and refuses a shrink first."""
+        the volumes then (while no container mounts them) and refuses a shrink first.
+        ``bound_existing`` moves volumes made before enforcement onto bounded ones too."""
         unknown = set(limits) - set(QUOTA_ROLES)
         if unknown:
             raise InvalidInput(
                 f"no quota for {', '.join(sorted(unknown))}; only home and workspace"
             )
         workspace = self.workspaces.find(name)
+        report = progress or (lambda _m: None)
         with self.workspaces.operation(workspace, "quota"):
             provider = self.workspaces.provider
+            quotas = effective_quotas({**workspace.quotas, **limits})
             if isinstance(provider, VolumeQuotas):
-                provider.check_quotas(
-                    workspace.id, effective_quotas({**workspace.quotas, **limits})
-                )
+                provider.check_quotas(workspace.id, quotas)
+            unbounded = self._unbounded(workspace, quotas) if bound_existing else []
             workspace.quotas = {**workspace.quotas, **limits}
             self.workspaces.store.save(workspace)
+            bound = lambda: self._bound(workspace, unbounded, quotas, report)  # noqa: E731
             if self.workspaces.provider.status(workspace.id).state is not ContainerState.MISSING:
-                self.workspaces.recreate_container(workspace, progress or (lambda _m: None))
+                self.workspaces.recreate_container(workspace, report, while_removed=bound)
+            else:
+                bound()
         return workspace
+
+    def _unbounded(self, workspace: Workspace, quotas: dict[str, int]) -> builtins.list[str]:
+        """The roles whose volumes are not bounded yet; refused, before anything changes,
+        where the backend cannot bound them or what a volume holds exceeds its quota."""
+        provider = self.workspaces.provider
+        if not isinstance(provider, QuotaVolumes):
+            raise InvalidInput(f"the {provider.name} backend cannot bound existing volumes")
+        roles = [r for r in QUOTA_ROLES if not provider.volume_enforced(workspace.id, r)]
+        names = {volume_name(workspace.id, role): role for role in roles}
+        for volume, used in self.sizes(builtins.list(names)).items():
+            role = names[volume]
+            if used > quotas[role]:
+                raise InvalidInput(
+                    f"{role} holds {format_bytes(used)}, more than its quota of "
+                    f"{format_bytes(quotas[role])}: raise the quota (--{role}) or free space"
+                )
+        return roles
+
+    def _bound(
+        self, workspace: Workspace, roles: Sequence[str], quotas: dict[str, int], report: Progress
+    ) -> None:
+        """Copy each unbounded volume into a bounded one, which then takes its name."""
+        provider = self.workspaces.provider
+        if not roles or not isinstance(provider, QuotaVolumes):
+            return
+        for role in roles:
+            report(f"moving {role} onto a volume bounded at {format_bytes(quotas[role])}")
+            copy = provider.prepare_enforced(workspace.id, role, quotas[role])
+            mounts = [
+                HelperMount("/from", volume=volume_name(workspace.id, role)),
+                HelperMount("/to", volume=copy, read_only=False),
+            ]
+            self._helper(workspace, "bound", scripts.copy_volume_argv("/from", "/to"), mounts)
+            provider.commit_enforced(workspace.id, role)
 
     # Cleaning --------------------------------------------------------------------------
     def clean(self, name: str) -> builtins.list[Cleaned]:

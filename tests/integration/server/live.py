@@ -9,6 +9,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,14 +124,29 @@ class ReconcilerWatch:
         self._lock = threading.Lock()
         observe_all, run_next = reconciler.observe_all, reconciler.runner.run_next
 
-        def counted_observe_all() -> None:
+        def counted_observe_all(wait_for_all: bool = True) -> list[Future[None]]:
             with self._lock:
                 self.started += 1
             try:
-                observe_all()
-            finally:
+                pending = observe_all(wait_for_all)
+            except BaseException:
+                self._pass_ended()
+                raise
+            # A pass has ended when its last observation has (the loop does not wait).
+            left = [len(pending)]
+
+            def one_ended(_future: Future[None]) -> None:
                 with self._lock:
-                    self.finished += 1
+                    left[0] -= 1
+                    ended = left[0] == 0
+                if ended:
+                    self._pass_ended()
+
+            if not pending:
+                self._pass_ended()
+            for future in pending:
+                future.add_done_callback(one_ended)
+            return pending
 
         def recorded_run_next(workspace_id: str) -> Any:
             result = run_next(workspace_id)
@@ -140,6 +156,10 @@ class ReconcilerWatch:
 
         reconciler.observe_all = counted_observe_all
         reconciler.runner.run_next = recorded_run_next
+
+    def _pass_ended(self) -> None:
+        with self._lock:
+            self.finished += 1
 
     def observed(self, passes: int = 2, timeout: float = 20.0) -> None:
         """Wait until ``passes`` observation passes that began after this call are done."""

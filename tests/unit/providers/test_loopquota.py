@@ -19,7 +19,9 @@ from dev8.providers.docker.loopquota import (
     check_growth,
     decide,
     image_of_link,
+    image_path,
     is_enforced,
+    link_path,
     mkfs_argv,
     mounted_devices,
     setting_mode,
@@ -30,8 +32,9 @@ HOST_CAN = HostFacts(is_root=True, missing_tools=(), loop_control=True, local_en
 MIB = 1024**2
 
 
-def test_the_setting_defaults_to_off_and_refuses_anything_else():
-    assert setting_mode({}) == "off"
+def test_the_setting_defaults_to_auto_and_refuses_anything_else():
+    assert setting_mode({}) == "auto"
+    assert setting_mode({"DEV8_QUOTA_ENFORCE": "off"}) == "off"
     assert setting_mode({"DEV8_QUOTA_ENFORCE": " Auto "}) == "auto"
     with pytest.raises(InvalidInput, match="DEV8_QUOTA_ENFORCE='xfs' is not one of"):
         setting_mode({"DEV8_QUOTA_ENFORCE": "xfs"})
@@ -135,3 +138,26 @@ def test_a_failed_mkfs_leaves_nothing(tmp_path):
     with pytest.raises(ProviderError):
         loops.create("vol", 64 * MIB)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]
+
+
+def test_attach_directory_attaches_every_image_before_the_engine_starts(tmp_path):
+    """After a reboot, `dev8 engine ensure` attaches every image it finds (no engine
+    needed): each gets a loop device and its link points at it. The host's tools are
+    recorded, not run."""
+    calls: list[list[str]] = []
+
+    def run(argv):
+        calls.append(list(argv))
+        if argv[:2] == ["losetup", "--find"]:
+            return f"/dev/loop{len(calls)}\n"
+        return ""  # losetup -j: attached nowhere yet
+
+    for name in ("dev8-a-home", "dev8-a-workspace"):
+        image_path(tmp_path, name).write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not an image")
+    loops = LoopVolumes(tmp_path, run=run)
+    assert loops.attach_directory() == ["dev8-a-home", "dev8-a-workspace"]
+    finds = [argv for argv in calls if argv[:2] == ["losetup", "--find"]]
+    assert [Path(argv[-1]).name for argv in finds] == ["dev8-a-home.img", "dev8-a-workspace.img"]
+    assert os.readlink(link_path(tmp_path, "dev8-a-home")).startswith("/dev/loop")
+    assert LoopVolumes(tmp_path / "none", run=run).attach_directory() == []

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from dev8.core.errors import EngineUnavailable
+from dev8.core.errors import Dev8Error, EngineUnavailable
 from dev8.hostpkg import Report, apt_install, why_cannot_install
 from dev8.providers.docker.client import engine_answers
 
@@ -26,6 +26,20 @@ def _start_dockerd(report: Report) -> subprocess.Popen[bytes] | None:
         return subprocess.Popen(
             ["dockerd"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
         )
+
+
+def _attach_quota_images(report: Report) -> None:
+    """Before the engine restarts the workspaces that were running, put their enforced
+    volumes back on loop devices (a reboot forgets them, and the mount would fail)."""
+    from dev8.providers.docker.loopquota import LoopVolumes, quota_directory
+
+    try:
+        names = LoopVolumes(quota_directory()).attach_directory()
+    except Dev8Error as exc:
+        report(f"warning: quota volumes not re-attached: {exc.message}")
+        return
+    if names:
+        report(f"re-attached {len(names)} quota volume(s) to loop devices")
 
 
 def _last_log_line() -> str:
@@ -80,5 +94,6 @@ def ensure_engine(report: Report = lambda _msg: None) -> str:
             return "installed docker.io; the engine is running"
     elif os.geteuid() != 0:
         raise EngineUnavailable("dockerd is installed but not running; start Docker (as root)")
+    _attach_quota_images(report)
     _wait_until_answering(_start_dockerd(report), report)
     return ("installed docker.io and started" if installed else "started") + " the Docker engine"

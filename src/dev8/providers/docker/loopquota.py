@@ -6,8 +6,9 @@ size that costs only the blocks written. A loop device's number changes after a 
 the volume's ``device`` is a symbolic link dev8 keeps next to the image (mount(2) follows
 it) and points again at a loop device before anything mounts the volume.
 
-Where the host cannot do it (not root, no loop devices, no e2fsprogs, a remote engine), or
-unless ``DEV8_QUOTA_ENFORCE`` asks for it, quotas stay measured and warned about.
+Enforced by default (``DEV8_QUOTA_ENFORCE=auto``); where the host cannot do it (not root, no
+loop devices, no e2fsprogs, a remote engine), or with ``DEV8_QUOTA_ENFORCE=off``, quotas stay
+measured and warned about.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from pathlib import Path
 
 from dev8.core.errors import InvalidInput, ProviderError
 from dev8.core.quotas import ENFORCEMENT_NOTE, format_bytes
+from dev8.paths import data_dir
 
 SETTING = "DEV8_QUOTA_ENFORCE"
 MODES = ("off", "loop", "auto")
-DEFAULT_MODE = "off"  # opt-in: see docs/security.md for why not "auto" yet
+DEFAULT_MODE = "auto"
 TOOLS = ("losetup", "mkfs.ext4", "e2fsck", "resize2fs", "debugfs")
 LOOP_CONTROL = Path("/dev/loop-control")
 IMAGE_SUFFIX, LINK_SUFFIX = ".img", ".dev"
@@ -80,7 +82,7 @@ def setting_mode(env: Mapping[str, str]) -> str:
 def decide(mode: str, facts: HostFacts) -> Enforcement:
     """Enforce when asked (loop, auto) and the host can; else warn-only with the reason."""
     if mode == "off":
-        return Enforcement(False, f"{SETTING} is off (set it to loop or auto to enforce)")
+        return Enforcement(False, f"{SETTING} is off (unset it, or set auto, to enforce)")
     if not facts.local_engine:
         return Enforcement(False, "the Docker engine is not on this machine")
     if not facts.is_root:
@@ -92,6 +94,11 @@ def decide(mode: str, facts: HostFacts) -> Enforcement:
             False, f"{', '.join(facts.missing_tools)} not found (install e2fsprogs, util-linux)"
         )
     return Enforcement(True)
+
+
+def quota_directory() -> Path:
+    """Where this dev8's enforced volumes keep their images."""
+    return data_dir() / "quota"
 
 
 # Pure builders ---------------------------------------------------------------------------
@@ -214,10 +221,34 @@ class LoopVolumes:
                 raise
         return volume_options(link_path(self.directory, volume))
 
+    def adopt(self, volume: str) -> dict[str, str] | None:
+        """The local driver's options for an image already here (a move onto a bounded
+        volume was interrupted after the old one went: the image holds the data), attached;
+        None when there is none."""
+        if not image_path(self.directory, volume).is_file():
+            return None
+        with self._locked():
+            self._attach(volume)
+        return volume_options(link_path(self.directory, volume))
+
     def attach(self, image: Path) -> str:
         """Make sure ``image`` is on a loop device and its link points at it; the device."""
         with self._locked():
             return self._attach(image.name.removesuffix(IMAGE_SUFFIX), image.parent)
+
+    def attach_directory(self) -> list[str]:
+        """Attach every image under the directory (before the engine starts, when it will
+        mount them); the volumes' names. Needs no engine."""
+        if not self.directory.is_dir():
+            return []
+        with self._locked():
+            names = sorted(p.name.removesuffix(IMAGE_SUFFIX) for p in self._images())
+            for name in names:
+                self._attach(name)
+        return names
+
+    def _images(self) -> Iterator[Path]:
+        return (p for p in self.directory.glob(f"*{IMAGE_SUFFIX}") if p.is_file())
 
     def _attach(self, volume: str, directory: Path | None = None) -> str:
         where = directory or self.directory

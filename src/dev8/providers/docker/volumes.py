@@ -15,15 +15,15 @@ from docker.errors import DockerException
 from docker.errors import NotFound as DockerNotFound
 from docker.models.volumes import Volume
 
-from dev8.core.errors import Conflict
+from dev8.core.errors import Conflict, InvalidInput
 from dev8.core.naming import (
+    LABEL_OWNER,
     LABEL_ROLE,
     LABEL_WORKSPACE_ID,
     VOLUME_ROLES,
     volume_name,
 )
 from dev8.core.quotas import QUOTA_ROLES
-from dev8.paths import data_dir
 from dev8.providers.base import VolumeInfo, WorkspaceSpec
 from dev8.providers.container import CONTAINER_ROLE
 from dev8.providers.docker.errors import engine_errors
@@ -38,6 +38,7 @@ from dev8.providers.docker.loopquota import (
     host_facts,
     image_of_link,
     is_enforced,
+    quota_directory,
     setting_mode,
 )
 from dev8.providers.docker.specs import volume_specs
@@ -50,7 +51,7 @@ class DockerVolumes:
 
     @cached_property
     def loops(self) -> LoopVolumes:
-        return LoopVolumes(data_dir() / "quota")
+        return LoopVolumes(quota_directory())
 
     @cached_property
     def enforcement(self) -> Enforcement:
@@ -104,16 +105,59 @@ class DockerVolumes:
         return created
 
     def _create_volume(self, wanted: dict[str, Any], quota: int | None) -> None:
+        adopted = self.loops.adopt(wanted["name"])
+        if adopted is not None:
+            self._define_enforced(wanted["name"], wanted["labels"], adopted)
+            return
         if not (quota and _role(wanted) in QUOTA_ROLES and self.enforcement.enforced):
             self.client.volumes.create(**wanted)
             return
         options = self.loops.create(wanted["name"], int(quota))
         try:
-            labelled = {**wanted["labels"], LABEL_ENFORCED: ENFORCED_BY}
-            self.client.volumes.create(**{**wanted, "driver_opts": options, "labels": labelled})
+            self._define_enforced(wanted["name"], wanted["labels"], options)
         except BaseException:
             self.loops.remove(image_of_link(options["device"]))
             raise
+
+    def _define_enforced(self, name: str, labels: Mapping[str, str], options: dict[str, str]):
+        labelled = {**labels, LABEL_ENFORCED: ENFORCED_BY}
+        return self.client.volumes.create(
+            name=name, driver="local", driver_opts=options, labels=labelled
+        )
+
+    # Moving an unbounded volume onto a bounded one -----------------------------------------
+    @engine_errors
+    def volume_enforced(self, workspace_id: str, role: str) -> bool:
+        return _volume_enforced(self.client.volumes.get(volume_name(workspace_id, role)))
+
+    @engine_errors
+    def prepare_enforced(self, workspace_id: str, role: str, size: int) -> str:
+        if not self.enforcement.enforced:
+            raise InvalidInput(f"quotas cannot be enforced here: {self.enforcement.reason}")
+        name = volume_name(workspace_id, role)
+        old = self.client.volumes.get(name)  # NotFound when there is nothing to move
+        self._remove_copy(name)
+        options = self.loops.create(name, size)  # a stale image from a failed try is redone
+        owner = (old.attrs.get("Labels") or {}).get(LABEL_OWNER, "")
+        self.client.volumes.create(
+            name=_copy_name(name), driver="local", driver_opts=options, labels={LABEL_OWNER: owner}
+        )
+        return _copy_name(name)
+
+    @engine_errors
+    def commit_enforced(self, workspace_id: str, role: str) -> None:
+        name = volume_name(workspace_id, role)
+        old = self.client.volumes.get(name)
+        labels = old.attrs.get("Labels") or {}
+        # The copy's definition goes first: removing a volume mounted from a device leaves
+        # the device's data, which the new definition under the old name then mounts.
+        self._remove_copy(name)
+        old.remove()
+        self._define_enforced(name, labels, self.loops.adopt(name) or {})
+
+    def _remove_copy(self, name: str) -> None:
+        with suppress(DockerNotFound):
+            self.client.volumes.get(_copy_name(name)).remove(force=True)
 
     # Before anything mounts them ---------------------------------------------------------
     def _attach_volumes(self, workspace_id: str) -> None:
@@ -128,8 +172,8 @@ class DockerVolumes:
 
     @engine_errors
     def attach_all(self) -> list[str]:
-        """Re-attach every enforced dev8 volume (when the engine or server starts); their
-        names."""
+        """Re-attach every enforced dev8 volume (when the server starts: the engine may
+        have failed to restart a running workspace after a reboot); their names."""
         found = self.client.volumes.list(filters={"label": f"{LABEL_ENFORCED}={ENFORCED_BY}"})
         for volume in found:
             self.loops.attach(_image(volume))
@@ -158,11 +202,21 @@ class DockerVolumes:
                 self._remove_volume(self.client.volumes.get(name))
 
     def _remove_volume(self, volume: Volume) -> None:
-        """The engine's volume, then its image file and loop device if it has them."""
-        enforced = _volume_enforced(volume)
-        volume.remove(force=True)
-        if enforced:
-            self.loops.remove(_image(volume))
+        remove_volume(volume)
+
+
+def remove_volume(volume: Volume) -> None:
+    """The engine's volume, then its image file and loop device if it has them (removed
+    through the engine alone, an enforced volume would leave both behind)."""
+    enforced = _volume_enforced(volume)
+    volume.remove(force=True)
+    if enforced:
+        image = _image(volume)
+        LoopVolumes(image.parent).remove(image)
+
+
+def _copy_name(name: str) -> str:
+    return f"{name}-bounding"
 
 
 def _role(wanted: Mapping[str, Any]) -> str:

@@ -4,6 +4,7 @@ made again on the same volumes, new ports when one was taken, a new one from an 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from dev8.core.dotfiles import DOTFILES_REPO
 from dev8.core.environment import LOOPBACK_ONLY
@@ -129,11 +130,18 @@ class Containers(Observing):
         self._start_container(workspace, progress)
         self.wait_until_healthy(workspace, progress)
 
-    def recreate_container(self, workspace: Workspace, progress: Progress = quiet) -> None:
+    def recreate_container(
+        self,
+        workspace: Workspace,
+        progress: Progress = quiet,
+        while_removed: Callable[[], None] = lambda: None,
+    ) -> None:
         """A new container from the same image on the same volumes (its environment, e.g.
-        quotas, is made again), started again if it ran."""
+        quotas, is made again), started again if it ran. ``while_removed`` runs when no
+        container mounts the volumes."""
         running = self.stop_for(workspace, "to recreate its container", progress)
         self.provider.remove(workspace.id)
+        while_removed()
         self._create_container(workspace)
         if running:
             self.resume(workspace, progress)
