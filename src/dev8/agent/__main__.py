@@ -198,6 +198,7 @@ class Agent:
             self.status,
             self.relays,
             self.set_ssh_keys,
+            self.sync.sync_now if self.sync else None,
         )
         threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
         log.info("dev8 agent %s answering on port %d", VERSION, self.config.agent_port)

@@ -2,7 +2,9 @@
 
 ``GET /health`` is open: 200 when sshd and code-server are healthy, 503 with the reason.
 ``GET /status`` needs ``Authorization: Bearer <DEV8_AGENT_TOKEN>``, as does ``PUT /ssh-keys``
-(the owner's public keys, authorized_keys text: they change after the container was created).
+(the owner's public keys, authorized_keys text: they change after the container was created)
+and ``POST /sync`` (on ACI: sync the home and /workspace to their shares now, answered when
+done, so a stop can wait for it: ``dev8.agent.sync``).
 ``GET /relay/{port}`` with ``Upgrade: dev8-relay`` (and the token) becomes a raw TCP stream to
 127.0.0.1:{port} in the workspace (``relay``): the dev8 server's one way in.
 
@@ -85,6 +87,7 @@ class AgentHTTPServer(ThreadingHTTPServer):
         status: Callable[[], dict],
         relays: Relays | None = None,
         ssh_keys: Callable[[str], int] | None = None,
+        sync_now: Callable[[], dict] | None = None,
         *,
         request_deadline: float = REQUEST_DEADLINE_S,
         max_handlers: int = MAX_HANDLERS,
@@ -95,6 +98,7 @@ class AgentHTTPServer(ThreadingHTTPServer):
         self.status = status
         self.relays = relays or Relays()
         self.ssh_keys = ssh_keys  # authorized_keys text -> how many valid keys it holds
+        self.sync_now = sync_now
         self.request_deadline = request_deadline
         self.max_handlers = max_handlers
         self._handlers = threading.BoundedSemaphore(max_handlers)
@@ -183,6 +187,14 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 message = f"send the keys with a Content-Length of at most {MAX_KEYS_BODY} bytes"
                 self._send(413, {"error": "invalid_input", "message": message})
+
+    def do_POST(self) -> None:
+        self.close_connection = True
+        path = self.path.split("?", 1)[0]
+        if path != "/sync" or self.server.sync_now is None:
+            self._send(404, {"error": "not_found", "message": f"no endpoint POST {path}"})
+        elif self._authorized():
+            self._send(200, self.server.sync_now())
 
     def _authorized(self) -> bool:
         expected = self.server.token

@@ -344,6 +344,14 @@ class Sync:
             self.sync(name, limit=limit, low_priority=not final)
         self._report()
 
+    def sync_now(self) -> dict:
+        """Each tree synced at full priority, after any sync already running (for a stop
+        that waits for it: ``POST /sync``); the status afterwards."""
+        for name in self.settings.trees:
+            self.sync(name, limit=SYNC_LIMIT_S, low_priority=False)
+        self._report()
+        return self.snapshot()
+
     def final(self) -> None:
         """The last sync at a stop: the periodic one in flight is interrupted (it would
         run at low priority), then each tree once more, within the final limit."""

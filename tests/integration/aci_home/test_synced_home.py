@@ -203,6 +203,18 @@ def test_a_kill_during_a_sync_loses_at_most_what_came_after_the_last_completed_o
     synced = wait_for_syncs(port, after=time.time())  # the killed restic's lock is no obstacle
     assert all(tree["last_error"] is None for tree in synced.values())
 
+    # A stop that first asks for a sync and waits for it loses nothing, even to SIGKILL.
+    as_dev8(second, "echo asked > ~/asked")
+    answer = httpx.post(
+        f"http://127.0.0.1:{port}/sync", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120
+    )
+    assert answer.status_code == 200
+    assert all(tree["last_error"] is None for tree in answer.json()["trees"].values())
+    second.kill()
+    second.remove()
+    third, _ = workspaces(share)
+    assert as_dev8(third, "cat ~/asked").strip() == "asked"
+
 
 def test_a_restore_cut_short_is_done_again_and_never_synced_over_the_snapshot(
     workspaces, share: Path

@@ -11,9 +11,11 @@ import shutil
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dev8.agent.config import from_environment
+from dev8.agent.httpapi import AgentHTTPServer
 from dev8.agent.sync import (
     STAGING,
     Markers,
@@ -273,3 +275,35 @@ def test_restic_output_is_read_for_the_snapshot_ids() -> None:
     assert backup_summary(output)["snapshot_id"] == "ab12"
     assert backup_summary("") == {}
     assert [prune_due(n, 12) for n in (0, 11, 12, 13, 24)] == [False, False, True, False, True]
+
+
+def test_post_sync_syncs_now_at_full_priority_and_answers_when_done(
+    tmp_path: Path, trees: dict[str, Path], restic: FakeRestic
+) -> None:
+    """Over the agent's real HTTP server: what a stop that waits for the sync calls."""
+    sync = make_sync(tmp_path, trees, restic)
+    sync.restore_all()
+    server = AgentHTTPServer(0, "tok", lambda: None, dict, sync_now=sync.sync_now)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/sync"
+    try:
+        assert httpx.post(url).status_code == 401
+        answer = httpx.post(url, headers={"Authorization": "Bearer tok"}, timeout=30)
+        assert answer.status_code == 200
+        assert answer.json()["trees"]["home"]["last_sync"]["snapshot"] is not None
+        backups = [call for call in restic.calls if call[0] == "backup"]
+        assert len(backups) == 2 and not any(call[3] for call in backups)
+    finally:
+        server.shutdown()
+        server.server_close()
+    plain = AgentHTTPServer(0, "tok", lambda: None, dict)  # no sync configured: no endpoint
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    try:
+        port = plain.server_address[1]
+        missing = httpx.post(
+            f"http://127.0.0.1:{port}/sync", headers={"Authorization": "Bearer tok"}
+        )
+        assert missing.status_code == 404
+    finally:
+        plain.shutdown()
+        plain.server_close()
