@@ -251,3 +251,21 @@ def test_the_settings_import_no_azure_sdk():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_registry_makes_the_aci_provider_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """``DEV8_PROVIDER=aci``: settings checked when the provider is made, Azure not called."""
+    from dev8.providers.registry import make_provider
+
+    for name in list(os.environ):
+        if name.startswith("DEV8_ACI_"):
+            monkeypatch.delenv(name)
+    with pytest.raises(InvalidInput, match="DEV8_ACI_SUBSCRIPTION_ID"):
+        make_provider("aci")
+    for name, value in standin_environment(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    provider = make_provider("aci")
+    assert provider.name == "aci"
+    assert provider._api is None  # type: ignore[attr-defined]  # connects at first use
