@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from dev8.agent import fsinfo
+from dev8.agent.__main__ import Agent
+from dev8.agent.config import AgentConfig
 from dev8.agent.fsinfo import (
     filesystem_types,
     mount_of,
@@ -74,3 +79,31 @@ def test_a_home_on_smb_gets_one_line_that_says_what_breaks() -> None:
 def test_this_machines_own_mount_table_names_a_type(tmp_path: Path) -> None:
     """Real: /proc/self/mountinfo of the machine running the tests."""
     assert filesystem_types({"tmp": tmp_path})["tmp"] not in ("", "unknown")
+
+
+def test_the_agent_reports_an_smb_home_in_status_and_at_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent itself (not started: no services) over a fake mount table in which the home
+    is an Azure Files share, as in the seed's layout."""
+    table = tmp_path / "mountinfo"
+    table.write_text(MOUNTINFO + "600 406 0:90 / /home/dev8 rw - cifs //acct/u-home rw\n")
+    monkeypatch.setattr(fsinfo, "MOUNTINFO", table)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = AgentConfig(
+        run_dir=run_dir,
+        state_dir=tmp_path / "state",
+        sync_root=Path("/mnt/dev8-store"),
+        sync_password="s",
+    )
+    agent = Agent(config)
+    warnings = agent.filesystem_warnings()
+    assert len(warnings) == 1 and "SMB share (cifs)" in warnings[0]
+    assert (run_dir / "motd").read_text() == warnings[0] + "\n"
+    assert agent.status()["filesystems"] == {
+        "/home/dev8": "cifs",
+        "/workspace": "overlay",
+        "/mnt/dev8-store/home": "cifs",
+        "/mnt/dev8-store/workspace": "smb3",
+    }
