@@ -366,7 +366,6 @@ class Sync:
         if status.restored is None:
             status.last_error = "not synced: the tree was not restored from its share"
             return
-        started = time.monotonic()
         if not self._lock.acquire(timeout=limit):
             status.last_error = f"not synced: another sync held the repository for {limit:g} s"
             return
@@ -376,8 +375,6 @@ class Sync:
         finally:
             status.syncing = False
             self._lock.release()
-        if status.last_sync is not None and status.last_error is None:
-            status.last_sync["duration_s"] = round(time.monotonic() - started, 2)
 
     def _sync_locked(self, name: str, repository: Path, limit: float, low: bool) -> None:
         status = self.trees[name]
@@ -389,7 +386,9 @@ class Sync:
             "backup", "--json", "--quiet", "--host", HOST, "--tag", TAG,
             "--exclude", str(tree / STAGING), str(tree),
         ]  # fmt: skip
+        started = time.monotonic()
         done = self._run(repository, backup, limit=limit, low_priority=low)
+        duration = round(time.monotonic() - started, 2)
         if not done.ok:
             status.last_error = done.error
             log.warning("sync of %s failed: %s", tree, done.error)
@@ -397,7 +396,11 @@ class Sync:
         summary = backup_summary(done.stdout)
         status.syncs += 1
         status.last_error = None
-        status.last_sync = {"snapshot": summary.get("snapshot_id"), "finished_at": time.time()}
+        status.last_sync = {
+            "snapshot": summary.get("snapshot_id"),
+            "finished_at": time.time(),
+            "duration_s": duration,
+        }
         if not self._stopping.is_set() and prune_due(status.syncs, self.settings.prune_every):
             keep = ["--keep-last", str(self.settings.keep_last)]
             pruned = self._run(
