@@ -81,7 +81,17 @@ def test_a_start_while_azure_still_deletes_the_group_waits_for_it(azure: AciStan
     azure.provider.start(spec.workspace_id)
     name = f"dev8-{spec.workspace_id}"
     azure.state.groups[name]["properties"]["provisioningState"] = "Deleting"
-    gone = threading.Timer(0.5, lambda: azure.state.groups.pop(name))
+    puts = f"{name}$"
+
+    def delete_after_a_refused_put() -> None:
+        # The group stays until a second PUT came: the first one met it and had its 409.
+        deadline = time.monotonic() + 30
+        while azure.state.count("PUT", puts) < before + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        azure.state.groups.pop(name)
+
+    gone = threading.Thread(target=delete_after_a_refused_put)
+    before = azure.state.count("PUT", puts)
     gone.start()
     record = azure.provider.records.read(spec.workspace_id)
     assert record is not None
@@ -89,7 +99,7 @@ def test_a_start_while_azure_still_deletes_the_group_waits_for_it(azure: AciStan
 
     azure.provider._deploy(name, stored_group(record), deadline=time.monotonic() + 30)
     gone.join()
-    assert azure.state.count("PUT", name + "$") >= 3  # the first, one 409 at least, the last
+    assert azure.state.count("PUT", puts) - before >= 2  # one 409 at least, then the last
     assert azure.provider.status(spec.workspace_id).running
 
 
