@@ -248,3 +248,28 @@ def test_a_restore_cut_short_is_done_again_and_never_synced_over_the_snapshot(
     assert ".dev8-sync-restore" not in as_dev8(second, "ls -A ~").split()
     home = status(port)["sync"]["trees"]["home"]
     assert home["restore_error"] is None and home["restored"]["snapshot"]
+
+
+def test_apt_packages_come_back_in_a_new_container_from_the_synced_cache(
+    workspaces, share: Path
+) -> None:
+    """On ACI every start is a rebuild: the package record and its cache ride along in the
+    synced home (/home/dev8/.dev8-system), and the usual package restore installs from them.
+    Needs the Debian mirror once, for the first install (as tests/integration/service's)."""
+    first, port = workspaces(share)
+    result = first.exec_run(
+        ["bash", "-c", "apt-get update -q && apt-get install -y -q sl"], user="root"
+    )
+    assert result.exit_code == 0, result.output.decode()[-2000:]
+    answer = httpx.post(
+        f"http://127.0.0.1:{port}/sync", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300
+    )
+    assert answer.status_code == 200
+    first.kill()
+    first.remove()
+
+    second, port = workspaces(share)
+    packages = status(port)["packages"]
+    assert packages["restore"]["status"] == "complete", packages
+    assert packages["restore"]["offline"] == ["sl"]  # from the cache that rode along
+    assert as_dev8(second, "test -x /usr/games/sl && echo ok").strip() == "ok"
