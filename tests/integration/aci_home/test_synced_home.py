@@ -22,7 +22,7 @@ import pytest
 from docker.models.containers import Container
 
 from dev8.core.naming import LABEL_OWNER
-from tests.integration.helpers import wait_healthy
+from tests.integration.helpers import ssh, wait_healthy
 from tests.integration.owned import OWNER
 
 TOKEN = "agent-token-for-sync-tests"
@@ -61,7 +61,7 @@ def share(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def workspaces(client: docker.DockerClient, workspace_image: str) -> Iterator:
+def workspaces(client: docker.DockerClient, workspace_image: str, ssh_key: Path) -> Iterator:
     """Run a workspace container as the ACI provider would: no volume at the home or at
     /workspace, the shares at ``DEV8_SYNC_ROOT``. Yields ``run(share) -> (container, port)``."""
     started: list[Container] = []
@@ -75,9 +75,10 @@ def workspaces(client: docker.DockerClient, workspace_image: str) -> Iterator:
                 "DEV8_SYNC_ROOT": SYNC_ROOT,
                 "DEV8_SYNC_PASSWORD": "sync-password-for-tests",
                 "DEV8_SYNC_INTERVAL_S": "10",
+                "SSH_PUBLIC_KEY": ssh_key.with_suffix(".pub").read_text(),
             },
             volumes={str(share): {"bind": SYNC_ROOT, "mode": "rw"}},
-            ports={"9000/tcp": ("127.0.0.1", None)},
+            ports={"9000/tcp": ("127.0.0.1", None), "2222/tcp": ("127.0.0.1", None)},
             labels={LABEL_OWNER: OWNER},
         )
         started.append(container)
@@ -92,11 +93,11 @@ def workspaces(client: docker.DockerClient, workspace_image: str) -> Iterator:
             container.remove(force=True)
 
 
-def agent_port(container: Container) -> int:
+def agent_port(container: Container, port: str = "9000/tcp") -> int:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         container.reload()
-        bound = container.ports.get("9000/tcp")
+        bound = container.ports.get(port)
         if bound:
             return int(bound[0]["HostPort"])
         time.sleep(0.1)
@@ -138,7 +139,7 @@ def tree_duration(tree: dict) -> float:
 
 
 def test_a_clean_stop_loses_nothing_and_a_new_container_gets_it_all_back(
-    workspaces, share: Path
+    workspaces, share: Path, ssh_key: Path
 ) -> None:
     first, port = workspaces(share)
     before = status(port)
@@ -158,6 +159,8 @@ def test_a_clean_stop_loses_nothing_and_a_new_container_gets_it_all_back(
     assert as_dev8(second, CHECK_HOME).split() == ["600", "dev8", "kept", "ran", "0"]
     assert as_dev8(second, "cat ~/late /workspace/late").split() == ["after-the-last-sync", "late"]
     assert as_dev8(second, "stat -c %u ~ ~/venv /workspace/repo/link").split() == ["1000"] * 3
+    ssh_port = agent_port(second, "2222/tcp")
+    assert ssh(ssh_port, ssh_key, "cat ~/late").stdout.strip() == b"after-the-last-sync"
     after = status(port)
     assert after["ssh_host_keys"] == before["ssh_host_keys"]  # the state rode along
     restored = after["sync"]["trees"]["home"]["restored"]
