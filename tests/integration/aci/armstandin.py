@@ -46,7 +46,7 @@ TOKEN = "stand-in-token-" + secrets.token_hex(8)
 GROUPS = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
     r"/providers/Microsoft\.ContainerInstance/containerGroups(?:/(?P<name>[^/]+))?"
-    r"(?:/containers/(?P<container>[^/]+)/logs)?$"
+    r"(?:/containers/(?P<container>[^/]+)/(?P<action>logs|exec))?$"
 )
 ACCOUNT = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
@@ -75,6 +75,10 @@ class Runner(Protocol):
 
     def remove_share(self, share: str) -> None: ...
 
+    def shell(self, name: str, command: str) -> Any:
+        """A socket joined to ``command`` run with a terminal in the group's container;
+        ``LookupError`` if this runner runs nothing."""
+
 
 class MemoryRunner:
     """Runs nothing: every group gets the next address of 10.0.0.0/24."""
@@ -95,6 +99,9 @@ class MemoryRunner:
 
     def remove_share(self, share: str) -> None:
         pass
+
+    def shell(self, name: str, command: str) -> Any:
+        raise LookupError("the memory runner runs no container")
 
 
 class DockerRunner:
@@ -174,6 +181,11 @@ class DockerRunner:
         with suppress(docker.errors.NotFound):
             self.client.volumes.get(self.volume_name(share)).remove(force=True)
 
+    def shell(self, name: str, command: str) -> Any:
+        container = self.client.containers.get(self.container_name(name))
+        made = self.client.api.exec_create(container.id, [command], stdin=True, tty=True)
+        return self.client.api.exec_start(made["Id"], socket=True, tty=True)._sock
+
     def clean(self) -> None:
         """Remove whatever a failed test left (containers, then volumes) by label."""
         label = {"label": self.LABEL}
@@ -198,6 +210,9 @@ class ArmState:
     operations: dict[str, Operation] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     account_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # exec sessions: id -> (password, group, command); the WebSocket server's address
+    sessions: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    exec_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, method: str, pattern: str) -> int:
@@ -245,6 +260,8 @@ class Handler(BaseHTTPRequestHandler):
         if "api-version" not in query:
             return self._error(400, "MissingApiVersionParameter", "api-version is required")
         if (match := GROUPS.match(url.path)) is not None:
+            if match["action"] == "exec":
+                return self._exec(method, match["name"])
             return self._groups(method, match["name"], match["container"], query)
         if (match := ACCOUNT.match(url.path)) is not None:
             if match["keys"]:
@@ -399,6 +416,19 @@ class Handler(BaseHTTPRequestHandler):
         # ARM's Location polling: 202 while it runs, 200 once done.
         self._reply(202, None, {"Location": operation, "Retry-After": "0"})
 
+    def _exec(self, method: str, name: str | None) -> None:
+        """ACI's exec: the address of a WebSocket joined to the command with a terminal,
+        and the password to send first."""
+        group = self.state.groups.get(name or "")
+        if method != "POST":
+            return self._error(405, "MethodNotAllowed", method)
+        if group is None or group["properties"]["provisioningState"] != "Succeeded":
+            return self._error(409, "ContainerGroupNotRunning", f"{name} is not running")
+        session, password = str(uuid.uuid4()), secrets.token_urlsafe(16)
+        command = str(self._body().get("command") or "")
+        self.state.sessions[session] = (password, str(name), command)
+        self._reply(200, {"webSocketUri": f"{self.state.exec_url}/{session}", "password": password})
+
     # File shares and the account's keys -------------------------------------------------
     def _keys(self, method: str) -> None:
         if method != "POST":
@@ -505,6 +535,45 @@ class _Server(ThreadingHTTPServer):
     base_url: str
 
 
+def _exec_server(state: ArmState) -> Any:
+    """The exec sessions' WebSocket server (plain ws on 127.0.0.1; Azure's is wss): the
+    first message must be the session's password, then bytes go both ways between the
+    socket and the runner's terminal until the command ends."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.server import serve
+
+    def session(socket: Any) -> None:
+        known = state.sessions.pop(socket.request.path.rsplit("/", 1)[-1], None)
+        if known is None or socket.recv(timeout=10) != known[0]:
+            socket.close(1008, "unknown session or wrong password")
+            return
+        try:
+            terminal = state.runner.shell(known[1], known[2])
+        except LookupError as exc:
+            socket.close(1011, str(exc))
+            return
+
+        def output() -> None:
+            while data := terminal.recv(65536):
+                socket.send(data)
+            socket.close()
+
+        reader = threading.Thread(target=output, daemon=True)
+        reader.start()
+        try:
+            for message in socket:
+                terminal.sendall(message if isinstance(message, bytes) else message.encode())
+        except (ConnectionClosed, OSError):
+            pass
+        reader.join(timeout=10)
+        terminal.close()
+
+    server = serve(session, "127.0.0.1", 0)
+    state.exec_url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/exec"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 @dataclass
 class StandIn:
     url: str
@@ -525,9 +594,11 @@ def arm_standin(runner: Runner | None = None) -> Iterator[StandIn]:
         server.base_url = f"https://127.0.0.1:{server.server_address[1]}"
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
+        sockets = _exec_server(server.state)
         try:
             yield StandIn(server.base_url, str(cert), server.state)
         finally:
+            sockets.shutdown()
             server.shutdown()
             server.server_close()
             thread.join(timeout=10)

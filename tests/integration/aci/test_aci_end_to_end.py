@@ -6,7 +6,9 @@ the provider sent and a Docker volume per share. The provider, the SDK and HTTPS
 What it shows: the agent of a new group becomes healthy at the address the provider reports;
 what the user writes in the home (a file and a symbolic link: POSIX, on the group's own disk)
 is synced to the share at the stop (the group deleted: SIGTERM) and is back in the next
-group. Not shown here: SMB (the share is a local volume), Azure."""
+group; commands run through the provider's exec (ACI's exec WebSocket, which the stand-in
+joins to a terminal in the container), with their output and exit status. Not shown here:
+SMB (the share is a local volume), Azure."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import pytest
 from dev8.core.images import workspace_image
 from dev8.core.naming import new_workspace_id
 from dev8.core.resources import Resources
+from dev8.providers.aci.provider import AciProvider
 from dev8.providers.base import WorkspaceSpec
 from tests.integration.aci.armstandin import DockerRunner
 from tests.integration.aci.standin import AciStandIn, aci_standin
@@ -50,12 +53,12 @@ def _wait_healthy(agent_url: str) -> None:
     raise AssertionError(f"the agent at {agent_url} was not healthy in {HEALTHY_WITHIN_S} s")
 
 
-def _in_workspace(runner: DockerRunner, workspace_id: str, script: str) -> str:
-    """Run ``script`` as the user, as the user's shell would (the test plays the user)."""
-    container = runner.client.containers.get(runner.container_name(f"dev8-{workspace_id}"))
-    result = container.exec_run(["bash", "-lc", script], user="dev8")
+def _in_workspace(provider: AciProvider, workspace_id: str, script: str) -> str:
+    """Run ``script`` as the user through the provider's exec (ACI's exec WebSocket, joined
+    by the stand-in to a terminal in the container), as ``dev8 exec`` would."""
+    result = provider.exec(workspace_id, ["bash", "-lc", script])
     assert result.exit_code == 0, result.output.decode(errors="replace")
-    return str(result.output.decode())
+    return result.output.decode()
 
 
 def test_data_written_before_a_stop_is_there_after_the_next_start(azure):
@@ -77,7 +80,7 @@ def test_data_written_before_a_stop_is_there_after_the_next_start(azure):
         _wait_healthy(first.agent_url)
         note = secrets.token_hex(8)
         _in_workspace(
-            runner,
+            provider,
             spec.workspace_id,
             f"echo {note} > ~/note.txt && ln -s note.txt ~/link && mkdir -p /workspace/p "
             f"&& echo {note} > /workspace/p/f",
@@ -88,11 +91,39 @@ def test_data_written_before_a_stop_is_there_after_the_next_start(azure):
         assert second.agent_url  # read again from Azure (Docker may hand out the same one)
         _wait_healthy(second.agent_url)
         seen = _in_workspace(
-            runner,
+            provider,
             spec.workspace_id,
             "cat ~/note.txt; readlink ~/link; cat /workspace/p/f",
         )
         assert seen.split() == [note, "note.txt", note]
+    finally:
+        provider.remove(spec.workspace_id)
+        provider.remove_volumes(spec.workspace_id)
+
+
+def test_exec_gives_the_output_and_the_exit_status(azure):
+    standin, _runner = azure
+    spec = WorkspaceSpec(
+        workspace_id=new_workspace_id(),
+        name=f"exec{secrets.token_hex(2)}",
+        owner="alice",
+        image=workspace_image(),
+        resources=Resources(1, 1024),
+        env={"DEV8_AGENT_TOKEN": secrets.token_urlsafe(16), "CODE_SERVER_PASSWORD": "x"},
+        published=("agent",),
+    )
+    provider = standin.provider
+    provider.create(spec)
+    try:
+        provider.start(spec.workspace_id)
+        who = provider.exec(
+            spec.workspace_id, ["sh", "-c", "id -un; pwd; printf 'a\\0b'"], workdir="/workspace"
+        )
+        assert who.exit_code == 0 and who.output == b"dev8\n/workspace\na\0b"
+        failed = provider.exec(spec.workspace_id, ["sh", "-c", "echo no >&2; exit 3"])
+        assert (failed.exit_code, failed.output) == (3, b"no\n")
+        root = provider.exec(spec.workspace_id, ["id", "-u"], user="root")
+        assert root.output.strip() == b"0"
     finally:
         provider.remove(spec.workspace_id)
         provider.remove_volumes(spec.workspace_id)

@@ -31,6 +31,7 @@ from dev8.core.errors import (
 )
 from dev8.core.naming import VOLUME_ROLES
 from dev8.core.states import ContainerState
+from dev8.providers.aci import execute
 from dev8.providers.aci.client import AzureApi, connect
 from dev8.providers.aci.errors import IMAGE_ERRORS, azure_errors, error_code
 from dev8.providers.aci.keys import record_key, sync_password
@@ -334,10 +335,15 @@ class AciProvider:
             self._require(workspace_id)
         if group is None or group_state(group) is not ContainerState.RUNNING:
             raise Conflict(f"workspace {workspace_id} is not running")
-        raise ProviderError(
-            "the aci backend cannot run a command in a workspace yet (ACI's exec is an "
-            "interactive WebSocket); use `dev8 ssh`"
+        request = aci.ContainerExecRequest(
+            command=execute.SHELL,
+            terminal_size=aci.ContainerExecRequestTerminalSize(rows=24, cols=200),
         )
+        session = self.api.groups.containers.execute_command(
+            self._rg, group_name(workspace_id), CONTAINER, request
+        )
+        line = execute.command_line(argv, user, workdir)
+        return execute.run(str(session.web_socket_uri), str(session.password), line)
 
     def logs(
         self, workspace_id: str, follow: bool = False, tail: int | None = None
