@@ -41,6 +41,19 @@ def azure() -> Iterator[tuple[AciStandIn, DockerRunner]]:
         runner.clean()
 
 
+def _spec() -> WorkspaceSpec:
+    """A relayed workspace of the local workspace image, the smallest size."""
+    return WorkspaceSpec(
+        workspace_id=new_workspace_id(),
+        name=f"e2e{secrets.token_hex(2)}",
+        owner="alice",
+        image=workspace_image(),
+        resources=Resources(1, 1024),
+        env={"DEV8_AGENT_TOKEN": secrets.token_urlsafe(16), "CODE_SERVER_PASSWORD": "x"},
+        published=("agent",),
+    )
+
+
 def _wait_healthy(agent_url: str) -> None:
     deadline = time.monotonic() + HEALTHY_WITHIN_S
     while time.monotonic() < deadline:
@@ -63,15 +76,7 @@ def _in_workspace(provider: AciProvider, workspace_id: str, script: str) -> str:
 
 def test_data_written_before_a_stop_is_there_after_the_next_start(azure):
     standin, runner = azure
-    spec = WorkspaceSpec(
-        workspace_id=new_workspace_id(),
-        name=f"e2e{secrets.token_hex(2)}",
-        owner="alice",
-        image=workspace_image(),
-        resources=Resources(1, 1024),
-        env={"DEV8_AGENT_TOKEN": secrets.token_urlsafe(16), "CODE_SERVER_PASSWORD": "x"},
-        published=("agent",),
-    )
+    spec = _spec()
     provider = standin.provider
     provider.create(spec)
     try:
@@ -103,15 +108,7 @@ def test_data_written_before_a_stop_is_there_after_the_next_start(azure):
 
 def test_exec_gives_the_output_and_the_exit_status(azure):
     standin, _runner = azure
-    spec = WorkspaceSpec(
-        workspace_id=new_workspace_id(),
-        name=f"exec{secrets.token_hex(2)}",
-        owner="alice",
-        image=workspace_image(),
-        resources=Resources(1, 1024),
-        env={"DEV8_AGENT_TOKEN": secrets.token_urlsafe(16), "CODE_SERVER_PASSWORD": "x"},
-        published=("agent",),
-    )
+    spec = _spec()
     provider = standin.provider
     provider.create(spec)
     try:
