@@ -30,6 +30,7 @@ class FakeContainer:
     spec: WorkspaceSpec
     state: ContainerState = ContainerState.CREATED
     ports: dict[str, int] = field(default_factory=dict)
+    layer_bytes: int = 0  # what it wrote outside its volumes
 
 
 class FakeProvider:
@@ -167,6 +168,14 @@ class FakeProvider:
 
     def statuses(self) -> dict[str, RuntimeStatus]:
         return {workspace_id: self.status(workspace_id) for workspace_id in list(self.containers)}
+
+    def writable_layers(self) -> dict[str, int]:
+        self._call("writable_layers", "")
+        return {
+            workspace_id: container.layer_bytes
+            for workspace_id, container in list(self.containers.items())
+            if container.state is ContainerState.RUNNING
+        }
 
     def exec(
         self, workspace_id: str, argv: Sequence[str], user: str = "dev8", workdir: str | None = None

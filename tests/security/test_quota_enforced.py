@@ -142,9 +142,11 @@ def test_doctor_polices_the_writable_layer(plain, monkeypatch):
     """No quota bounds the container's own layer on overlay2 over ext4 (``storage_opt``
     size needs xfs with pquota): doctor measures it and warns beyond a bound (lowered here
     to 16 MiB); with enforcement off, doctor says quotas only warn."""
-    plain.up(CreateRequest(name="layer"))
+    ws = plain.up(CreateRequest(name="layer"))
     code, out = _sh(plain, "layer", "dd if=/dev/zero of=/tmp/fill bs=1M count=32 2>&1")
     assert code == 0, out
+    # What the server's layer check reads, for every running workspace in one call.
+    assert plain.provider.writable_layers()[ws.id] >= 32 * MIB
     monkeypatch.setattr("dev8.service.doctor.WRITABLE_LAYER_WARN", 16 * MIB)
     checks = {c.name: c for c in Doctor(plain).run("layer")}
     assert checks["writable layer"].verdict == "warn"

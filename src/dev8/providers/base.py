@@ -252,6 +252,15 @@ class QuotaVolumes(Protocol):
 
 
 @runtime_checkable
+class LayerSizes(Protocol):
+    """Optional: what each running workspace wrote outside its volumes, in one call."""
+
+    def writable_layers(self) -> dict[str, int]:
+        """Bytes by workspace id, for the running workspace containers; slow on big layers
+        (the engine measures each), so for a check every few minutes, not every pass."""
+
+
+@runtime_checkable
 class Freezable(Protocol):
     """Optional: backends that can freeze a running workspace's processes (and thaw them),
     so that a helper reads its volumes while nothing in it can change them."""

@@ -27,9 +27,10 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from dev8.core.errors import Conflict, Dev8Error
+from dev8.core.quotas import format_bytes
 from dev8.core.states import ACTIVE_CONTAINER, ContainerState, DesiredState, ObservedState
 from dev8.core.workspace import FAILED, Action, Workspace
-from dev8.providers.base import BulkStatus, QuotaVolumes, RuntimeStatus
+from dev8.providers.base import BulkStatus, LayerSizes, QuotaVolumes, RuntimeStatus
 from dev8.server.context import ServerContext
 from dev8.service.idle import describe_idle, effective_timeout_s, idle_deadline
 from dev8.service.operations import OperationRunner
@@ -115,13 +116,17 @@ class Reconciler:
         self.dispatch()
 
     def _observe_loop(self) -> None:
-        interval = self.context.settings.observe_interval_s
+        settings = self.context.settings
+        next_layer_check = time.monotonic() + settings.layer_check_interval_s
         while not self._stop.is_set():
             try:
                 self.observe_all(wait_for_all=False)
+                if time.monotonic() >= next_layer_check:
+                    next_layer_check = time.monotonic() + settings.layer_check_interval_s
+                    self.police_layers()
             except Exception:
                 log.exception("observing workspaces failed; retrying")
-            self._stop.wait(interval)
+            self._stop.wait(settings.observe_interval_s)
 
     # Operations -------------------------------------------------------------------------
     def dispatch(self) -> None:
@@ -242,6 +247,32 @@ class Reconciler:
         log.info("workspace %s/%s is idle; stopping it", workspace.owner, workspace.name)
         self._wake.set()
         return True
+
+    def police_layers(self) -> None:
+        """Stop the running workspaces that wrote more than the server allows outside their
+        volumes: no engine here bounds a container's own layer (docs/security.md)."""
+        limit = self.context.settings.member_max_writable_layer
+        provider = self.context.provider
+        if not limit or not isinstance(provider, LayerSizes):
+            return
+        sizes = provider.writable_layers()
+        for workspace in self.store.list(with_secrets=False):
+            size = sizes.get(workspace.id, 0)
+            if size <= limit or workspace.desired_state is not DesiredState.RUNNING:
+                continue
+            if self.store.next_operation(workspace.id) is not None:
+                continue
+            message = (
+                f"stopped: it wrote {format_bytes(size)} outside /home/dev8 and /workspace "
+                f"(apt installs, /tmp), more than the server's {format_bytes(limit)}; "
+                "a rebuild starts it on a fresh layer and reinstalls its packages"
+            )
+            operation = new_operation(
+                workspace, "stop", "layer-limit", params={"reason": "layer", "message": message}
+            )
+            self.store.queue(workspace, [operation])
+            log.warning("workspace %s %s", _named(workspace), message)
+            self._wake.set()
 
     def _correct_drift(self, workspace: Workspace, container: ContainerState) -> None:
         desired = workspace.desired_state

@@ -59,6 +59,7 @@ ELSEWHERE = frozenset(
         "DEV8_DISK_INTERVAL",
         "DEV8_QUOTA_HOME_BYTES",
         "DEV8_QUOTA_WORKSPACE_BYTES",
+        "DEV8_QUOTA_ENFORCE",
         "DEV8_RESTORING",
         "DEV8_SWAP_PY",
         *KUBERNETES_VARIABLES,
@@ -157,8 +158,19 @@ class Settings(BaseSettings):
     member_pin_ports: bool = Field(
         False, description="Whether members may pin host ports (ide_port, ssh_port)."
     )
+    # What a running workspace may write outside its volumes (apt installs, /tmp): no
+    # engine here bounds the layer itself, so the server checks every few minutes.
+    member_max_writable_layer: int = Field(
+        50 * 1024**3,
+        ge=0,
+        description="Bytes a running workspace may write outside its volumes, e.g. 50g; "
+        "beyond it the server stops the workspace. 0: no limit.",
+    )
+    layer_check_interval_s: float = Field(600.0, gt=0)
 
-    @field_validator("member_max_memory", "member_max_quota", mode="before")
+    @field_validator(
+        "member_max_memory", "member_max_quota", "member_max_writable_layer", mode="before"
+    )
     @classmethod
     def _size(cls, value: Any, info: ValidationInfo) -> Any:
         """Text such as 16g or 1t; 0 for no limit."""

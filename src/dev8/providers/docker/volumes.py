@@ -77,6 +77,16 @@ class DockerVolumes:
         found = self.client.api.containers(all=True, size=True, filters={"label": wanted})
         return int(found[0].get("SizeRw") or 0) if found else None
 
+    @engine_errors
+    def writable_layers(self) -> dict[str, int]:
+        wanted = [LABEL_WORKSPACE_ID, f"{LABEL_ROLE}={CONTAINER_ROLE}"]
+        found = self.client.api.containers(size=True, filters={"label": wanted})
+        return {
+            str(c["Labels"][LABEL_WORKSPACE_ID]): int(c.get("SizeRw") or 0)
+            for c in found
+            if (c.get("Labels") or {}).get(LABEL_WORKSPACE_ID)
+        }
+
     # Making and growing ------------------------------------------------------------------
     def _ensure_volumes(self, spec: WorkspaceSpec) -> list[str]:
         """Create missing volumes, grow enforced ones to ``spec.quotas``; return the names
