@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from tests.integration.server.live import Api
+from tests.integration.server.live import Api, http_client
 
 HTML = {"Accept": "text/html"}
 
@@ -23,7 +23,7 @@ class Browser:
 
     def request(self, method: str, path: str, **options) -> httpx.Response:
         headers = {"Cookie": f"dev8_session={self.cookie}", **options.pop("headers", {})}
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        with http_client(self.url) as client:
             return client.request(method, path, headers=headers, **options)
 
     def get(self, path: str, **options) -> httpx.Response:
@@ -37,7 +37,7 @@ class Browser:
 
 
 def sign_in(api: Api, name: str, password: str) -> Browser:
-    with httpx.Client(base_url=api.url, timeout=30) as client:
+    with http_client(api.url) as client:
         answer = client.post("/login", data={"username": name, "password": password})
     assert answer.status_code == 303, answer.text
     browser = Browser(api.url, answer.cookies["dev8_session"])
