@@ -261,6 +261,15 @@ class LayerSizes(Protocol):
 
 
 @runtime_checkable
+class SyncedDisk(Protocol):
+    """Optional: backends that keep nothing of a workspace's own disk at a stop, where its
+    agent syncs the home and /workspace to storage (ACI): before a stop, the service asks
+    the agent for a last sync and waits up to ``sync_before_stop_s``."""
+
+    sync_before_stop_s: float
+
+
+@runtime_checkable
 class Freezable(Protocol):
     """Optional: backends that can freeze a running workspace's processes (and thaw them),
     so that a helper reads its volumes while nothing in it can change them."""

@@ -86,9 +86,11 @@ class AgentClient:
         token: str | None = None,
         put: bytes | None = None,
         limit: int = SMALL_LIMIT,
+        method: str | None = None,
     ) -> tuple[int, bytes]:
-        """GET ``path``, or PUT the body ``put`` there: the HTTP status and at most ``limit``
-        bytes of body (``ProviderError`` beyond). ``TimeoutError`` at the deadline."""
+        """GET ``path``, or PUT the body ``put`` there (or ``method`` it): the HTTP status and
+        at most ``limit`` bytes of body (``ProviderError`` beyond). ``TimeoutError`` at the
+        deadline."""
         parts = urlsplit(agent_url)
         if not parts.hostname:
             raise http.client.InvalidURL(f"no host in the agent address {agent_url!r}")
@@ -98,7 +100,8 @@ class AgentClient:
         try:
             connection.connect()
             connection.sock = _DeadlineSocket(connection.sock, deadline)
-            connection.request("GET" if put is None else "PUT", path, body=put, headers=headers)
+            verb = method or ("GET" if put is None else "PUT")
+            connection.request(verb, path, body=put, headers=headers)
             response = connection.getresponse()
             return response.status, _read_at_most(response, limit, path)
         finally:
@@ -151,6 +154,27 @@ class AgentClient:
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ProviderError("the workspace agent's answer to PUT /ssh-keys is malformed")
         return count
+
+    def sync(self, agent_url: str | None, token: str) -> None:
+        """Ask the agent to save the home and /workspace where they outlive the container
+        (on ACI: its shares), answered when done; ``ProviderError`` if it did not."""
+        if not agent_url:
+            raise ProviderError("the workspace is not running (no agent port)")
+        status, body = self._ask(agent_url, "/sync", token, method="POST")
+        if status != 200:
+            raise ProviderError(f"the workspace agent answered HTTP {status} to POST /sync")
+        answer = _parsed(body, "POST /sync")
+        trees = answer.get("trees") if isinstance(answer, dict) else None
+        if not isinstance(trees, dict):
+            raise ProviderError("the workspace agent's answer to POST /sync is malformed")
+        failed = [
+            f"{name}: {tree['last_error']}"
+            for name, tree in trees.items()
+            if isinstance(tree, dict) and tree.get("last_error")
+        ]
+        if failed:
+            text = " ".join(f"the workspace agent's sync failed: {'; '.join(failed)}".split())
+            raise ProviderError("".join(c for c in text if c.isprintable())[:200])
 
 
 def _read_at_most(response: http.client.HTTPResponse, limit: int, path: str) -> bytes:

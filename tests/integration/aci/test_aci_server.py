@@ -77,8 +77,8 @@ def test_the_server_runs_stops_and_starts_a_workspace_with_its_real_agent(
     tmp_path: Path, database_url: str, docker_runner: DockerRunner
 ):
     """Created, healthy (the server's own check of the agent at the group's address), stopped
-    (the group deleted) and started again (a new group) through the API; purged: no group,
-    share or record left."""
+    (the agent's sync asked for and answered first, then the group deleted) and started again
+    (a new group) through the API; purged: no group, share or record left."""
     with aci_standin(docker_runner) as azure:
         settings = settings_for(tmp_path, database_url, images=workspace_image())
         app = create_app(settings, provider=azure.provider)  # type: ignore[arg-type]
@@ -101,6 +101,10 @@ def test_the_server_runs_stops_and_starts_a_workspace_with_its_real_agent(
                     assert [op["result"] for op in ops] == ["succeeded"], ops
                     assert admin.get("/api/v1/workspaces/real").json()["state"] == state
                     assert (f"dev8-{workspace.id}" in azure.state.groups) is (state == "running")
+                    if action == "stop":  # the agent synced before its group went
+                        said = [event["message"] for event in ops[0]["events"]]
+                        assert any("saving /home/dev8" in line for line in said), said
+                        assert not any("warning" in line for line in said), said
                 removed = admin.delete("/api/v1/workspaces/real", params={"purge": "true"})
                 assert removed.status_code == 202, removed.text
                 ops = api.settle(admin, removed.json(), timeout=240)

@@ -64,6 +64,9 @@ ENDED = (ContainerState.EXITED, ContainerState.UNKNOWN)
 
 class AciProvider:
     name = "aci"
+    # A group's disk is gone at a stop: the agent syncs first (SyncedDisk), for at most this
+    # long; then the stop goes on and the agent's sync at SIGTERM is the last chance.
+    sync_before_stop_s = 900.0
 
     def __init__(self, api: AzureApi | None = None, settings: AciSettings | None = None) -> None:
         self.settings = settings or aci_settings()

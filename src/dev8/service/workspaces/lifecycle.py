@@ -10,10 +10,12 @@ import secrets
 
 from dev8.core.dotfiles import validate_dotfiles_repo
 from dev8.core.environment import AGENT_TOKEN, IDE_PASSWORD, check_env_name
-from dev8.core.errors import AlreadyExists
+from dev8.core.errors import AlreadyExists, ProviderError
 from dev8.core.naming import new_workspace_id, validate_name
 from dev8.core.states import ContainerState, DesiredState, ObservedState
 from dev8.core.workspace import Action, CreateRequest, Workspace
+from dev8.providers.base import SyncedDisk
+from dev8.service.agent_client import AgentClient
 from dev8.service.workspaces.base import HEALTHY_TIMEOUT_S, Progress, quiet
 from dev8.service.workspaces.containers import Containers
 
@@ -140,9 +142,24 @@ class Lifecycle(Containers):
 
     def _do_stop(self, workspace: Workspace, progress: Progress) -> None:
         self.store.set_desired(workspace, DesiredState.STOPPED)
+        if isinstance(self.provider, SyncedDisk):
+            self._last_sync(workspace, self.provider.sync_before_stop_s, progress)
         progress("stopping the container")
         runtime = self.provider.stop(workspace.id)
         self.set_status(workspace, ObservedState.STOPPED, "", runtime)
+
+    def _last_sync(self, workspace: Workspace, timeout: float, progress: Progress) -> None:
+        """The agent saves the home and /workspace before the container and its disk go. A
+        failure does not hold the stop: the agent's own sync at SIGTERM tries again."""
+        runtime = self.provider.status(workspace.id)
+        if not runtime.running:
+            return
+        progress("saving /home/dev8 and /workspace to their storage")
+        try:
+            AgentClient(timeout=timeout).sync(runtime.agent_url, workspace.secrets[AGENT_TOKEN])
+        except (ProviderError, KeyError) as exc:
+            reason = exc.message if isinstance(exc, ProviderError) else "no agent token"
+            progress(f"warning: {reason}; the agent's own sync at the stop tries again")
 
     def restart(
         self,
