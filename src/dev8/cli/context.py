@@ -148,15 +148,21 @@ def _read_only() -> WorkspaceService:
     raise rather than write or do anything else, for ``looked``."""
     import getpass
 
+    from dev8.cli.agent_reports import OneReportPerAgent
+    from dev8.core.environment import AGENT_TOKEN
     from dev8.paths import data_dir
     from dev8.providers.docker.reads import EngineReader
     from dev8.service.workspaces import WorkspaceService
     from dev8.store.readonly import ReadOnlyStore
 
+    store, owner = ReadOnlyStore(data_dir() / "dev8.db"), getpass.getuser()
+    recorded = store.list(owner)
+    tokens = {ws.agent_url: ws.secrets.get(AGENT_TOKEN, "") for ws in recorded if ws.agent_url}
     return WorkspaceService(
-        store=cast("Store", ReadOnlyStore(data_dir() / "dev8.db")),
+        store=cast("Store", store),
         provider=cast("Provider", EngineReader()),
-        owner=getpass.getuser(),
+        owner=owner,
+        agent=OneReportPerAgent(tokens),
     )
 
 

@@ -8,7 +8,7 @@ database and the engine without their heavy libraries whenever nothing needs rec
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from dev8.core.workspace import Workspace
 
 AGENT_QUERIES = 8  # asked at once by `dev8 ls`
-# Workspace id -> the agent address a report was asked at, and the report to come.
-Early = dict[str, tuple["str | None", "Future[dict | None]"]]
 
 
 def show_list(as_json: bool = False) -> None:
@@ -43,33 +41,10 @@ def show_list(as_json: bool = False) -> None:
 
 def _listing(backend: WorkspaceBackend) -> list[tuple[Workspace, dict | None]]:
     backend.ping()
+    found = backend.list()
     with ThreadPoolExecutor(AGENT_QUERIES) as pool:
-        early = _ask_early(pool, backend, backend.records())
-        found = backend.list()
-        agents = list(pool.map(partial(_report, backend, early), found))
+        agents = list(pool.map(partial(agent_status, backend), found))
     return list(zip(found, agents, strict=True))
-
-
-def _ask_early(pool: ThreadPoolExecutor, backend: WorkspaceBackend, recorded: list) -> Early:
-    """The reports of the agents of the workspaces recorded as live, asked for while the
-    workspaces are observed (which asks the agents' health): a round trip to each agent
-    less, and agents are the slow part of these commands."""
-    return {
-        ws.id: (ws.agent_url, pool.submit(agent_status, backend, ws))
-        for ws in recorded
-        if ws.observed_state in LIVE
-    }
-
-
-def _report(backend: WorkspaceBackend, early: Early, workspace: Workspace) -> dict | None:
-    """The report asked for early if the workspace is live at the address it was asked
-    at and the agent answered; else asked for now."""
-    url, asked = early.get(workspace.id, (None, None))
-    if asked is not None and url == workspace.agent_url and workspace.observed_state in LIVE:
-        report = asked.result()
-        if report is not None and "error" not in report:
-            return report
-    return agent_status(backend, workspace)
 
 
 def agent_status(backend: WorkspaceBackend, workspace: Workspace) -> dict | None:
@@ -96,10 +71,8 @@ def show_status(name: str, as_json: bool = False) -> None:
 
 def _observed(name: str, backend: WorkspaceBackend) -> tuple[Workspace, dict | None]:
     backend.ping()
-    with ThreadPoolExecutor(1) as pool:
-        early = _ask_early(pool, backend, [backend.find(name)])
-        workspace = backend.get(name)
-        return workspace, _report(backend, early, workspace)
+    workspace = backend.get(name)
+    return workspace, agent_status(backend, workspace)
 
 
 def _print_status(workspace: Workspace, agent: dict | None) -> None:

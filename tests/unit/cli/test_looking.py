@@ -12,9 +12,12 @@ import pytest
 from tests.fakes import FakeAgent, FakeProvider
 
 from dev8.cli import context
+from dev8.cli.agent_reports import OneReportPerAgent
 from dev8.cli.main import _looked_quickly
+from dev8.core.errors import ProviderError
 from dev8.core.states import ContainerState, ObservedState
 from dev8.providers.docker.reads import EngineReader
+from dev8.service.agent_client import AgentClient
 from dev8.service.workspaces import CreateRequest, WorkspaceService
 from dev8.store.readonly import ReadOnlyStore
 from dev8.store.store import Store
@@ -129,3 +132,36 @@ def test_only_the_plain_forms_skip_typer(command, args, call, monkeypatch):
 
     assert _looked_quickly(command, args) is (call is not None)
     assert calls == ([call] if call else [])
+
+
+def test_each_agent_is_asked_for_its_report_once(monkeypatch):
+    """``OneReportPerAgent`` over stand-ins of the HTTP requests (``AgentClient``'s own
+    ``health`` and ``status``): health comes from the report, which is asked for once;
+    an agent without a recorded token, or that does not answer ``/status``, is asked
+    ``/health``."""
+    asked: list[tuple[str, str | None]] = []
+
+    def status(self, agent_url, token):
+        asked.append(("/status", agent_url))
+        if agent_url == "http://down":
+            raise ProviderError("the agent did not answer")
+        return {"health": "code-server: starting", "disk": {}}
+
+    def health(self, agent_url):
+        asked.append(("/health", agent_url))
+        return "the agent is not answering yet"
+
+    monkeypatch.setattr(AgentClient, "status", status)
+    monkeypatch.setattr(AgentClient, "health", health)
+    agent = OneReportPerAgent({"http://a": "t", "http://down": "t"})
+
+    assert agent.health("http://a") == "code-server: starting"
+    assert agent.status("http://a", "t") == {"health": "code-server: starting", "disk": {}}
+    assert agent.health("http://down") == "the agent is not answering yet"
+    assert agent.health("http://unknown") == "the agent is not answering yet"
+    assert asked == [
+        ("/status", "http://a"),
+        ("/status", "http://down"),
+        ("/health", "http://down"),
+        ("/health", "http://unknown"),
+    ]
