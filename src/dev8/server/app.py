@@ -10,7 +10,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dev8 import __version__
 from dev8.providers.base import Provider
-from dev8.server import errors
+from dev8.server import errors, relay
 from dev8.server.bodylimit import BodyLimit
 from dev8.server.context import ServerContext
 from dev8.server.proxies import trusted_proxies
@@ -19,7 +19,7 @@ from dev8.server.reconciler import Reconciler
 from dev8.server.recorder import RequestRecorder
 from dev8.server.routes import accounts, backups, operations, ports, system, tunnel, workspaces
 from dev8.server.settings import Settings
-from dev8.server.web import dashboard, door
+from dev8.server.web import dashboard, door, ide
 from dev8.server.web.sso.routes import router as sso_router
 from dev8.service.agent_client import AgentClient
 
@@ -68,10 +68,15 @@ def create_app(
     )
     app.state.context = context
     errors.install(app)
+    # First: the IDE's requests come by the dozen, and a router scans its routes in the order
+    # they were included (nothing else is under /@).
+    app.include_router(ide.router)
     for module in (system, accounts, workspaces, ports, backups, operations, tunnel):
         app.include_router(module.router)
     app.include_router(sso_router)  # single sign-on: /login/{provider} and its callback
     app.state.sign_ins = SignInThrottle(Limits.of(context.settings))  # password backoff
+    # Where relayed requests go (``relay.upstream_for`` read now: tests put a stand-in there).
+    app.state.upstreams = relay.UpstreamCache(context, relay.upstream_for)
     app.add_middleware(BodyLimit, limit=context.settings.max_body_bytes)  # in the recorder
     app.add_middleware(RequestRecorder, context=lambda: context)
     dashboard.install(app, context)  # the pages, their static files and errors

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from dev8.core.environment import AGENT_TOKEN
 from dev8.core.errors import Busy, Conflict, Dev8Error, InvalidInput, WorkspaceUnreachable
@@ -17,6 +22,8 @@ from dev8.service.workspaces import require_live
 HANDSHAKE_TIMEOUT_S = 10.0
 HEAD_LIMIT = 8 * 1024  # the agent's answer to the upgrade, status line and headers
 STREAM_LIMIT = 256 * 1024  # the StreamReader's buffer high-water mark (reads pause at twice)
+UPSTREAM_TTL_S = 2.0
+UPSTREAMS_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,46 @@ def upstream_for(context: ServerContext, owner: str, name: str, port: int) -> Up
     if not workspace.agent_url:
         raise Conflict(f"workspace {name} is starting; its agent has no address yet")
     return Upstream(workspace.agent_url, workspace.secrets[AGENT_TOKEN], port)
+
+
+class UpstreamCache:
+    """``upstream_for``'s answers kept for ``ttl`` seconds: the IDE asks for dozens of files at
+    once, and each lookup is a database query in a worker thread, measured as a third of the
+    server's CPU per proxied request. What is kept is only where a running workspace's agent
+    is and its token; who may use it is decided on every request before this is asked, and
+    never kept here. A workspace stopped, removed or rebuilt within ``ttl`` is reached at its
+    old address at most that long: its agent is gone, or refuses the old token."""
+
+    def __init__(
+        self,
+        context: ServerContext,
+        lookup: Callable[[ServerContext, str, str, int], Upstream] = upstream_for,
+        ttl: float = UPSTREAM_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.context, self.lookup, self.ttl, self._clock = context, lookup, ttl, clock
+        self._found: dict[tuple[str, str, int], tuple[float, Upstream]] = {}
+
+    async def get(self, owner: str, name: str, port: int) -> Upstream:
+        """As ``upstream_for`` (its errors are never kept)."""
+        key = (owner, name, port)
+        now = self._clock()
+        found = self._found.get(key)
+        if found is not None and now - found[0] < self.ttl:
+            return found[1]
+        upstream = await run_in_threadpool(self.lookup, self.context, owner, name, port)
+        if len(self._found) >= UPSTREAMS_MAX:
+            self._found.clear()
+        self._found[key] = (now, upstream)
+        return upstream
+
+
+def live_upstream(
+    connection: HTTPConnection, owner: str, name: str, port: int
+) -> Awaitable[Upstream]:
+    """``upstream_for`` through the application's ``UpstreamCache`` (``dev8.server.app``)."""
+    cache: UpstreamCache = connection.app.state.upstreams
+    return cache.get(owner, name, port)
 
 
 async def open_stream(

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, WebSocket
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from starlette.requests import HTTPConnection
 
@@ -63,7 +62,7 @@ async def ide_http(request: Request, context: Context, owner: Owner, name: Name)
     if found is None:
         return login_redirect(requested_path(request))
     owner_only(request, found[0], owner, name)
-    upstream = await run_in_threadpool(relay.upstream_for, context, owner, name, IDE_PORT)
+    upstream = await relay.live_upstream(request, owner, name, IDE_PORT)
     return await relay.proxy_http(
         request, upstream, upstream_path(request), forwarded_prefix=ide_prefix(owner, name)
     )
@@ -74,7 +73,7 @@ async def ide_websocket(websocket: WebSocket, context: Context, owner: Owner, na
     try:
         found = await browser_session(websocket, context)
         owner_only(websocket, found[0] if found else None, owner, name)
-        upstream = await run_in_threadpool(relay.upstream_for, context, owner, name, IDE_PORT)
+        upstream = await relay.live_upstream(websocket, owner, name, IDE_PORT)
     except Dev8Error as error:
         await relay.deny(websocket, error)
         return
