@@ -32,9 +32,9 @@ def too_large(limit: int) -> PayloadTooLarge:
     )
 
 
-def declared_length(scope: Scope) -> int | None:
+def declared_length(headers: Headers) -> int | None:
     """The ``Content-Length`` of the request, if it has a valid one."""
-    value = Headers(scope=scope).get("content-length", "")
+    value = headers.get("content-length", "")
     return int(value) if value.isdigit() else None
 
 
@@ -47,9 +47,15 @@ class BodyLimit:
         if scope["type"] != "http" or scope["path"].startswith(IDE_PREFIX):
             await self.app(scope, receive, send)
             return
-        length = declared_length(scope)
+        headers = Headers(scope=scope)
+        length = declared_length(headers)
         if length is not None and length > self.limit:
             await refuse(scope, send, self.limit)
+            return
+        if "transfer-encoding" not in headers:
+            # No body, or one of the declared length, which the HTTP server never reads
+            # past: nothing to count.
+            await self.app(scope, receive, send)
             return
         bounded = _Bounded(self.limit, scope, receive, send)
         with suppress(_CutOff):  # answered 413 already (or cut short if the answer had begun)

@@ -34,6 +34,7 @@ CONNECTIONS_PER_UPSTREAM = 32
 KEEPALIVE_S = 30.0  # an idle kept-alive connection
 POOL_IDLE_S = 120.0  # an upstream's pool nobody used (a stopped workspace's, say)
 POOLS_MAX = 256  # upstreams with a pool, per event loop
+SMALL_BODY = 256 * 1024  # streamed without a disconnect watcher (see _RelayedResponse)
 CLIENT_CLOSED = 499  # the client went away while its request was being sent on
 # httpcore asks whether sniffio is there for every lock and cancellation shield it makes,
 # several per request; without it installed, each ask is a failed import that searches all of
@@ -146,12 +147,23 @@ class _RelayedResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            if self._small():
+                # No task watching for the client's disconnect (Starlette's way, a task
+                # group per answer): a small body is sent whole, and a gone client's sends
+                # are dropped by the server.
+                await self.stream_response(send)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
             try:
                 await self.answer.aclose()
             finally:
                 self.pool.release()
+
+    def _small(self) -> bool:
+        """A body of a known length of at most ``SMALL_BODY`` (a static file, say)."""
+        length = next((v for k, v in self.raw_headers if k == b"content-length"), b"")
+        return length.isdigit() and int(length) <= SMALL_BODY
 
 
 async def _chunks(answer: httpcore.Response) -> AsyncIterator[bytes]:
