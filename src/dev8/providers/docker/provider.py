@@ -24,13 +24,11 @@ from docker.models.containers import Container
 
 from dev8.core.errors import Conflict, EngineUnavailable, ImageNotFound, NotFound, ProviderError
 from dev8.core.naming import (
-    LABEL_ROLE,
     LABEL_WORKSPACE_ID,
     container_name,
 )
 from dev8.core.states import ACTIVE_CONTAINER, ContainerState
 from dev8.providers.base import PORTS, ExecResult, RuntimeStatus, VolumeInfo, WorkspaceSpec
-from dev8.providers.container import CONTAINER_ROLE
 from dev8.providers.docker.client import connect
 from dev8.providers.docker.errors import engine_errors, port_conflict
 from dev8.providers.docker.execs import run_exec
@@ -41,7 +39,7 @@ from dev8.providers.docker.specs import (
     RESTART_WHILE_STOPPED,
     container_spec,
 )
-from dev8.providers.docker.status import inspected_status, listed_status
+from dev8.providers.docker.status import inspected_status, workspace_statuses
 from dev8.providers.docker.volumes import DockerVolumes
 
 
@@ -198,13 +196,9 @@ class DockerProvider(DockerVolumes, DockerHelperJobs, WorkspaceNetworks):
     @engine_errors
     def statuses(self) -> dict[str, RuntimeStatus]:
         # The low-level list: one request, no inspect per container.
-        summaries = self.client.api.containers(all=True, filters={"label": LABEL_WORKSPACE_ID})
-        found: dict[str, RuntimeStatus] = {}
-        for summary in summaries:
-            labels = summary.get("Labels") or {}
-            if labels.get(LABEL_ROLE) == CONTAINER_ROLE:
-                found[labels[LABEL_WORKSPACE_ID]] = listed_status(summary)
-        return found
+        return workspace_statuses(
+            self.client.api.containers(all=True, filters={"label": LABEL_WORKSPACE_ID})
+        )
 
     @engine_errors
     def exec(

@@ -15,15 +15,13 @@ import http.client
 import json
 import os
 import socket
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-from dev8.core.naming import LABEL_ROLE, LABEL_WORKSPACE_ID, container_name
+from dev8.core.naming import LABEL_WORKSPACE_ID, container_name
 from dev8.core.states import ContainerState
 from dev8.providers.base import RuntimeStatus
-from dev8.providers.container import CONTAINER_ROLE
-from dev8.providers.docker.status import inspected_status, listed_status
+from dev8.providers.docker.status import inspected_status, workspace_statuses
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 TIMEOUT_S = 30.0
@@ -35,17 +33,6 @@ WORKSPACE_CONTAINERS = "/containers/json?all=1&filters=" + quote(
 
 class NotReadable(Exception):
     """The engine cannot be read over a local socket: the docker SDK's path takes over."""
-
-
-def workspace_statuses(summaries: Iterable[dict[str, Any]]) -> dict[str, RuntimeStatus]:
-    """Workspace id -> status, from the engine's list of containers labelled with a
-    workspace id (helper containers carry the label too, with another role)."""
-    found: dict[str, RuntimeStatus] = {}
-    for summary in summaries:
-        labels = summary.get("Labels") or {}
-        if labels.get(LABEL_ROLE) == CONTAINER_ROLE:
-            found[labels[LABEL_WORKSPACE_ID]] = listed_status(summary)
-    return found
 
 
 def engine_socket() -> str:

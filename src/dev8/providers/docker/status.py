@@ -3,11 +3,14 @@ this is the one place that knows Docker's state names and timestamp format."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
+from dev8.core.naming import LABEL_ROLE, LABEL_WORKSPACE_ID
 from dev8.core.states import ContainerState
 from dev8.providers.base import RuntimeStatus
+from dev8.providers.container import CONTAINER_ROLE
 from dev8.providers.docker.specs import published_ports, summary_ports
 
 _STATES = {
@@ -82,3 +85,14 @@ def listed_status(summary: dict[str, Any]) -> RuntimeStatus:
         ports=ports,
         agent_url=agent_url(state, ports),
     )
+
+
+def workspace_statuses(summaries: Iterable[dict[str, Any]]) -> dict[str, RuntimeStatus]:
+    """Workspace id -> status, from the engine's list of containers labelled with a
+    workspace id (helper containers carry the label too, with another role)."""
+    found: dict[str, RuntimeStatus] = {}
+    for summary in summaries:
+        labels = summary.get("Labels") or {}
+        if labels.get(LABEL_ROLE) == CONTAINER_ROLE:
+            found[labels[LABEL_WORKSPACE_ID]] = listed_status(summary)
+    return found
