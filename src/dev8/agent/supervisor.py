@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 log = logging.getLogger("dev8.agent")
+PROBE_FRESH_S = 2.0
 Probe = Callable[[], "str | None"]  # None when healthy, else the reason
 
 
@@ -60,16 +61,20 @@ class Service:
         self._stopping = stopping
         self._process: subprocess.Popen[bytes] | None = None
         self._thread = threading.Thread(target=self._monitor, name=spec.name, daemon=True)
+        self._probe_lock = threading.Lock()
+        self._last_probe: tuple[float | None, str | None] = (None, None)
 
     def start(self) -> None:
         self._thread.start()
 
     def probe(self) -> str | None:
-        """None when the service is running and answers its probe now."""
+        """None when the service is running and answered its probe within the last
+        ``PROBE_FRESH_S`` (a probe of sshd costs it a fork: /health and /status asked in a
+        burst reuse one answer)."""
         process = self._process
         if process is None or process.poll() is not None:
             return f"{self.spec.name} is not running ({self.status.state})"
-        reason = self.spec.probe()
+        reason = self._probed()
         if reason is None and self.status.state == "starting":
             self.status.state = "running"  # answered before the monitor's next probe
         return f"{self.spec.name}: {reason}" if reason else None
@@ -110,7 +115,7 @@ class Service:
                 pass
             if self._stopping.is_set():
                 return
-            reason = self.spec.probe()
+            reason = self._probed(fresh=True)
             failures = self._record_probe(reason, failures, started)
             if failures >= self.spec.failures_before_restart:
                 self.status.message = f"unhealthy: {reason}"
@@ -123,6 +128,15 @@ class Service:
                 self.terminate(grace=3.0)
                 self.status.last_exit_code = process.wait()
                 return
+
+    def _probed(self, fresh: bool = False) -> str | None:
+        """The probe's answer: asked now, or the last one if younger than PROBE_FRESH_S."""
+        with self._probe_lock:
+            at, reason = self._last_probe
+            if fresh or at is None or time.monotonic() - at >= PROBE_FRESH_S:
+                reason = self.spec.probe()
+                self._last_probe = (time.monotonic(), reason)
+            return reason
 
     def _probe_interval(self, started: float) -> float:
         # Probe often while starting, so health is reported as soon as it is true.
@@ -146,6 +160,8 @@ class Service:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         spec = self.spec
+        with self._probe_lock:
+            self._last_probe = (None, None)  # a new process: nothing known of it yet
         process = subprocess.Popen(
             list(spec.argv),
             env=dict(spec.env),

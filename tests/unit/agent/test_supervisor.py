@@ -75,3 +75,23 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_health_asked_in_a_burst_probes_once():
+    """A probe of sshd costs it a fork: /health and /status asked together (the CLI, the
+    server) reuse an answer younger than PROBE_FRESH_S."""
+    asked: list[float] = []
+
+    def counted() -> None:
+        asked.append(time.monotonic())
+
+    supervisor = Supervisor([ServiceSpec("sleeper", ["sleep", "60"], probe=counted)])
+    supervisor.start()
+    service = supervisor.services["sleeper"]
+    try:
+        assert wait_for(lambda: service.status.state == "running")
+        before = len(asked)
+        assert [supervisor.health() for _ in range(5)] == [None] * 5
+        assert len(asked) - before <= 1
+    finally:
+        supervisor.stop(grace=2)
