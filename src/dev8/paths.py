@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 
 def data_dir() -> Path:
     override = os.environ.get("DEV8_HOME")
-    path = Path(override) if override else Path(platformdirs.user_data_dir("dev8"))
+    if override:
+        path = Path(override)
+    else:
+        import platformdirs  # only here: every CLI command pays for its import otherwise
+
+        path = Path(platformdirs.user_data_dir("dev8"))
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
