@@ -44,19 +44,21 @@ def workspaces() -> WorkspaceBackend:
 
 
 def looked(look: Callable[[WorkspaceBackend], Seen]) -> Seen:
-    """What ``look`` sees of the workspaces. In local mode on Docker, first through
-    read-only views of the database and the engine, which import neither SQLAlchemy nor
-    the docker SDK; when those cannot answer, or when what is observed must be recorded
-    (a state that changed), they write nothing and ``look`` runs again on ``workspaces()``."""
-    from dev8.providers.registry import provider_name
+    """What ``look`` sees of the workspaces. In local mode, on a backend with a reader
+    (``registry.make_reader``), first through read-only views of the database and the
+    engine, which import neither SQLAlchemy nor an engine's SDK; when those cannot answer,
+    or when what is observed must be recorded (a state that changed), they write nothing
+    and ``look`` runs again on ``workspaces()``."""
+    from dev8.providers.base import ReaderUnavailable
+    from dev8.providers.registry import make_reader
+    from dev8.store.readonly import WriteNeeded
 
-    if saved_login() is None and provider_name() == "docker":
-        from dev8.providers.docker.reads import NotReadable
-        from dev8.store.readonly import WriteNeeded
-
+    if saved_login() is None:
         try:
-            return look(_read_only())
-        except (WriteNeeded, NotReadable):
+            reader = make_reader()
+            if reader is not None:
+                return look(_read_only(reader))
+        except (WriteNeeded, ReaderUnavailable):
             pass
     return look(workspaces())
 
@@ -143,7 +145,7 @@ def _local() -> WorkspaceService:
     )
 
 
-def _read_only() -> WorkspaceService:
+def _read_only(reader: Provider) -> WorkspaceService:
     """The local service over stand-ins that read (``ReadOnlyStore``, ``EngineReader``) and
     raise rather than write or do anything else, for ``looked``."""
     import getpass
@@ -151,7 +153,6 @@ def _read_only() -> WorkspaceService:
     from dev8.cli.agent_reports import OneReportPerAgent
     from dev8.core.environment import AGENT_TOKEN
     from dev8.paths import data_dir
-    from dev8.providers.docker.reads import EngineReader
     from dev8.service.workspaces import WorkspaceService
     from dev8.store.readonly import ReadOnlyStore
 
@@ -160,7 +161,7 @@ def _read_only() -> WorkspaceService:
     tokens = {ws.agent_url: ws.secrets.get(AGENT_TOKEN, "") for ws in recorded if ws.agent_url}
     return WorkspaceService(
         store=cast("Store", store),
-        provider=cast("Provider", EngineReader()),
+        provider=reader,
         owner=owner,
         agent=OneReportPerAgent(tokens),
     )

@@ -303,6 +303,11 @@ class InteractiveExec(Protocol):
         ``Conflict`` unless the workspace runs."""
 
 
+class ReaderUnavailable(Exception):
+    """A backend's light read-only view cannot answer (``registry.make_reader``): the full
+    provider takes over."""
+
+
 def volume_access(provider: Provider, purpose: str) -> VolumeAccess:
     """``provider`` as a ``VolumeAccess``, or a ``ProviderError`` saying it cannot do
     ``purpose`` (e.g. "run backups")."""

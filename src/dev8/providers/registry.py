@@ -16,6 +16,9 @@ BACKENDS = {
     "aci": "dev8.providers.aci.provider:AciProvider",
 }
 
+# name -> "module:class" of a light read-only view (no SDK), for commands that only look.
+READERS = {"docker": "dev8.providers.docker.reads:EngineReader"}
+
 
 def provider_name() -> str:
     return os.environ.get("DEV8_PROVIDER") or "docker"
@@ -29,6 +32,17 @@ def make_provider(name: str | None = None) -> Provider:
         raise InvalidInput(
             f"unknown provider {chosen!r} (DEV8_PROVIDER); available: {', '.join(BACKENDS)}"
         )
+    return _instance(target)
+
+
+def make_reader() -> Provider | None:
+    """The chosen backend's read-only view, or None when it has none. It raises
+    ``ReaderUnavailable`` for what it cannot answer, and never changes anything."""
+    target = READERS.get(provider_name())
+    return _instance(target) if target else None
+
+
+def _instance(target: str) -> Provider:
     module, _, cls = target.partition(":")
     provider: Provider = getattr(importlib.import_module(module), cls)()
     return provider

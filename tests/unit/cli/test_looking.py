@@ -48,7 +48,7 @@ def full(dev8_home: Path, provider: FakeProvider, monkeypatch) -> WorkspaceServi
 def read_only(dev8_home: Path, provider: object, monkeypatch) -> None:
     """``context._read_only`` over ``provider`` in place of ``EngineReader``."""
 
-    def build() -> WorkspaceService:
+    def build(_reader: object) -> WorkspaceService:
         return WorkspaceService(
             store=ReadOnlyStore(dev8_home / "dev8.db"),  # type: ignore[arg-type]
             provider=provider,  # type: ignore[arg-type]

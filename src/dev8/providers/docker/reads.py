@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from dev8.core.naming import LABEL_WORKSPACE_ID, container_name
 from dev8.core.states import ContainerState
-from dev8.providers.base import RuntimeStatus
+from dev8.providers.base import ReaderUnavailable, RuntimeStatus
 from dev8.providers.docker.status import inspected_status, workspace_statuses
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -31,7 +31,7 @@ WORKSPACE_CONTAINERS = "/containers/json?all=1&filters=" + quote(
 )
 
 
-class NotReadable(Exception):
+class NotReadable(ReaderUnavailable):
     """The engine cannot be read over a local socket: the docker SDK's path takes over."""
 
 
