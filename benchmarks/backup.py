@@ -32,6 +32,7 @@ from pathlib import Path
 from dev8.core.images import helper_image
 from dev8.core.naming import LABEL_OWNER
 from dev8.providers.docker.client import connect
+from dev8.providers.docker.volumes import remove_volume
 
 OWNER = f"bench-{secrets.token_hex(3)}"
 GIB = 1024**3
@@ -156,7 +157,7 @@ def main() -> None:
         for container in client.containers.list(all=True, filters=label):
             container.remove(force=True)
         for volume_object in client.volumes.list(filters=label):
-            volume_object.remove(force=True)
+            remove_volume(volume_object)  # its loop device and image too
         subprocess.run(["rm", "-rf", str(work)], check=False)
     report(results, sizes, data_bytes, args.runs)
 

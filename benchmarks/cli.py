@@ -32,6 +32,7 @@ from dev8.core.naming import LABEL_OWNER
 from dev8.providers.docker.client import connect
 from dev8.providers.docker.provider import DockerProvider
 from dev8.providers.docker.reads import engine_socket
+from dev8.providers.docker.volumes import remove_volume
 from dev8.service.workspaces import CreateRequest, WorkspaceService
 from dev8.store.store import Store
 
@@ -115,7 +116,7 @@ def cleanup(owner: str) -> None:
     for container in client.containers.list(all=True, filters=label):
         container.remove(force=True)
     for volume in client.volumes.list(filters=label):
-        volume.remove(force=True)
+        remove_volume(volume)  # its loop device and image too
     for network in client.networks.list(filters=label):  # each workspace has its own
         network.remove()
 

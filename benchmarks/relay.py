@@ -43,6 +43,7 @@ from websockets.typing import Origin
 from dev8.client import Client
 from dev8.core.naming import LABEL_OWNER
 from dev8.providers.docker.client import connect as docker_connect
+from dev8.providers.docker.volumes import remove_volume
 
 ADMIN_PASSWORD = "relay-benchmark-admin-password"
 DEV8 = str(Path(sys.executable).parent / "dev8")
@@ -273,7 +274,7 @@ def main() -> None:
                 for container in docker.containers.list(all=True, filters=label):
                     container.remove(force=True)
                 for volume in docker.volumes.list(filters=label):
-                    volume.remove(force=True)
+                    remove_volume(volume)  # its loop device and image too
                 for network in docker.networks.list(filters=label):
                     network.remove()
 
