@@ -243,7 +243,7 @@ class Reconciler:
         operation = new_operation(
             workspace, "stop", "idle-timeout", params={"reason": "idle", "message": message}
         )
-        self.store.queue(workspace, [operation])
+        self.store.queue(workspace, [operation], DesiredState.STOPPED)
         log.info("workspace %s/%s is idle; stopping it", workspace.owner, workspace.name)
         self._wake.set()
         return True
@@ -270,7 +270,7 @@ class Reconciler:
             operation = new_operation(
                 workspace, "stop", "layer-limit", params={"reason": "layer", "message": message}
             )
-            self.store.queue(workspace, [operation])
+            self.store.queue(workspace, [operation], DesiredState.STOPPED)
             log.warning("workspace %s %s", _named(workspace), message)
             self._wake.set()
 

@@ -149,3 +149,26 @@ def test_an_idle_workspace_is_stopped_and_activity_postpones_it(api):
     assert admin.get("/api/v1/workspaces/idle").json()["state"] == "stopped"
     assert admin.get("/api/v1/workspaces/never").json()["state"] == "running"
     assert api.provider.status(never.id).state == "running"
+
+
+def test_a_stop_running_late_never_undoes_a_start_asked_for_after_it(api):
+    """Stop, then start at once (the dashboard's buttons) while the runner has not taken the
+    stop yet (the test holds the workspace's lock, as a busy runner would): when the stop
+    runs, the desired state stays the last request's ("running"); both run in order and
+    the workspace ends running. Before, each operation recorded its own target when it ran,
+    so the older stop put "stopped" back."""
+    admin = api.admin()
+    workspace = running_workspace(api, admin, "quick")
+    api.provider.delays["stop"] = 0.5
+    with api.context.store.lock(workspace.id):
+        stop = admin.post("/api/v1/workspaces/quick/stop")
+        start = admin.post("/api/v1/workspaces/quick/start")
+        assert (stop.status_code, start.status_code) == (202, 202), (stop.text, start.text)
+    seen = set()
+    while api.context.store.next_operation(workspace.id):
+        seen.add(admin.get("/api/v1/workspaces/quick").json()["desired_state"])
+    assert ("stop", workspace.id) in api.provider.calls
+    assert seen <= {"running"}, seen
+    api.settle(admin, start.json())
+    assert admin.get("/api/v1/workspaces/quick").json()["state"] == "running"
+    assert [op["action"] for op in history(admin, "quick")][:2] == ["start", "stop"]  # newest first

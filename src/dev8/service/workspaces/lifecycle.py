@@ -118,6 +118,7 @@ class Lifecycle(Containers):
     ) -> Workspace:
         workspace = self.find(name)
         with self._operation(workspace, Action.START, progress) as report:
+            self.store.set_desired(workspace, DesiredState.RUNNING)
             self._do_start(workspace, report, wait, timeout)
         return workspace
 
@@ -128,7 +129,6 @@ class Lifecycle(Containers):
         wait: bool = True,
         timeout: float = HEALTHY_TIMEOUT_S,
     ) -> None:
-        self.store.set_desired(workspace, DesiredState.RUNNING)
         self._ensure_container(workspace, progress)
         self._start_container(workspace, progress)
         if wait:
@@ -137,11 +137,11 @@ class Lifecycle(Containers):
     def stop(self, name: str, progress: Progress = quiet) -> Workspace:
         workspace = self.find(name)
         with self._operation(workspace, Action.STOP, progress) as report:
+            self.store.set_desired(workspace, DesiredState.STOPPED)
             self._do_stop(workspace, report)
         return workspace
 
     def _do_stop(self, workspace: Workspace, progress: Progress) -> None:
-        self.store.set_desired(workspace, DesiredState.STOPPED)
         if isinstance(self.provider, SyncedDisk):
             self._last_sync(workspace, self.provider.sync_before_stop_s, progress)
         progress("stopping the container")
@@ -170,6 +170,7 @@ class Lifecycle(Containers):
     ) -> Workspace:
         workspace = self.find(name)
         with self._operation(workspace, Action.RESTART, progress) as report:
+            self.store.set_desired(workspace, DesiredState.RUNNING)
             self._do_restart(workspace, report, wait, timeout)
         return workspace
 
@@ -180,7 +181,6 @@ class Lifecycle(Containers):
         wait: bool = True,
         timeout: float = HEALTHY_TIMEOUT_S,
     ) -> None:
-        self.store.set_desired(workspace, DesiredState.RUNNING)
         if self.provider.status(workspace.id).running:
             progress("restarting the container")
             runtime = self.provider.restart(workspace.id)
@@ -205,6 +205,7 @@ class Lifecycle(Containers):
         reference = image or workspace.image_ref
         image_id = self.provider.image_id(reference)
         with self._operation(workspace, Action.REBUILD, progress) as report:
+            self.store.set_desired(workspace, DesiredState.RUNNING)
             self._do_rebuild(workspace, reference, image_id, report, wait, timeout)
         return workspace
 
@@ -217,7 +218,6 @@ class Lifecycle(Containers):
         wait: bool = True,
         timeout: float = HEALTHY_TIMEOUT_S,
     ) -> None:
-        self.store.set_desired(workspace, DesiredState.RUNNING)
         self._recreate(workspace, reference, image_id, progress)
         self._start_container(workspace, progress)
         if wait:
