@@ -141,9 +141,7 @@ class SnapshotRestore:
         path.mkdir(mode=0o700, exist_ok=True)
         return path
 
-    def _clear_scratch(
-        self, names: list[str] | None = None, stale_only: bool = False
-    ) -> None:
+    def _clear_scratch(self, names: list[str] | None = None, stale_only: bool = False) -> None:
         """Delete scratch directories: ``names``, or (``stale_only``) those of dev8
         processes that are gone (a killed restore leaves its own)."""
         home = self._scratch_home()
