@@ -149,6 +149,22 @@ class WorkspaceCrashed(ProviderError):
     code = "workspace_crashed"
 
 
+class HostPathUnsupported(ProviderError):
+    """A helper job asks for a directory of this machine, which the backend's nodes cannot
+    mount (Kubernetes: files stream through the API instead)."""
+
+    code = "host_path_unsupported"
+    http_status = 501
+
+
+class ClaimNotExpandable(ProviderError):
+    """A raised quota meets a volume whose storage cannot grow (a Kubernetes storage class
+    without allowVolumeExpansion)."""
+
+    code = "claim_not_expandable"
+    http_status = 409
+
+
 class CommandFailed(ProviderError):
     """A command dev8 runs inside a workspace (its package tool, say) failed."""
 

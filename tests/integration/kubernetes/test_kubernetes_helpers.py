@@ -16,7 +16,14 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from dev8.backup import scripts
-from dev8.core.errors import Conflict, ImageNotFound, InvalidInput, ProviderError
+from dev8.core.errors import (
+    ClaimNotExpandable,
+    Conflict,
+    HostPathUnsupported,
+    ImageNotFound,
+    InvalidInput,
+    ProviderError,
+)
 from dev8.core.naming import HELPER_ROLE, LABEL_ROLE, LABEL_WORKSPACE_ID, volume_name
 from dev8.core.quotas import GIB, quota_environment
 from dev8.core.resources import PRESETS
@@ -27,7 +34,6 @@ from dev8.providers.base import (
     VolumeAccess,
     WorkspaceSpec,
 )
-from dev8.providers.kubernetes.errors import ClaimNotExpandable, HostPathUnsupported
 from tests.integration.kubernetes.apimock import Cluster
 
 IMAGE = "registry.test/dev8/workspace:1"

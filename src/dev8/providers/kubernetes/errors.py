@@ -15,15 +15,6 @@ from dev8.core.errors import Dev8Error, EngineUnavailable, ProviderError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class HostPathUnsupported(ProviderError):
-    """A helper job asks for a directory of this machine, which no node of a cluster can
-    mount (files stream through the API instead)."""
-
-
-class ClaimNotExpandable(ProviderError):
-    """A raised quota meets a claim whose storage class cannot grow it."""
-
-
 def api_errors(method: F) -> F:
     """Map API failures that escape ``method`` to dev8 errors (the cause kept)."""
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from dev8.core.errors import Conflict, ImageNotFound, NotFound, ProviderError
+from dev8.core.errors import Conflict, HostPathUnsupported, ImageNotFound, NotFound, ProviderError
 from dev8.core.naming import HELPER_ROLE, LABEL_ROLE, LABEL_WORKSPACE_ID, helper_name
 from dev8.providers.base import HelperJob, HelperResult, MountInfo, VolumeInfo
 from dev8.providers.container import CONTAINER_ROLE
@@ -31,7 +31,7 @@ from dev8.providers.container import CONTAINER_ROLE
 from dev8.providers.docker.helpers import STDOUT_MAX, _client_alive, _LineSplitter
 from dev8.providers.kubernetes import execute
 from dev8.providers.kubernetes.client import KubeApi
-from dev8.providers.kubernetes.errors import HostPathUnsupported, api_errors
+from dev8.providers.kubernetes.errors import api_errors
 from dev8.providers.kubernetes.jobs import (
     CLIENT_ANNOTATION,
     HELPER_CONTAINER,

@@ -20,6 +20,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from dev8.core.errors import (
+    ClaimNotExpandable,
     Conflict,
     ImageNotFound,
     InvalidInput,
@@ -35,7 +36,7 @@ from dev8.providers.base import ExecResult, RuntimeStatus, VolumeInfo, Workspace
 from dev8.providers.container import CONTAINER_ROLE
 from dev8.providers.kubernetes import execute
 from dev8.providers.kubernetes.client import KubeApi, connect
-from dev8.providers.kubernetes.errors import ClaimNotExpandable, api_errors, explain
+from dev8.providers.kubernetes.errors import api_errors, explain
 from dev8.providers.kubernetes.helpers import KubernetesHelperJobs, claim_info
 from dev8.providers.kubernetes.settings import KubernetesSettings, kubernetes_settings
 from dev8.providers.kubernetes.specs import (
