@@ -57,8 +57,8 @@ def test_a_workspace_writing_past_the_layer_limit_is_stopped_and_told_why(api: A
         message="the layer limit's stop",
     )
     assert stops[0]["action"] == "stop"
-    assert "3.0 GiB outside /home/dev8 and /workspace" in str(stops[0])
-    api.wait_operation(alice, stops[0]["id"])
+    done = api.wait_operation(alice, stops[0]["id"])  # its message is set when it runs
+    assert "3.0 GiB outside /home/dev8 and /workspace" in done["message"], done
     assert alice.get("/api/v1/workspaces/filler").json()["state"] == "stopped"
     # The other workspace was checked at the same passes and left running.
     api.watch.observed(passes=3)
