@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
-
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -14,32 +10,27 @@ from azure.core.exceptions import (
 )
 
 from dev8.core.errors import Dev8Error, EngineUnavailable, ImageNotFound, ProviderError
+from dev8.providers.errors import mapped_errors
 
-F = TypeVar("F", bound=Callable[..., Any])
 # What ACI answers when the image cannot be pulled (a wrong reference, no credentials).
 IMAGE_ERRORS = frozenset({"InaccessibleImage", "RegistryErrorResponse", "InvalidImage"})
 
 
-def azure_errors(method: F) -> F:
-    """Map Azure failures that escape ``method`` to dev8 errors (the cause kept)."""
+def _azure_error(exc: Exception) -> Dev8Error | None:
+    if isinstance(exc, ClientAuthenticationError):
+        return ProviderError(
+            f"Azure refused dev8's credentials: {first_line(exc.message)}; see the "
+            "identity section of docs/azure.md"
+        )
+    if isinstance(exc, HttpResponseError):
+        return refused(exc)
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError, OSError)):
+        return EngineUnavailable(f"lost Azure Resource Manager: {first_line(str(exc))}")
+    return None
 
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except Dev8Error:
-            raise
-        except ClientAuthenticationError as exc:
-            raise ProviderError(
-                f"Azure refused dev8's credentials: {first_line(exc.message)}; see the "
-                "identity section of docs/azure.md"
-            ) from exc
-        except HttpResponseError as exc:
-            raise refused(exc) from exc
-        except (ServiceRequestError, ServiceResponseError, OSError) as exc:
-            raise EngineUnavailable(f"lost Azure Resource Manager: {first_line(str(exc))}") from exc
 
-    return cast(F, wrapper)
+# Map Azure failures that escape a provider method to dev8 errors (the cause kept).
+azure_errors = mapped_errors(_azure_error)
 
 
 def refused(exc: HttpResponseError) -> Dev8Error:

@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
 
 from docker.errors import APIError, DockerException
 
 from dev8.core.errors import Conflict, Dev8Error, EngineUnavailable, ProviderError
+from dev8.providers.errors import mapped_errors
 
-F = TypeVar("F", bound=Callable[..., Any])
 PORT_TAKEN = ("port is already allocated", "address already in use")
 
 
-def engine_errors(method: F) -> F:
-    """Map engine failures that escape ``method`` to dev8 errors (the cause kept)."""
+def _engine_error(exc: Exception) -> Dev8Error | None:
+    if isinstance(exc, APIError):
+        return ProviderError(f"the Docker engine refused: {explain(exc)}")
+    if isinstance(exc, (DockerException, ConnectionError, OSError)):
+        return EngineUnavailable(f"lost the Docker engine: {exc}")
+    return None
 
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except Dev8Error:
-            raise
-        except APIError as exc:
-            raise ProviderError(f"the Docker engine refused: {explain(exc)}") from exc
-        except (DockerException, ConnectionError, OSError) as exc:
-            raise EngineUnavailable(f"lost the Docker engine: {exc}") from exc
 
-    return cast(F, wrapper)
+# Map engine failures that escape a provider method to dev8 errors (the cause kept).
+engine_errors = mapped_errors(_engine_error)
 
 
 def explain(exc: APIError) -> str:

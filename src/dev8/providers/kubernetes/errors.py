@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
 
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from dev8.core.errors import Dev8Error, EngineUnavailable, ProviderError
+from dev8.providers.errors import mapped_errors
 
-F = TypeVar("F", bound=Callable[..., Any])
+
+def _api_error(exc: Exception) -> Dev8Error | None:
+    if isinstance(exc, ApiException):
+        return refused(exc)
+    if isinstance(exc, (HTTPError, ConnectionError, OSError)):
+        return EngineUnavailable(f"lost the Kubernetes API: {exc}")
+    return None
 
 
-def api_errors(method: F) -> F:
-    """Map API failures that escape ``method`` to dev8 errors (the cause kept)."""
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except Dev8Error:
-            raise
-        except ApiException as exc:
-            raise refused(exc) from exc
-        except (HTTPError, ConnectionError, OSError) as exc:
-            raise EngineUnavailable(f"lost the Kubernetes API: {exc}") from exc
-
-    return cast(F, wrapper)
+# Map API failures that escape a provider method to dev8 errors (the cause kept).
+api_errors = mapped_errors(_api_error)
 
 
 def refused(exc: ApiException) -> Dev8Error:
