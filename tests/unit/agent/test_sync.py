@@ -16,17 +16,8 @@ import pytest
 
 from dev8.agent.config import from_environment
 from dev8.agent.httpapi import AgentHTTPServer
-from dev8.agent.sync import (
-    STAGING,
-    Markers,
-    Outcome,
-    Settings,
-    Sync,
-    backup_summary,
-    latest_snapshot,
-    prune_due,
-    settings_of,
-)
+from dev8.agent.sync import STAGING, Markers, Settings, Sync, prune_due, settings_of
+from dev8.agent.sync_restic import Outcome, backup_summary, latest_snapshot
 
 
 class FakeRestic:
