@@ -33,18 +33,8 @@ def run(api: KubeApi, pod: str, command: list[str]) -> ExecResult:
     """Run ``command`` in the Pod's workspace container and wait for it; stdout and stderr
     together, as Docker's exec gives them."""
     core = kube.CoreV1Api(api.api_client)
-    session = stream(
-        core.connect_get_namespaced_pod_exec,
-        pod,
-        api.namespace,
-        command=command,
-        container=CONTAINER,
-        stdin=False,
-        stdout=True,
-        stderr=True,
-        tty=False,
-        binary=True,
-        _preload_content=False,
+    session = _stream(
+        api, core.connect_get_namespaced_pod_exec, pod, CONTAINER, stdin=False, command=command
     )
     try:
         session.run_forever()
@@ -67,21 +57,26 @@ def open_session(
     extra: dict[str, Any] = {}
     if command is not None:
         method, extra = core.connect_get_namespaced_pod_exec, {"command": command}
-    session = stream(
+    session = _stream(api, method, pod, container, stdin=stdin, **extra)
+    session._all = ws_client._IgnoredIO()
+    return session
+
+
+def _stream(api: KubeApi, method: Any, pod: str, container: str, **how: Any) -> Any:
+    """A WebSocket session of ``method`` (exec or attach) to the container: binary, no
+    terminal, stdout and stderr apart."""
+    return stream(
         method,
         pod,
         api.namespace,
         container=container,
-        stdin=stdin,
         stdout=True,
         stderr=True,
         tty=False,
         binary=True,
         _preload_content=False,
-        **extra,
+        **how,
     )
-    session._all = ws_client._IgnoredIO()
-    return session
 
 
 def exit_code(session: Any) -> int | None:
