@@ -15,7 +15,7 @@ from docker.errors import DockerException
 from docker.errors import NotFound as DockerNotFound
 from docker.models.volumes import Volume
 
-from dev8.core.errors import Conflict, InvalidInput
+from dev8.core.errors import Conflict, InvalidInput, ProviderError
 from dev8.core.naming import (
     LABEL_OWNER,
     LABEL_ROLE,
@@ -129,11 +129,11 @@ class DockerVolumes:
             self.loops.remove(image_of_link(options["device"]))
             raise
 
-    def _define_enforced(self, name: str, labels: Mapping[str, str], options: dict[str, str]):
+    def _define_enforced(
+        self, name: str, labels: Mapping[str, str], options: dict[str, str]
+    ) -> None:
         labelled = {**labels, LABEL_ENFORCED: ENFORCED_BY}
-        return self.client.volumes.create(
-            name=name, driver="local", driver_opts=options, labels=labelled
-        )
+        self.client.volumes.create(name=name, driver="local", driver_opts=options, labels=labelled)
 
     # Moving an unbounded volume onto a bounded one -----------------------------------------
     @engine_errors
@@ -159,11 +159,14 @@ class DockerVolumes:
         name = volume_name(workspace_id, role)
         old = self.client.volumes.get(name)
         labels = old.attrs.get("Labels") or {}
+        options = self.loops.adopt(name)
+        if options is None:  # checked before the old volume goes
+            raise ProviderError(f"the bounded copy of {name} is missing; {name} is unchanged")
         # The copy's definition goes first: removing a volume mounted from a device leaves
         # the device's data, which the new definition under the old name then mounts.
         self._remove_copy(name)
         old.remove()
-        self._define_enforced(name, labels, self.loops.adopt(name) or {})
+        self._define_enforced(name, labels, options)
 
     def _remove_copy(self, name: str) -> None:
         with suppress(DockerNotFound):
