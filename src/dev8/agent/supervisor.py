@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("dev8.agent")
 PROBE_FRESH_S = 2.0
+# A failed answer is reused only briefly: a service coming up (code-server takes about a
+# second) is reported healthy within this of its first good probe, not up to 2 s later.
+FAILED_PROBE_FRESH_S = 0.05
 Probe = Callable[[], "str | None"]  # None when healthy, else the reason
 
 
@@ -130,10 +133,12 @@ class Service:
                 return
 
     def _probed(self, fresh: bool = False) -> str | None:
-        """The probe's answer: asked now, or the last one if younger than PROBE_FRESH_S."""
+        """The probe's answer: asked now, or the last one if younger than PROBE_FRESH_S
+        (FAILED_PROBE_FRESH_S for a failure)."""
         with self._probe_lock:
             at, reason = self._last_probe
-            if fresh or at is None or time.monotonic() - at >= PROBE_FRESH_S:
+            fresh_for = PROBE_FRESH_S if reason is None else FAILED_PROBE_FRESH_S
+            if fresh or at is None or time.monotonic() - at >= fresh_for:
                 reason = self.spec.probe()
                 self._last_probe = (time.monotonic(), reason)
             return reason

@@ -2,9 +2,10 @@
 
 import os
 import signal
+import threading
 import time
 
-from dev8.agent.supervisor import ServiceSpec, Supervisor
+from dev8.agent.supervisor import PROBE_FRESH_S, Service, ServiceSpec, Supervisor
 
 
 def wait_for(predicate, timeout=10.0):
@@ -95,3 +96,13 @@ def test_health_asked_in_a_burst_probes_once():
         assert len(asked) - before <= 1
     finally:
         supervisor.stop(grace=2)
+
+
+def test_a_failed_probe_is_not_reused_for_long():
+    """A service coming up is reported healthy soon after its first good probe: a failure is
+    reused for FAILED_PROBE_FRESH_S only, not the PROBE_FRESH_S a good answer is."""
+    answer: list[str | None] = ["not listening yet"]
+    service = Service(ServiceSpec("ide", ["true"], probe=lambda: answer[0]), threading.Event())
+    assert service._probed() == "not listening yet"
+    answer[0] = None
+    assert wait_for(lambda: service._probed() is None, timeout=PROBE_FRESH_S / 2)
