@@ -5,13 +5,13 @@ What the Docker provider's container is, here is split in two: the Secret is the
 the workspace exists (it carries the Pod to start, rendered at ``create``, in an annotation),
 and the Pod is its running processes. ``stop`` deletes the Pod, ``start`` makes a new one
 from the record, so a Pod lost with its node is made again by the next start on the same
-claims. The Pod's state is mapped in ``status``; API failures in ``errors``.
+claims. The record is built and read in ``records``, the Pod's state mapped in ``status``, API
+failures in ``errors``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,22 +38,19 @@ from dev8.providers.kubernetes import execute
 from dev8.providers.kubernetes.client import KubeApi, connect
 from dev8.providers.kubernetes.errors import api_errors, explain
 from dev8.providers.kubernetes.helpers import KubernetesHelperJobs, claim_info
+from dev8.providers.kubernetes.records import stored_pod, workspace_record
 from dev8.providers.kubernetes.settings import KubernetesSettings, kubernetes_settings
 from dev8.providers.kubernetes.specs import (
     CONTAINER,
     ENVIRONMENT_ROLE,
-    ClusterOptions,
     claim_bytes,
     claim_manifests,
-    environment_secret,
     network_policy,
     object_name,
-    pod_manifest,
     storage_quantity,
 )
 from dev8.providers.kubernetes.status import (
     IMAGE_ERRORS,
-    PUBLISHED_ANNOTATION,
     container_state,
     not_running_status,
     pod_status,
@@ -61,9 +58,6 @@ from dev8.providers.kubernetes.status import (
     waiting_reason,
 )
 
-# The Secret's annotation that holds the Pod ``start`` makes, rendered by ``create``: a dev8
-# upgrade that changes the template cannot change a workspace's claims behind its back.
-POD_ANNOTATION = "dev.dev8.pod"
 POLL_S = 0.25  # how often a Pod being made or deleted is looked at again
 GONE_MARGIN_S = 30  # beyond the grace period, for the kubelet to report the Pod gone
 # A Pod in these states never runs again: start replaces it.
@@ -373,25 +367,6 @@ class KubernetesProvider(KubernetesHelperJobs):
         if tail is not None:
             query["tailLines"] = tail
         return self.api.stream("Pod", name, "log", query, timeout=None if follow else 60)
-
-
-def workspace_record(spec: WorkspaceSpec, options: ClusterOptions) -> dict[str, Any]:
-    """The workspace's Secret (its environment) carrying the Pod ``start`` makes."""
-    pod = pod_manifest(spec, options)
-    pod["metadata"]["annotations"] = {PUBLISHED_ANNOTATION: ",".join(spec.published)}
-    secret = environment_secret(spec, options)
-    secret["metadata"]["annotations"] = {POD_ANNOTATION: json.dumps(pod, sort_keys=True)}
-    return secret
-
-
-def stored_pod(record: dict[str, Any]) -> dict[str, Any]:
-    """The Pod ``create`` rendered into the workspace's record."""
-    text = ((record.get("metadata") or {}).get("annotations") or {}).get(POD_ANNOTATION)
-    if not text:
-        name = (record.get("metadata") or {}).get("name")
-        raise ProviderError(f"the Secret {name} has no {POD_ANNOTATION} annotation; recreate it")
-    pod: dict[str, Any] = json.loads(text)
-    return pod
 
 
 def _workspace_of(obj: dict[str, Any]) -> str | None:

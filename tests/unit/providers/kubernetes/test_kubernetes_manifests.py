@@ -100,7 +100,7 @@ def test_manifests_match_the_golden_files(spec: WorkspaceSpec, options: ClusterO
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_workspace_record_and_the_pod_it_carries_are_valid(spec: WorkspaceSpec, version: str):
     """The provider's Secret (the builders' one, annotated with the Pod ``start`` makes)."""
-    from dev8.providers.kubernetes.provider import stored_pod, workspace_record
+    from dev8.providers.kubernetes.records import stored_pod, workspace_record
 
     record = workspace_record(spec, ClusterOptions())
     kubernetes_schemas.validate(record, version, strict=True)
