@@ -18,6 +18,7 @@ from dev8.server.web.dashboard.render import (
     failure,
     is_htmx,
 )
+from dev8.server.web.dashboard.scope import PageError
 from dev8.server.web.dashboard.security import CsrfTokens, SignInRequired
 from dev8.server.web.sessions import SAFE_METHODS, login_redirect, requested_path, safe_next
 
@@ -63,7 +64,7 @@ def _path_of(url: str) -> str:
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, workspaces.PageError)
+    assert isinstance(exc, PageError)
     return failure(request, exc.error, heading="Not available")
 
 
@@ -72,7 +73,7 @@ def install(app: FastAPI, context: ServerContext) -> None:
     app.state.dashboard_csrf = CsrfTokens(context)
     app.state.progress_streams = stream.StreamSlots()
     app.add_exception_handler(SignInRequired, _sign_in)
-    app.add_exception_handler(workspaces.PageError, _page_error)
+    app.add_exception_handler(PageError, _page_error)
     app.include_router(static_router)
     app.include_router(workspaces.router)
     app.include_router(account.router)

@@ -21,8 +21,8 @@ from dev8.server.deps import Context
 from dev8.server.ratelimit import checked_password
 from dev8.server.routes.accounts import follow_account_change
 from dev8.server.web.dashboard.render import failure, html, is_htmx, wants_html
+from dev8.server.web.dashboard.scope import SignedIn
 from dev8.server.web.dashboard.security import Viewer
-from dev8.server.web.dashboard.workspaces import SignedIn
 
 router = APIRouter(include_in_schema=False)
 MAX_FORM_FIELDS = 20

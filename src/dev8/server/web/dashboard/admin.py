@@ -24,8 +24,8 @@ from dev8.server.context import ServerContext
 from dev8.server.deps import Context
 from dev8.server.routes.accounts import follow_account_change
 from dev8.server.web.dashboard.render import failure, html, is_htmx, wants_html
+from dev8.server.web.dashboard.scope import PageError, SignedIn
 from dev8.server.web.dashboard.security import Viewer
-from dev8.server.web.dashboard.workspaces import PageError, SignedIn
 from dev8.service.accounts import new_password, require_admin
 
 router = APIRouter(include_in_schema=False)

@@ -21,7 +21,7 @@ from dev8.server.deps import Context
 from dev8.server.schemas import BackupPublic
 from dev8.server.web.dashboard.detail import PREFIX, backup_roles, queue_change, workspace_of
 from dev8.server.web.dashboard.render import html
-from dev8.server.web.dashboard.workspaces import PageError, PageScope, Scoped
+from dev8.server.web.dashboard.scope import PageError, PageScope, Scoped
 
 router = APIRouter(include_in_schema=False)
 BackupId = Annotated[str, Path(max_length=64)]

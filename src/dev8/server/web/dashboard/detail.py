@@ -36,7 +36,7 @@ from dev8.server.schemas import BackupPublic, VolumePublic
 from dev8.server.schemas.ports import PortSharingUpdate
 from dev8.server.web.dashboard import stream
 from dev8.server.web.dashboard.render import failure, html, is_htmx
-from dev8.server.web.dashboard.workspaces import PageError, PageScope, Scoped
+from dev8.server.web.dashboard.scope import PageError, PageScope, Scoped
 from dev8.store.ports import Sharing
 
 router = APIRouter(include_in_schema=False)

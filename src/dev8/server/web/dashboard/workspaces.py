@@ -1,8 +1,8 @@
 """The workspaces pages: the list (states live through htmx polling), the create form, the
 lifecycle buttons and the purge confirmation. Every change goes through ``WorkspaceRequests``,
-as the API's do; an admin may name another owner with ``?owner=`` as in the API, anyone
-else is told there is no such workspace. The list comes a page at a time, as the API's
-(``?after=NAME``), and may be narrowed to names that start with ``?name_prefix=``.
+as the API's do, for the owner the page is scoped to (``scope``). The list comes a page at a
+time, as the API's (``?after=NAME``), and may be narrowed to names that start with
+``?name_prefix=``.
 
 Each change answers htmx with a notice (and the workspace's new state), and a browser
 without JavaScript with a redirect back to the list.
@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from dev8.core.addresses import Addresses
-from dev8.core.errors import Dev8Error, InvalidInput, NotFound
+from dev8.core.errors import Dev8Error, InvalidInput
 from dev8.core.resources import PRESETS
 from dev8.core.states import DesiredState, ObservedState
 from dev8.core.workspace import Action, Workspace
@@ -28,62 +28,11 @@ from dev8.server.context import ServerContext
 from dev8.server.deps import Context
 from dev8.server.web.dashboard import forms
 from dev8.server.web.dashboard.render import failure, html, is_htmx
-from dev8.server.web.dashboard.security import CsrfTokens, Viewer, viewer
-from dev8.service.requests import WorkspaceRequests
+from dev8.server.web.dashboard.scope import PageError, PageScope, Scoped, SignedIn
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25  # cards (two kilobytes and six buttons each) a page, as Coder's list
 POLL_SECONDS = 3
-
-
-class PageError(Exception):
-    """A ``Dev8Error`` raised while finding who and what a page is about, answered as the
-    dashboard answers failures (``render.failure``)."""
-
-    def __init__(self, error: Dev8Error) -> None:
-        self.error = error
-
-
-async def _viewer(request: Request, context: Context) -> Viewer:
-    csrf: CsrfTokens = request.app.state.dashboard_csrf
-    try:
-        return await viewer(request, context, csrf)
-    except Dev8Error as error:
-        raise PageError(error) from error
-
-
-SignedIn = Annotated[Viewer, Depends(_viewer)]
-
-
-@dataclass
-class PageScope:
-    viewer: Viewer
-    owner: str
-    requests: WorkspaceRequests
-    query: str  # "?owner=..." when an admin looks at another owner's workspaces, else ""
-
-
-async def _scope(
-    context: Context,
-    signed_in: SignedIn,
-    owner: Annotated[str | None, Query(max_length=255)] = None,
-) -> PageScope:
-    user = signed_in.user
-    if owner is None or owner == user.name:
-        owner, query = user.name, ""
-    elif not user.is_admin:
-        raise PageError(NotFound(f"no workspaces of {owner!r}"))
-    else:
-        try:
-            await run_in_threadpool(context.accounts.user, owner)
-        except Dev8Error as error:
-            raise PageError(error) from error
-        query = f"?owner={quote(owner, safe='')}"
-    service = context.service(owner, actor=user.name)
-    return PageScope(signed_in, owner, WorkspaceRequests(service, context.policy(user)), query)
-
-
-Scoped = Annotated[PageScope, Depends(_scope)]
 
 
 # What each row shows ---------------------------------------------------------------------
