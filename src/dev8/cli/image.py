@@ -86,6 +86,14 @@ def _parse_build_args(values: list[str]) -> dict[str, str]:
     return parsed
 
 
+PUSH_HELP = (
+    "Then push the image to REGISTRY (host[:port][/path], e.g. "
+    "registry.example.com:5000/team) as REGISTRY/dev8-workspace, tagged with the "
+    "build's version and image id and with the channel tag (latest). Pushed by the "
+    "engine, with the credentials of `docker login REGISTRY`."
+)
+
+
 @app.command()
 def build(
     base: str = typer.Option(
@@ -117,10 +125,7 @@ def build(
         None,
         "--push",
         metavar="REGISTRY",
-        help="Then push the image to REGISTRY (host[:port][/path], e.g. "
-        "registry.example.com:5000/team) as REGISTRY/dev8-workspace, tagged with the "
-        "build's version and image id and with the channel tag (latest). Pushed by the "
-        "engine, with the credentials of `docker login REGISTRY`.",
+        help=PUSH_HELP,
     ),
 ) -> None:
     """Build the workspace image, layer by layer: base → languages → ide → workspace.
