@@ -111,7 +111,9 @@ def raw_start_to_healthy(service: WorkspaceService, name: str) -> None:
     """What no dev8 code can go below: `docker start` of the workspace's own container, then
     its agent polled (as the service polls it) until sshd and code-server answer."""
     workspace = service.find(name)
-    subprocess.run(["docker", "start", container_name(workspace.id)], check=True, capture_output=True)
+    subprocess.run(
+        ["docker", "start", container_name(workspace.id)], check=True, capture_output=True
+    )
     agent_url = service.provider.status(workspace.id).agent_url
     while AgentClient(timeout=2).health(agent_url) is not None:
         time.sleep(0.05)
