@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+from typing import Any
 
 import uvicorn
 
@@ -17,6 +19,27 @@ class _DeniedUpgrades(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "without completing handshake" not in record.getMessage()
+
+
+def transport_options() -> dict[str, Any]:
+    """How uvicorn runs the app: the same for `dev8 server` and the tests' live server."""
+    return {
+        # uvloop: a relayed WebSocket message or scp chunk costs the server a third less CPU
+        # (benchmarks/relay.py); plain asyncio where it is not installed.
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        # h11 bounds a request's head (16 KiB); uvicorn's httptools protocol keeps whatever
+        # headers a client sends.
+        "http": "h11",
+        # What ``auto`` picks today, pinned: benchmarks/tunnel.py measured the server's CPU
+        # per relayed GB of this and of the legacy "websockets" alike within noise (1.3-1.7
+        # s/GB both ways), and the legacy one is deprecated.
+        "ws": "websockets-sansio",
+        # The IDE's WebSockets carry large messages; the relay bounds what it buffers.
+        "ws_max_size": 64 * 1024 * 1024,
+        # Deflating what the relay carries costs CPU per message and saves nothing: an SSH
+        # stream is encrypted, and the hop to the workspace is uncompressed anyway.
+        "ws_per_message_deflate": False,
+    }
 
 
 def serve(settings: Settings) -> None:
@@ -37,12 +60,7 @@ def serve(settings: Settings) -> None:
         ssl_keyfile=settings.tls_key,
         log_level="info",
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
-        # The IDE's WebSockets carry large messages; the relay bounds what it buffers.
-        ws_max_size=64 * 1024 * 1024,
         ws_ping_interval=20.0,
         ws_ping_timeout=30.0,
-        # What ``auto`` picks today, pinned: benchmarks/tunnel.py measured the server's CPU per
-        # relayed GB of this and of the legacy "websockets" alike within noise (1.3-1.7 s/GB
-        # both ways), and the legacy one is deprecated.
-        ws="websockets-sansio",
+        **transport_options(),
     )

@@ -21,6 +21,7 @@ import uvicorn
 from dev8.core.images import workspace_image
 from dev8.server.app import create_app
 from dev8.server.context import ServerContext
+from dev8.server.main import transport_options
 from dev8.server.settings import Settings
 from dev8.store.secretbox import new_key
 from tests.fakes import IMAGES, FakeAgent, FakeProvider
@@ -84,7 +85,8 @@ class LiveServer:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+        # The event loop and protocols of `dev8 server` (uvloop where installed).
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", **transport_options())
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
