@@ -83,10 +83,14 @@ class _Direction:
 
     def pump(self, buffer: memoryview, rounds: int = 4) -> None:
         """Move up to ``rounds`` chunks, or pass the EOF on; OSError if either side failed.
-        A few rounds save the loop a wait per chunk; more would let one stream starve others."""
+        A few rounds save the loop a wait per chunk; more would let one stream starve others.
+        A chunk smaller than the buffer took all there was: the next bytes wait for the
+        loop's next round rather than for one more read that would find nothing (an
+        interactive message costs three system calls, not four and an exception)."""
+        whole = len(buffer)
         for _ in range(rounds):
             try:
-                size = self.source.recv_into(buffer, len(buffer), socket.MSG_PEEK)
+                size = self.source.recv_into(buffer, whole, socket.MSG_PEEK)
             except BlockingIOError:
                 return
             if size == 0:
@@ -102,6 +106,8 @@ class _Direction:
                 self.source.recv_into(buffer, sent, socket.MSG_TRUNC)
             if sent < size:
                 self.blocked = True
+                return
+            if size < whole:
                 return
 
 

@@ -183,6 +183,9 @@ async def _connect(loop: asyncio.AbstractEventLoop, host: str, port: int) -> soc
     for family, kind, proto, _name, address in infos:
         sock = socket.socket(family, kind, proto)
         sock.setblocking(False)
+        # Interactive traffic (keystrokes, WebSocket messages): no Nagle delay on this hop,
+        # whichever event loop makes the transport.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             await loop.sock_connect(sock, address)
             return sock

@@ -113,9 +113,7 @@ async def app_http(request: Request, context: Context) -> Response:
         if request.method not in ("GET", "HEAD"):
             raise
         return _ticket_redirect(request, context)
-    upstream = await run_in_threadpool(
-        relay.upstream_for, context, target.owner, target.name, target.port or IDE_PORT
-    )
+    upstream = await relay.live_upstream(request, target.owner, target.name, _port(target))
     return await relay.proxy_http(request, upstream, requested_path_raw(request))
 
 
@@ -124,13 +122,15 @@ async def app_websocket(websocket: WebSocket, context: Context) -> None:
     target: AppTarget = websocket.scope[TARGET]
     try:
         await admit(websocket, context, target)
-        upstream = await run_in_threadpool(
-            relay.upstream_for, context, target.owner, target.name, target.port or IDE_PORT
-        )
+        upstream = await relay.live_upstream(websocket, target.owner, target.name, _port(target))
     except Dev8Error as error:
         await relay.deny(websocket, error)
         return
     await relay.proxy_websocket(websocket, upstream, requested_path_raw(websocket))
+
+
+def _port(target: AppTarget) -> int:
+    return target.port or IDE_PORT
 
 
 async def admit(connection: HTTPConnection, context: ServerContext, target: AppTarget) -> None:
@@ -208,6 +208,8 @@ def app_host_application(context: ServerContext, state: WebState) -> FastAPI:
     """The application that serves the app hosts: nothing but the relay and its sign-in."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.context, app.state.web = context, state
+    # As the main application's (``relay.upstream_for`` read now: tests put a stand-in there).
+    app.state.upstreams = relay.UpstreamCache(context, relay.upstream_for)
     errors.install(app)
     app.include_router(app_router)
     return app
