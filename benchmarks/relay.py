@@ -16,7 +16,7 @@ code-server's own port proxy (`/proxy/PORT/`: the IDE's WebSocket path), relayed
 echoing a message every 5 s: drops, and the server's resident memory per session.
 
 The machine is shared, so the direct and the relayed path are measured side by side: the
-asset requests and WebSocket round trips alternate one direct, one relayed; each copy is
+asset requests and WebSocket round trips alternate in blocks of 25; each copy is
 timed right after its direct twin, ``--scp-rounds`` times, and the median ratio is the
 figure. A burst of other work then slows both paths alike instead of only the one it hit.
 
@@ -160,15 +160,19 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
 
 def paired_latencies(
-    direct: Callable[[], object], relayed: Callable[[], object], samples: int
+    direct: Callable[[], object], relayed: Callable[[], object], samples: int, block: int = 25
 ) -> tuple[list[float], list[float]]:
-    """Seconds of each call, one direct then one relayed, ``samples`` times."""
+    """Seconds of ``samples`` calls of each, in alternating blocks of ``block`` calls: short
+    enough that a burst of other work hits both paths, long enough that what one path's
+    processes still do after their answer (acknowledgements, the server's next loop turn)
+    lands on at most the first call of the other's block, not on every one."""
     found: tuple[list[float], list[float]] = ([], [])
-    for _ in range(samples):
+    while len(found[1]) < samples:
         for call, into in zip((direct, relayed), found, strict=True):
-            started = time.perf_counter()
-            call()
-            into.append(time.perf_counter() - started)
+            for _ in range(min(block, samples - len(into))):
+                started = time.perf_counter()
+                call()
+                into.append(time.perf_counter() - started)
     return found
 
 
