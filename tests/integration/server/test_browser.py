@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from dev8.server import relay
 from dev8.server.relay import Upstream
-from tests.integration.server.live import ADMIN_PASSWORD, IMAGE
+from tests.integration.server.live import ADMIN_PASSWORD, IMAGE, http_client
 from tests.standins import EchoHttp, EchoWebSocket, LoopThread, StandInAgent
 
 MAIN = "dev8.test"
@@ -63,7 +63,7 @@ def call(api, method, path, host=MAIN, cookies=None, **options) -> httpx.Respons
     headers = {"Host": host, **options.pop("headers", {})}
     if cookies:
         headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-    with httpx.Client(base_url=api.url, timeout=30) as client:
+    with http_client(api.url) as client:
         return client.request(method, path, headers=headers, **options)
 
 
