@@ -158,6 +158,8 @@ def main() -> None:
             container.remove(force=True)
         for volume_object in client.volumes.list(filters=label):
             remove_volume(volume_object)  # its loop device and image too
+        for network in client.networks.list(filters=label):  # each restored copy's own
+            network.remove()
         subprocess.run(["rm", "-rf", str(work)], check=False)
     report(results, sizes, data_bytes, args.runs)
 
