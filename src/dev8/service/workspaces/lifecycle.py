@@ -118,7 +118,6 @@ class Lifecycle(Containers):
     ) -> Workspace:
         workspace = self.find(name)
         with self._operation(workspace, Action.START, progress) as report:
-            self.store.set_desired(workspace, DesiredState.RUNNING)
             self._do_start(workspace, report, wait, timeout)
         return workspace
 
@@ -137,7 +136,6 @@ class Lifecycle(Containers):
     def stop(self, name: str, progress: Progress = quiet) -> Workspace:
         workspace = self.find(name)
         with self._operation(workspace, Action.STOP, progress) as report:
-            self.store.set_desired(workspace, DesiredState.STOPPED)
             self._do_stop(workspace, report)
         return workspace
 
@@ -170,7 +168,6 @@ class Lifecycle(Containers):
     ) -> Workspace:
         workspace = self.find(name)
         with self._operation(workspace, Action.RESTART, progress) as report:
-            self.store.set_desired(workspace, DesiredState.RUNNING)
             self._do_restart(workspace, report, wait, timeout)
         return workspace
 
@@ -205,7 +202,6 @@ class Lifecycle(Containers):
         reference = image or workspace.image_ref
         image_id = self.provider.image_id(reference)
         with self._operation(workspace, Action.REBUILD, progress) as report:
-            self.store.set_desired(workspace, DesiredState.RUNNING)
             self._do_rebuild(workspace, reference, image_id, report, wait, timeout)
         return workspace
 

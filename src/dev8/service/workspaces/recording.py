@@ -53,10 +53,17 @@ class Recording(ServiceBase):
     def _operation(
         self, workspace: Workspace, action: str, progress: Progress = quiet
     ) -> Iterator[Progress]:
-        """Run the block as the operation ``action``, now, under the workspace's lock."""
+        """Run the block as the operation ``action``, now, under the workspace's lock,
+        first recording the desired state the action table gives it (as a queued request
+        records it when queued)."""
+        from dev8.service.workspaces.actions import LIFECYCLE_ACTIONS  # it imports this
+
+        spec = LIFECYCLE_ACTIONS.get(action)
         with self.store.lock(workspace.id):
             operation = self.store.start_operation(workspace, action, self.actor)
             with self.recorded(operation, progress) as report:
+                if spec is not None and spec.target is not None:
+                    self.store.set_desired(workspace, spec.target)
                 yield report
 
     @contextlib.contextmanager
