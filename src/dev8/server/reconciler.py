@@ -158,10 +158,13 @@ class Reconciler:
         """One pass: observe every workspace not already being observed. The loop does not
         wait for the pass to end; a caller that reads the results does (the default), for
         the observations it started and those already under way. The pass's observations."""
+        # The records first: the engine's answer is then at least as new as each of them. A
+        # snapshot taken first would judge a workspace recorded after it as missing.
+        listed = self.store.list(with_secrets=False)
         provider = self.context.provider
         summaries = provider.statuses() if isinstance(provider, BulkStatus) else None
         pending: list[Future[None]] = []
-        for workspace in self.store.list(with_secrets=False):
+        for workspace in listed:
             with self._busy_lock:
                 under_way = self._observing.get(workspace.id)
                 if under_way is None:

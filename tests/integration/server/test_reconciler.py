@@ -13,9 +13,11 @@ import time
 from datetime import datetime
 
 from dev8.core.errors import ProviderError
+from dev8.core.states import ObservedState
 from dev8.core.workspace import RUNNING
 from dev8.store.store import new_operation
 from tests.integration.server.live import create, wait_for
+from tests.integration.server.test_api import add_record
 
 IDLE_TIMEOUT_S = 2
 
@@ -172,3 +174,23 @@ def test_a_stop_running_late_never_undoes_a_start_asked_for_after_it(api):
     api.settle(admin, start.json())
     assert admin.get("/api/v1/workspaces/quick").json()["state"] == "running"
     assert [op["action"] for op in history(admin, "quick")][:2] == ["start", "stop"]  # newest first
+
+
+def test_a_workspace_recorded_after_the_engine_was_asked_waits_for_the_next_pass(api):
+    """A pass lists the records before it asks the provider for every container's state, so
+    a workspace recorded between the two is judged by the next pass, not by a snapshot taken
+    before its container existed (which would call it missing and queue a start)."""
+    added = []
+    snapshot_of = api.provider.statuses
+
+    def snapshot_then_a_new_workspace():
+        snapshot = snapshot_of()
+        if not added:
+            added.append(add_record(api, "late", "admin", running=True))
+        return snapshot
+
+    api.provider.statuses = snapshot_then_a_new_workspace
+    api.watch.observed(passes=3)
+    assert added
+    assert api.context.store.find("admin", "late").observed_state is ObservedState.RUNNING
+    assert history(api.admin(), "late") == []
