@@ -131,12 +131,17 @@ def create_file(page: Page, path: str, text: str) -> None:
     retried(page, f"{text!r} typed into {untitled}", type_text)
     saved = page.locator(f".tab:not(.dirty) .label-name:text-is('{name}')").first
 
+    box = page.locator(QUICK_INPUT)
+
     def save() -> None:
         if saved.count():
             return
+        if box.is_visible():
+            # A box left open by a try that failed covers the tab: cancel it and start over.
+            box.press("Escape", timeout=TRY_MS)
+            box.wait_for(state="hidden", timeout=TRY_MS)
         tab.click(timeout=TRY_MS)
         page.keyboard.press("Control+s")
-        box = page.locator(QUICK_INPUT)
         box.wait_for(state="visible", timeout=TRY_MS)
         # The dialog writes its proposal (the folder opened, /workspace, and a name from the
         # first line) into the box once it has read the folder, "/" before that: a path
@@ -155,8 +160,16 @@ def create_file(page: Page, path: str, text: str) -> None:
             "(input, start) => input.setSelectionRange(start, input.value.length)", len(folder)
         )
         page.keyboard.type(name, delay=20)
-        if box.input_value() != path:
-            raise PlaywrightTimeout(f"the Save As box holds {box.input_value()!r}")
+        # The dialog rewrites the box when its listing of the folder arrives, which can drop
+        # keys typed meanwhile: the box must settle on the whole path.
+        try:
+            page.wait_for_function(
+                "([selector, path]) => document.querySelector(selector)?.value === path",
+                arg=[QUICK_INPUT, path],
+                timeout=TRY_MS // 3,
+            )
+        except PlaywrightTimeout:
+            raise PlaywrightTimeout(f"the Save As box holds {box.input_value()!r}") from None
         box.press("Enter", timeout=TRY_MS)
         # The tab takes the file's name, and loses the "dirty" mark, once it is written.
         saved.wait_for(timeout=TRY_MS)
