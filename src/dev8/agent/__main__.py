@@ -228,7 +228,8 @@ class Agent:
             self.supervisor.stop(grace=STOP_GRACE_S)
             if self.sync:
                 self.sync.final()
-        http.shutdown()
+        # No http.shutdown(): it waits for the serving loop's next poll (up to half a second of
+        # every stop and restart), and the daemon thread ends with the process anyway.
         log.info("stopped")
         return 0
 
