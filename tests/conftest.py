@@ -4,6 +4,7 @@ hashed at Argon2id's lowest cost, and every test is marked by what it needs
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,11 @@ from argon2 import PasswordHasher
 
 from dev8.service import accounts
 from tests.marks import mark_items
+
+# Every `dev8` a test runs runs in its own process, as it did before the warm process
+# (``dev8.cli.warm``): one warm process per test's code would outlive the test. The warm
+# process's own tests turn it back on.
+os.environ["DEV8_WARM"] = "off"
 
 # Fixtures every folder shares, as plugins rather than imports of another folder's conftest.
 pytest_plugins = ("tests.databases",)

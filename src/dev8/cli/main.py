@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from dev8 import __version__
+from dev8.cli.warm import WARM_COMMANDS
 
 if TYPE_CHECKING:
     import typer
@@ -198,8 +199,22 @@ def _looked_quickly(command: str, args: list[str]) -> bool:
 
 
 def run() -> None:
-    """Run the CLI. Every ``Dev8Error`` becomes one red line and exit code 1; an unexpected
-    exception becomes one line too, with the traceback available through ``--debug``."""
+    """Run the CLI: an everyday command in a child of the warm process when one runs
+    (``dev8.cli.warm``), else here."""
+    argv = sys.argv[1:]
+    if argv and argv[0] in WARM_COMMANDS:
+        from dev8.cli.warm.client import run_warm
+
+        code = run_warm(argv)
+        if code is not None:
+            sys.exit(code)
+    run_here()
+
+
+def run_here() -> None:
+    """Run the CLI in this process. Every ``Dev8Error`` becomes one red line and exit code
+    1; an unexpected exception becomes one line too, with the traceback available through
+    ``--debug``."""
     from dev8.core.errors import Dev8Error
 
     try:

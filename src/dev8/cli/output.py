@@ -55,6 +55,14 @@ console = TerminalConsole()
 err_console = TerminalConsole(stderr=True)
 
 
+def reset_consoles() -> None:
+    """Both consoles as if made now: a command forked from the warm process (which
+    imported this module with no terminal) detects the terminal, its size and colours
+    again. They are initialised in place, because commands import them by name."""
+    console.__init__()  # type: ignore[misc]
+    err_console.__init__(stderr=True)  # type: ignore[misc]
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 

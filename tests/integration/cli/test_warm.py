@@ -1,0 +1,61 @@
+"""The warm process (``dev8.cli.warm``) on the real engine: a workspace stopped, started
+and restarted by commands it forked is what the commands' own processes leave, and the
+output says so in the same words."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+
+def answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+        return True
+
+
+def test_lifecycle_commands_forked_by_the_warm_process(dev8):
+    runtime = Path(tempfile.mkdtemp(prefix="w", dir="/tmp"))
+    warm = {"DEV8_WARM": "on", "XDG_RUNTIME_DIR": str(runtime)}
+    try:
+        dev8("up", "warm-a")
+        dev8("ls", **warm)  # none runs yet: this one runs here and starts one
+        folder = runtime / next(p.name for p in runtime.iterdir())
+        deadline = time.monotonic() + 60
+        while not any(answers(p) for p in folder.glob("*.sock")):
+            assert time.monotonic() < deadline, "no warm process came up"
+            time.sleep(0.1)
+
+        assert "warm-a is stopped" in dev8("stop", "warm-a", **warm).stdout
+        assert json.loads(dev8("status", "warm-a", "--json").stdout)["state"] == "stopped"
+        started = dev8("start", "warm-a", **warm).stdout
+        assert "warm-a is running" in started and "dev8 ssh warm-a" in started
+        assert "warm-a restarted" in dev8("restart", "warm-a", **warm).stdout
+        assert json.loads(dev8("status", "warm-a", "--json").stdout)["state"] == "running"
+        assert dev8("ssh", "warm-a", "--", "echo", "reached").stdout.strip() == "reached"
+
+        missing = dev8("start", "nosuch", check=False, **warm)
+        alone = dev8("start", "nosuch", check=False)
+        assert (missing.returncode, missing.stderr) == (alone.returncode, alone.stderr) != (0, "")
+
+        log = next(folder.glob("*.log")).read_text()
+        assert [line.split(": ")[-1] for line in log.splitlines()] == [
+            "['stop']",
+            "['start']",
+            "['restart']",
+            "['start']",
+        ]
+    finally:
+        for lock in runtime.glob("*/*.lock"):
+            if pid := lock.read_text().strip():
+                os.kill(int(pid), signal.SIGTERM)
+        shutil.rmtree(runtime, ignore_errors=True)
