@@ -34,6 +34,7 @@ PRELOAD = (
     "dev8.cli.access",
     "dev8.cli.looking",
     "dev8.cli.ssh",
+    "dev8.cli.remote",  # after `dev8 login`: the SDK, with httpx
     "typer",
     "typer._adapters",  # with pydantic, which Typer coerces parameters with
     "rich.live",
