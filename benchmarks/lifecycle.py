@@ -13,7 +13,6 @@ import argparse
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from docker import DockerClient
 
-from dev8.cli.warm.wire import socket_path
+from dev8.cli.warm.wire import wait_until_answering
 from dev8.core.images import workspace_image
 from dev8.core.naming import LABEL_OWNER, container_name
 from dev8.providers.docker.client import connect
@@ -78,7 +77,8 @@ def main() -> None:
         )
         raw.remove(force=True)
 
-        wait_for_warm_process(lambda: cli("ls"))
+        cli("ls")  # starts the warm process the measured commands are handed to
+        wait_until_answering()
         names = iter(f"cold-{i}" for i in range(runs))
         results["dev8 up (cold: create + start)"] = median_of(
             max(1, runs // 2), lambda: None, lambda: cli("up", next(names))
@@ -132,21 +132,6 @@ def raw_to_healthy(service: WorkspaceService, name: str, verb: str) -> None:
     agent_url = service.provider.status(workspace.id).agent_url
     while AgentClient(timeout=2).health(agent_url) is not None:
         time.sleep(0.05)
-
-
-def wait_for_warm_process(command: Callable[[], object], timeout: float = 60.0) -> None:
-    """A first command starts the warm process in the background; the measured ones use it."""
-    command()
-    path = socket_path()
-    deadline = time.monotonic() + timeout
-    while path is not None and time.monotonic() < deadline:
-        with socket.socket(socket.AF_UNIX) as probe:
-            try:
-                probe.connect(str(path))
-                return
-            except OSError:
-                time.sleep(0.1)
-    raise SystemExit("the warm process did not come up (is DEV8_WARM=off set?)")
 
 
 def cleanup(client: DockerClient) -> None:

@@ -8,19 +8,11 @@ import json
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from pathlib import Path
 
-
-def answers(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX) as probe:
-        try:
-            probe.connect(str(path))
-        except OSError:
-            return False
-        return True
+from dev8.cli.warm.wire import answering
 
 
 def test_lifecycle_commands_forked_by_the_warm_process(dev8):
@@ -31,7 +23,7 @@ def test_lifecycle_commands_forked_by_the_warm_process(dev8):
         dev8("ls", **warm)  # none runs yet: this one runs here and starts one
         folder = runtime / next(p.name for p in runtime.iterdir())
         deadline = time.monotonic() + 60
-        while not any(answers(p) for p in folder.glob("*.sock")):
+        while not any(answering(p) for p in folder.glob("*.sock")):
             assert time.monotonic() < deadline, "no warm process came up"
             time.sleep(0.1)
 

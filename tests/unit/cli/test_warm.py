@@ -22,7 +22,15 @@ import pytest
 import dev8
 from dev8.cli.warm.client import _wait_for, run_warm
 from dev8.cli.warm.server import peer_uid
-from dev8.cli.warm.wire import MAX_FRAME, WireError, code_digest, receive, send, socket_path
+from dev8.cli.warm.wire import (
+    MAX_FRAME,
+    WireError,
+    answering,
+    code_digest,
+    receive,
+    send,
+    socket_path,
+)
 
 
 def until(condition, timeout: float = 60.0, what: str = "the event") -> None:
@@ -31,15 +39,6 @@ def until(condition, timeout: float = 60.0, what: str = "the event") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"no {what} within {timeout:.0f} s")
         time.sleep(0.05)
-
-
-def answers(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX) as probe:
-        try:
-            probe.connect(str(path))
-        except OSError:
-            return False
-        return True
 
 
 @pytest.fixture
@@ -62,7 +61,7 @@ def warm(runtime: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "dev8.cli.warm", str(path)], stdout=log, stderr=log
     )
-    until(lambda: answers(path), what="warm process")
+    until(lambda: answering(path), what="warm process")
     yield path, process
     process.terminate()
     process.wait(timeout=30)
@@ -116,10 +115,10 @@ def test_without_a_warm_process_the_command_is_left_to_the_caller_and_one_is_sta
     assert run_warm(["ls"]) is None
     path = socket_path()
     assert path is not None
-    until(lambda: answers(path), what="warm process started in the background")
+    until(lambda: answering(path), what="warm process started in the background")
     pid = int(path.with_suffix(".lock").read_text())
     os.kill(pid, signal.SIGTERM)
-    until(lambda: not answers(path), what="end of the warm process")
+    until(lambda: not answering(path), what="end of the warm process")
 
 
 def test_a_warm_process_whose_socket_is_removed_ends(warm):

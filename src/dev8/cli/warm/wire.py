@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,24 @@ def code_digest(package: Path = Path(__file__).resolve().parents[2]) -> str:
                 newest = max(newest, os.stat(os.path.join(folder, name)).st_mtime_ns)
     key = f"{os.path.realpath(sys.executable)}\0{package}\0{newest}"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def answering(path: Path) -> bool:
+    """Whether a warm process accepts connections on ``path`` now."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+        return True
+
+
+def wait_until_answering(timeout: float = 60.0) -> None:
+    """For benchmarks and tests: until this user's warm process for this code answers (a
+    command that found none started it); ``TimeoutError`` if it does not."""
+    path = socket_path()
+    deadline = time.monotonic() + timeout
+    while path is None or not answering(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no warm process answered at {path} within {timeout:.0f} s")
+        time.sleep(0.05)
