@@ -163,7 +163,8 @@ def report(results: dict[str, tuple[float, float]], runs: int) -> None:
     print(f"median of {runs} runs each, taken in turn; {WORKSPACES} workspaces, {RUNNING} running")
     width = max(map(len, results))
     print(
-        f"{'command':<{width}} {'wall s':>7} {'ratio':>6} {'cpu s':>7} {'ratio':>6}  baseline    goal"
+        f"{'command':<{width}} {'wall s':>7} {'ratio':>6} {'cpu s':>7} {'ratio':>6}"
+        "  baseline    goal"
     )
     for name, (wall, cpu) in results.items():
         if name in REFERENCES:
