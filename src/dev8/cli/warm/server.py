@@ -66,15 +66,16 @@ def main(argv: list[str]) -> int:
     os.chmod(path, 0o600)
     listener.listen(16)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    serve(listener, path)
+    serve(listener, path, inherited=[listener, lock])
     with contextlib.suppress(FileNotFoundError):
         if path.stat().st_ino == os.fstat(listener.fileno()).st_ino:
             path.unlink()
     return 0
 
 
-def serve(listener: socket.socket, path: Path) -> None:
-    """Fork a child per command until idle for ``IDLE_S`` or the socket is no longer ours."""
+def serve(listener: socket.socket, path: Path, inherited: list[Any]) -> None:
+    """Fork a child per command until idle for ``IDLE_S`` or the socket is no longer ours;
+    a child closes ``inherited`` first (it must not keep the lock past this process)."""
     ours = path.stat().st_ino
     last = time.monotonic()
     listener.settimeout(CHECK_S)
@@ -87,7 +88,7 @@ def serve(listener: socket.socket, path: Path) -> None:
             continue
         last = time.monotonic()
         with conn:
-            _fork_for(conn, listener)
+            _fork_for(conn, inherited)
 
 
 def _still_bound(path: Path, inode: int) -> bool:
@@ -97,7 +98,7 @@ def _still_bound(path: Path, inode: int) -> bool:
         return False
 
 
-def _fork_for(conn: socket.socket, listener: socket.socket) -> None:
+def _fork_for(conn: socket.socket, inherited: list[Any]) -> None:
     if peer_uid(conn) != os.getuid():
         return
     conn.settimeout(REQUEST_S)
@@ -112,7 +113,8 @@ def _fork_for(conn: socket.socket, listener: socket.socket) -> None:
         if pid == 0:
             code = 70  # EX_SOFTWARE, if the child fails before its command ends
             try:
-                listener.close()
+                for held in inherited:
+                    held.close()
                 code = run_child(conn, fds, request)
             finally:
                 os._exit(code)
@@ -151,6 +153,8 @@ def run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> i
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
+    for fd in set(fds) - {0, 1, 2}:
+        os.close(fd)
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
