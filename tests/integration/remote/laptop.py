@@ -94,6 +94,9 @@ class Laptop:
             "LOGNAME": "laptop",
             "LANG": "C.UTF-8",
             "COLUMNS": "200",
+            # A warm process started in the namespace would keep it (and its veth) alive
+            # for minutes after the test deletes it.
+            "DEV8_WARM": "off",
             **extra,
         }
 

@@ -198,3 +198,13 @@ def test_ctrl_c_reaches_the_child_and_its_exit_code_comes_back():
         ours.close()
         theirs.close()
     assert child.wait() == -signal.SIGINT
+
+
+def test_another_network_namespace_has_a_warm_process_of_its_own(runtime):
+    """A child runs in the warm process's namespaces: from another network namespace
+    (``unshare --net``, as `ip netns exec` or a container), the socket is another."""
+    ask = [sys.executable, "-c", "from dev8.cli.warm.wire import socket_path; print(socket_path())"]
+    here = subprocess.run(ask, capture_output=True, text=True, check=True).stdout
+    there = subprocess.run(["unshare", "--net", *ask], capture_output=True, text=True, check=True)
+    assert here.strip() == str(socket_path())
+    assert there.stdout.strip() not in ("", "None", here.strip())

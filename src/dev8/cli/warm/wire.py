@@ -91,8 +91,22 @@ def socket_path() -> Path | None:
     # A directory someone else made (or opened up) in a shared /tmp is not ours to trust.
     if info.st_uid != os.getuid() or info.st_mode & 0o077 or not directory.is_dir():
         return None
-    path = directory / f"warm-{code_digest()}.sock"
+    key = hashlib.sha256(f"{code_digest()}\0{namespaces()}".encode()).hexdigest()[:16]
+    path = directory / f"warm-{key}.sock"
     return path if len(str(path)) < 100 else None  # sun_path holds 108 bytes
+
+
+def namespaces() -> str:
+    """The caller's namespaces. A child runs in the warm process's, so a command from
+    another network or mount namespace (a container, `ip netns exec`) is served by a warm
+    process started from there."""
+    found = []
+    for kind in ("net", "mnt", "pid", "user", "uts"):
+        try:
+            found.append(str(os.stat(f"/proc/self/ns/{kind}").st_ino))
+        except OSError:
+            found.append("-")
+    return ",".join(found)
 
 
 def code_digest(package: Path = Path(__file__).resolve().parents[2]) -> str:
