@@ -53,6 +53,7 @@ ELSEWHERE = frozenset(
         "DEV8_TEST_DATABASE_URL",
         "DEV8_TEST_PG_PORT",
         "DEV8_TOKEN",
+        "DEV8_WARM",
         "DEV8_AGENT_TOKEN",
         "DEV8_LOOPBACK_ONLY",
         "DEV8_WORKSPACE_SUBNETS",
