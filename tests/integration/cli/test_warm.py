@@ -9,23 +9,20 @@ import os
 import shutil
 import signal
 import tempfile
-import time
 from pathlib import Path
 
-from dev8.cli.warm.wire import answering
+from dev8.cli.warm.wire import wait_until_answering
 
 
-def test_lifecycle_commands_forked_by_the_warm_process(dev8):
+def test_lifecycle_commands_forked_by_the_warm_process(dev8, monkeypatch):
     runtime = Path(tempfile.mkdtemp(prefix="w", dir="/tmp"))
     warm = {"DEV8_WARM": "on", "XDG_RUNTIME_DIR": str(runtime)}
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))  # where this process looks for it
     try:
         dev8("up", "warm-a")
         dev8("ls", **warm)  # none runs yet: this one runs here and starts one
+        wait_until_answering()
         folder = runtime / next(p.name for p in runtime.iterdir())
-        deadline = time.monotonic() + 60
-        while not any(answering(p) for p in folder.glob("*.sock")):
-            assert time.monotonic() < deadline, "no warm process came up"
-            time.sleep(0.1)
 
         assert "warm-a is stopped" in dev8("stop", "warm-a", **warm).stdout
         assert json.loads(dev8("status", "warm-a", "--json").stdout)["state"] == "stopped"

@@ -30,6 +30,7 @@ from dev8.cli.warm.wire import (
     receive,
     send,
     socket_path,
+    wait_until_answering,
 )
 
 
@@ -61,7 +62,7 @@ def warm(runtime: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "dev8.cli.warm", str(path)], stdout=log, stderr=log
     )
-    until(lambda: answering(path), what="warm process")
+    wait_until_answering()
     yield path, process
     process.terminate()
     process.wait(timeout=30)
@@ -115,7 +116,7 @@ def test_without_a_warm_process_the_command_is_left_to_the_caller_and_one_is_sta
     assert run_warm(["ls"]) is None
     path = socket_path()
     assert path is not None
-    until(lambda: answering(path), what="warm process started in the background")
+    wait_until_answering()
     pid = int(path.with_suffix(".lock").read_text())
     os.kill(pid, signal.SIGTERM)
     until(lambda: not answering(path), what="end of the warm process")

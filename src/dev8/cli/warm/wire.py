@@ -110,15 +110,21 @@ def namespaces() -> str:
 
 
 def code_digest(package: Path = Path(__file__).resolve().parents[2]) -> str:
-    """A digest of the interpreter and of dev8's code as it is on disk now: a change to
-    either (an upgrade, an edit) names a new socket, so no command runs on code that was
-    imported before it changed."""
+    """A digest of the interpreter, dev8's code and its dependencies as they are on disk
+    now: a change to any (an upgrade, an edit, a package installed) names a new socket, so
+    no command runs on code that was imported before it changed."""
     newest = 0
     for folder, _, files in os.walk(package):
         for name in files:
             if name.endswith(".py"):
                 newest = max(newest, os.stat(os.path.join(folder, name)).st_mtime_ns)
-    key = f"{os.path.realpath(sys.executable)}\0{package}\0{newest}"
+    # Installing, upgrading or removing a distribution adds or renames its entries there.
+    installed = [
+        os.stat(entry).st_mtime_ns
+        for entry in sys.path
+        if entry.endswith("-packages") and os.path.isdir(entry)
+    ]
+    key = f"{os.path.realpath(sys.executable)}\0{package}\0{newest}\0{installed}"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
