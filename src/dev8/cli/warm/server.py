@@ -65,18 +65,18 @@ def main(argv: list[str]) -> int:
     listener.bind(str(path))
     os.chmod(path, 0o600)
     listener.listen(16)
+    ours = path.stat().st_ino
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    serve(listener, path, inherited=[listener, lock])
-    with contextlib.suppress(FileNotFoundError):
-        if path.stat().st_ino == os.fstat(listener.fileno()).st_ino:
-            path.unlink()
+    serve(listener, path, ours, inherited=[listener, lock])
+    if _still_bound(path, ours):  # not one a newer warm process bound since
+        path.unlink()
     return 0
 
 
-def serve(listener: socket.socket, path: Path, inherited: list[Any]) -> None:
-    """Fork a child per command until idle for ``IDLE_S`` or the socket is no longer ours;
-    a child closes ``inherited`` first (it must not keep the lock past this process)."""
-    ours = path.stat().st_ino
+def serve(listener: socket.socket, path: Path, ours: int, inherited: list[Any]) -> None:
+    """Fork a child per command until idle for ``IDLE_S`` or the socket file (inode
+    ``ours``) is gone; a child closes ``inherited`` first (it must not keep the lock past
+    this process)."""
     last = time.monotonic()
     listener.settimeout(CHECK_S)
     while True:
